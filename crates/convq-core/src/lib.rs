@@ -1,0 +1,2 @@
+//! convq-core (work in progress)
+pub mod catalog;
