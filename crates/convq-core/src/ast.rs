@@ -1,0 +1,86 @@
+//! The normalized query: what the input means, independent of how it is rendered.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::catalog::ColumnType;
+use crate::input::{Input, OrderByInput, StatusValue};
+
+/// A getConversations input after validation and normalization.
+///
+/// Every renderer (Web API, URL, FetchXML) and the embedded evaluator read this, never the raw
+/// input. Field names are stable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Query {
+    /// The agent (systemuser id) whose conversations are wanted: `_msdyn_activeagentid_value`.
+    pub agent_id: Uuid,
+    /// Columns to return: the five defaults, then the requested ones, without duplicates.
+    pub select: Vec<Column>,
+    /// statuscode values to keep, sorted and de-duplicated; empty means any status.
+    pub status: Vec<i32>,
+    /// Keep conversations created within the last N days (`createdBeforeDays`).
+    pub created_within_days: Option<u32>,
+    /// Sort keys, in order of precedence.
+    pub order_by: Vec<OrderKey>,
+    /// At most this many rows (`$top`).
+    pub top: Option<u32>,
+}
+
+/// A column of the conversation table, resolved against the catalog.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Column {
+    /// Logical name (what FetchXML uses), e.g. `msdyn_liveworkstreamid`.
+    pub logical_name: String,
+    /// Web API property name, e.g. `_msdyn_liveworkstreamid_value` for a lookup.
+    pub property: String,
+    /// Attribute type; `None` for a column the catalog does not know and the options do not declare.
+    #[serde(rename = "type")]
+    pub column_type: Option<ColumnType>,
+}
+
+/// One `$orderby` key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderKey {
+    /// The column.
+    pub column: Column,
+    /// Descending (`desc`) rather than ascending (`asc`).
+    pub descending: bool,
+}
+
+impl Query {
+    /// The canonical input that compiles to this query again (the idempotence property).
+    ///
+    /// Columns are given by their Web API property names so that custom lookups written as
+    /// `_x_value` keep their meaning.
+    #[must_use]
+    pub fn to_input(&self) -> Input {
+        Input {
+            agent_id: self.agent_id.to_string(),
+            attributes: self
+                .select
+                .iter()
+                .skip(crate::normalize::DEFAULT_COLUMNS.len())
+                .map(|c| c.property.clone())
+                .collect(),
+            status: self
+                .status
+                .iter()
+                .map(|s| StatusValue::Number(i64::from(*s)))
+                .collect(),
+            order_by: self
+                .order_by
+                .iter()
+                .map(|k| OrderByInput {
+                    attribute_name: k.column.property.clone(),
+                    descending: Some(k.descending),
+                })
+                .collect(),
+            created_before_days: self.created_within_days,
+            top: self.top,
+        }
+    }
+}

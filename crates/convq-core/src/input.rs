@@ -1,0 +1,66 @@
+//! The documented getConversations input, as a type: the source of the JSON Schema and the
+//! canonical form [`Query::to_input`](crate::Query::to_input) returns.
+//!
+//! [`compile`](crate::compile) does not deserialize into this type: it walks the JSON itself so
+//! that every error can name the exact value (`/orderBy/0/attributeName`) and the rules below
+//! (trimming, lookups, numeric strings) apply.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Input of `Microsoft.Omnichannel.getConversations(input, correlationId)`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Input {
+    /// The agent's systemuser id: a GUID, any case, with or without braces. `agentID` is
+    /// accepted as an alias (the documentation's heading spells it so), but not both.
+    #[serde(alias = "agentID")]
+    #[schemars(regex(
+        pattern = r"^\s*(\{[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\}|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})\s*$"
+    ))]
+    pub agent_id: String,
+    /// Extra columns to return, after `msdyn_ocliveworkitemid, msdyn_liveworkstreamid,
+    /// msdyn_lastsessionid, statuscode, createdon`. Logical names, case-insensitive; a lookup can
+    /// also be given as `_<name>_value`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 500))]
+    pub attributes: Vec<String>,
+    /// statuscode values to keep (1 Open, 2 Active, 3 Waiting, 4 Closed, 5 Wrap-up, 6 Resolved,
+    /// 7 Scheduled), as integers or numeric strings. Empty or absent: any status.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    pub status: Vec<StatusValue>,
+    /// Sort keys, in order of precedence; each column at most once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    pub order_by: Vec<OrderByInput>,
+    /// Keep conversations created within the last N days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 36500))]
+    pub created_before_days: Option<u32>,
+    /// convq extension: at most this many rows (`$top`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 5000))]
+    pub top: Option<u32>,
+}
+
+/// A statuscode value: a number (`3`) or a numeric string (`"3"`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum StatusValue {
+    /// `3`
+    Number(i64),
+    /// `"3"`
+    Text(String),
+}
+
+/// One entry of `orderBy`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OrderByInput {
+    /// Column to sort by (same rules as `attributes`).
+    pub attribute_name: String,
+    /// Sort descending; default `false` (ascending).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub descending: Option<bool>,
+}

@@ -1,0 +1,96 @@
+//! How to compile: everything that is not part of the getConversations input.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::ColumnType;
+
+/// Options for [`compile`](crate::compile). `Options::default()` is what the CLI uses without flags.
+///
+/// Deserializes from camelCase JSON (`{"baseUrl": "...", "unknownColumns": "error"}`), so every
+/// adapter takes options as data without declaring its own options type.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct Options {
+    /// Organization URL, e.g. `https://contoso.crm.dynamics.com`. When set, `Compiled::url` is
+    /// the full request URL.
+    pub base_url: Option<String>,
+    /// What to do with a column the catalog does not know.
+    pub unknown_columns: UnknownColumns,
+    /// Custom columns of your organization, with their types (a declared lookup is selected as
+    /// `_<name>_value`). Declared columns never warn.
+    pub extra_columns: Vec<ExtraColumn>,
+    /// How to render a `status` filter with several values.
+    pub status_filter: StatusFilter,
+}
+
+impl Options {
+    /// Sets the organization URL.
+    #[must_use]
+    pub fn with_base_url(mut self, base_url: impl Into<String>) -> Self {
+        self.base_url = Some(base_url.into());
+        self
+    }
+
+    /// Sets the policy for columns the catalog does not know.
+    #[must_use]
+    pub fn with_unknown_columns(mut self, policy: UnknownColumns) -> Self {
+        self.unknown_columns = policy;
+        self
+    }
+
+    /// Declares a custom column.
+    #[must_use]
+    pub fn with_extra_column(
+        mut self,
+        logical_name: impl Into<String>,
+        column_type: ColumnType,
+    ) -> Self {
+        self.extra_columns.push(ExtraColumn {
+            logical_name: logical_name.into(),
+            column_type,
+        });
+        self
+    }
+
+    /// Sets how several status values are rendered.
+    #[must_use]
+    pub fn with_status_filter(mut self, style: StatusFilter) -> Self {
+        self.status_filter = style;
+        self
+    }
+}
+
+/// Policy for columns that are not in the catalog.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum UnknownColumns {
+    /// Pass them through with an `unknown_column` warning (organizations add custom columns).
+    #[default]
+    Warn,
+    /// Reject them with the `unknown_column` error (strict mode).
+    Error,
+}
+
+/// A custom column declared by the caller.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ExtraColumn {
+    /// Its logical name (case-insensitive).
+    pub logical_name: String,
+    /// Its attribute type.
+    #[serde(rename = "type")]
+    pub column_type: ColumnType,
+}
+
+/// Rendering of a `status` filter with several values.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum StatusFilter {
+    /// `(statuscode eq 2 or statuscode eq 3)`: plain OData 4.0, accepted everywhere.
+    #[default]
+    OrChain,
+    /// `Microsoft.Dynamics.CRM.In(PropertyName='statuscode',PropertyValues=['2','3'])`.
+    CrmIn,
+}

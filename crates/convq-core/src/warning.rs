@@ -1,0 +1,36 @@
+//! Warnings: the input compiled, but something in it deserves a look.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// What a warning is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum WarningCode {
+    /// A column the catalog does not know, passed through as a custom column.
+    UnknownColumn,
+    /// A statuscode outside the table's option set, kept.
+    UnknownStatus,
+}
+
+/// A warning about one value of the input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Warning {
+    /// Stable code.
+    pub code: WarningCode,
+    /// JSON pointer of the value.
+    pub path: String,
+    /// What to look at, for a person.
+    pub message: String,
+}
+
+impl Warning {
+    pub(crate) fn new(code: WarningCode, path: String, message: String) -> Self {
+        Self {
+            code,
+            path,
+            message,
+        }
+    }
+}
