@@ -60,6 +60,19 @@ pub enum Error {
         /// 1-based column.
         column: usize,
     },
+    /// An object has the same key twice (JSON parsers disagree on which one wins).
+    #[error(
+        "{} appears twice in its object (line {line}, column {column})",
+        describe(path)
+    )]
+    DuplicateKey {
+        /// Pointer to the repeated key.
+        path: String,
+        /// 1-based line of the repeat.
+        line: usize,
+        /// 1-based column of the repeat.
+        column: usize,
+    },
     /// The input is larger than [`limits::MAX_INPUT_BYTES`](crate::limits::MAX_INPUT_BYTES).
     #[error("the input is {size} bytes; the limit is {limit} bytes")]
     InputTooLarge {
@@ -210,6 +223,10 @@ pub const ERROR_CODES: &[(&str, &str)] = &[
         "invalid_json",
         "The input is not valid JSON; the message gives line and column.",
     ),
+    (
+        "duplicate_key",
+        "An object has the same key twice; the path points at the repeat.",
+    ),
     ("input_too_large", "The input is over 1 MiB."),
     (
         "invalid_type",
@@ -277,6 +294,7 @@ impl Error {
     pub fn code(&self) -> &'static str {
         match self {
             Self::InvalidJson { .. } => "invalid_json",
+            Self::DuplicateKey { .. } => "duplicate_key",
             Self::InputTooLarge { .. } => "input_too_large",
             Self::InvalidType { .. } => "invalid_type",
             Self::UnknownField { .. } => "unknown_field",
@@ -309,7 +327,8 @@ impl Error {
             | Self::InvalidStatus { path, .. }
             | Self::OutOfRange { path, .. }
             | Self::LimitExceeded { path, .. }
-            | Self::DuplicateOrderKey { path, .. } => path,
+            | Self::DuplicateOrderKey { path, .. }
+            | Self::DuplicateKey { path, .. } => path,
             Self::ConflictingAgentId => "/agentID",
             Self::InvalidJson { .. }
             | Self::InputTooLarge { .. }
@@ -364,6 +383,7 @@ impl Error {
                  5 Wrap-up, 6 Resolved, 7 Scheduled"
                     .to_owned(),
             ),
+            Self::DuplicateKey { .. } => Some("keep one of the two".to_owned()),
             Self::DuplicateOrderKey { .. } => {
                 Some("order by each column at most once".to_owned())
             }

@@ -30,6 +30,7 @@ pub mod catalog;
 mod envelope;
 mod error;
 mod input;
+mod json;
 pub mod limits;
 mod normalize;
 mod options;
@@ -78,7 +79,7 @@ pub struct Compiled {
 /// Compiles getConversations input JSON text.
 ///
 /// # Errors
-/// Any [`Error`]: malformed JSON (with line and column), input over 1 MiB, or an invalid value
+/// Any [`Error`]: malformed JSON (with line and column), a key given twice, input over 1 MiB, or an invalid value
 /// (with its JSON pointer).
 pub fn compile(input: &str, options: &Options) -> Result<Compiled, Error> {
     if input.len() > limits::MAX_INPUT_BYTES {
@@ -87,12 +88,7 @@ pub fn compile(input: &str, options: &Options) -> Result<Compiled, Error> {
             limit: limits::MAX_INPUT_BYTES,
         });
     }
-    let value: serde_json::Value = serde_json::from_str(input).map_err(|e| Error::InvalidJson {
-        message: json_error_message(&e),
-        line: e.line(),
-        column: e.column(),
-    })?;
-    compile_value(&value, options)
+    compile_value(&json::parse(input)?, options)
 }
 
 /// Compiles getConversations input that is already parsed.
@@ -133,15 +129,6 @@ pub fn compile_value(input: &serde_json::Value, options: &Options) -> Result<Com
         url,
         warnings,
     })
-}
-
-/// serde_json appends " at line L column C"; the error carries those separately.
-fn json_error_message(error: &serde_json::Error) -> String {
-    let text = error.to_string();
-    match text.rfind(" at line ") {
-        Some(i) => text[..i].to_owned(),
-        None => text,
-    }
 }
 
 /// Validates an organization URL and returns it without a trailing slash.
