@@ -1,1 +1,60 @@
-fn main() {}
+//! Repository automation for convq, run as `cargo xtask <command>` (matklad's cargo-xtask
+//! convention; the alias lives in `.cargo/config.toml`).
+//!
+//! - `cargo xtask codegen [--check]`: regenerate every generated file from its source of truth
+//!   (`crates/convq-core/src/catalog/generated.rs` and `docs/reference/columns.md`, both from
+//!   `metadata/msdyn_ocliveworkitem.json`). With `--check`, write nothing and fail if a file is
+//!   stale.
+//! - `cargo xtask docs [--check]`: the same, for the reference docs only.
+//!
+//! Generated files are committed. `cargo test -p xtask` runs every generator in check mode, so a
+//! plain `cargo test --workspace` catches drift.
+
+mod codegen;
+mod metadata;
+
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, Subcommand};
+
+use crate::codegen::Mode;
+
+#[derive(Debug, Parser)]
+#[command(name = "xtask", about = "convq repository automation", version = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Regenerate every generated file: the column catalog and the reference docs.
+    Codegen {
+        /// Write nothing; fail if a generated file is out of date.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Regenerate docs/reference/columns.md from the metadata.
+    Docs {
+        /// Write nothing; fail if the docs are out of date.
+        #[arg(long)]
+        check: bool,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Codegen { check } => codegen::run(Mode::from_check(check)),
+        Command::Docs { check } => codegen::docs::generate(Mode::from_check(check)),
+    }
+}
+
+/// The workspace root: every path xtask reads or writes is relative to it, so the commands work
+/// from any directory.
+pub(crate) fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
