@@ -6,6 +6,8 @@
 
 pub(crate) mod catalog;
 pub(crate) mod docs;
+pub(crate) mod reference;
+pub(crate) mod schema;
 
 use std::io::Write as _;
 use std::path::Path;
@@ -33,7 +35,12 @@ impl Mode {
 
 /// Runs every generator. In check mode it reports every stale file, not just the first.
 pub(crate) fn run(mode: Mode) -> anyhow::Result<()> {
-    let results = [catalog::generate(mode), docs::generate(mode)];
+    let results = [
+        catalog::generate(mode),
+        schema::generate(mode),
+        docs::generate(mode),
+        reference::generate(mode),
+    ];
     let mut errors: Vec<String> = Vec::new();
     for message in results
         .into_iter()

@@ -2,8 +2,9 @@
 //! convention; the alias lives in `.cargo/config.toml`).
 //!
 //! - `cargo xtask codegen [--check]`: regenerate every generated file from its source of truth
-//!   (`crates/convq-core/src/catalog/generated.rs` and `docs/reference/columns.md`, both from
-//!   `metadata/msdyn_ocliveworkitem.json`). With `--check`, write nothing and fail if a file is
+//!   (`crates/convq-core/src/catalog/generated.rs` and `docs/reference/columns.md` from
+//!   `metadata/msdyn_ocliveworkitem.json`; `schema/*.schema.json` and `docs/reference/input.md`,
+//!   `errors.md` from the types in `convq-core`). With `--check`, write nothing and fail if a file is
 //!   stale.
 //! - `cargo xtask docs [--check]`: the same, for the reference docs only.
 //!
@@ -34,7 +35,7 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
-    /// Regenerate docs/reference/columns.md from the metadata.
+    /// Regenerate docs/reference/ (columns, input fields, error codes).
     Docs {
         /// Write nothing; fail if the docs are out of date.
         #[arg(long)]
@@ -46,7 +47,11 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Codegen { check } => codegen::run(Mode::from_check(check)),
-        Command::Docs { check } => codegen::docs::generate(Mode::from_check(check)),
+        Command::Docs { check } => {
+            let mode = Mode::from_check(check);
+            codegen::docs::generate(mode)?;
+            codegen::reference::generate(mode)
+        }
     }
 }
 
