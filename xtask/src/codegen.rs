@@ -8,6 +8,7 @@ pub(crate) mod catalog;
 pub(crate) mod docs;
 pub(crate) mod reference;
 pub(crate) mod schema;
+pub(crate) mod typescript;
 
 use std::io::Write as _;
 use std::path::Path;
@@ -38,6 +39,7 @@ pub(crate) fn run(mode: Mode) -> anyhow::Result<()> {
     let results = [
         catalog::generate(mode),
         schema::generate(mode),
+        typescript::generate(mode),
         docs::generate(mode),
         reference::generate(mode),
     ];

@@ -1,0 +1,214 @@
+//! JSON text in, JSON text out: everything `compile` does besides touching JS values.
+//!
+//! The wasm exports turn JS values into JSON text (`JSON.stringify`) and back (`JSON.parse`).
+//! JSON is the boundary on purpose: the input goes through exactly the parser the CLI and HTTP
+//! adapters use (duplicate keys, line and column in errors), the output is byte for byte
+//! `serde_json::to_string` of the core's types, and the `.wasm` needs no second serializer.
+
+use convq_core::{Compiled, Envelope, ErrorBody, Options};
+
+use crate::error::AdapterError;
+
+/// Deserializes the options object (as JSON text) straight into [`convq_core::Options`].
+/// `None` (the argument was `undefined` or `null`) means the defaults.
+///
+/// # Errors
+/// [`AdapterError::InvalidOptions`] with the JSON pointer of the offending value in the options.
+pub fn parse_options(json: Option<&str>) -> Result<Options, AdapterError> {
+    let Some(json) = json else {
+        return Ok(Options::default());
+    };
+    let invalid = |path: String, message: &str| AdapterError::InvalidOptions {
+        path,
+        message: strip_position(message).to_owned(),
+    };
+    let value: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| invalid(String::new(), &e.to_string()))?;
+    // serde's derived structs also accept arrays (fields by position); options are an object.
+    if !value.is_object() {
+        return Err(invalid(
+            String::new(),
+            &format!("expected an object, found {}", json_type(&value)),
+        ));
+    }
+    let options: Options = serde_path_to_error::deserialize(value)
+        .map_err(|e| invalid(pointer(e.path()), &e.inner().to_string()))?;
+    Ok(options)
+}
+
+/// Compiles input JSON text with the core; the error is the core's, as every adapter reports it.
+///
+/// # Errors
+/// The core error's body (`code`, `message`, `path`, `hint`).
+pub fn compile(input: &str, options: &Options) -> Result<Compiled, ErrorBody> {
+    convq_core::compile(input, options).map_err(|e| e.to_body())
+}
+
+/// `compile`'s JS result, as JSON text: exactly what the CLI prints for `--format json`.
+///
+/// # Errors
+/// As [`compile`].
+pub fn compile_to_json(input: &str, options: &Options) -> Result<String, ErrorBody> {
+    compile(input, options).map(|compiled| to_json(&compiled))
+}
+
+/// A getConversations answer as JSON text.
+#[must_use]
+pub fn envelope_json(envelope: &Envelope) -> String {
+    to_json(envelope)
+}
+
+/// The failure envelope around an error body, as JSON text.
+#[must_use]
+pub fn failure_json(error: ErrorBody) -> String {
+    envelope_json(&Envelope::failure(error))
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> String {
+    // Serializing these types cannot fail: their maps have string keys and they hold no
+    // non-finite floats (records come from JSON text, which has none).
+    serde_json::to_string(value).expect("convq's output types serialize to JSON")
+}
+
+/// serde_path_to_error's path (`extraColumns[0].type`) as a JSON pointer (`/extraColumns/0/type`),
+/// the form every other convq error path takes.
+fn pointer(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => {
+                out.push('/');
+                out.push_str(&index.to_string());
+            }
+            Segment::Map { key } => {
+                out.push('/');
+                out.push_str(&key.replace('~', "~0").replace('/', "~1"));
+            }
+            // Options has only unit variants, which never add a level below their key.
+            Segment::Enum { .. } | Segment::Unknown => {}
+        }
+    }
+    out
+}
+
+fn json_type(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// serde_json appends " at line L column C"; in a JS object that position means nothing.
+fn strip_position(message: &str) -> &str {
+    message
+        .rfind(" at line ")
+        .map_or(message, |i| &message[..i])
+}
+
+#[cfg(test)]
+mod tests {
+    use convq_core::{StatusFilter, UnknownColumns};
+
+    use super::*;
+
+    const GOLDEN: &str = r#"{"attributes":["msdyn_title","msdyn_channel"],"agentId":"2b330c52-6844-4d36-8e05-03c78c9681dc","status":[3],"orderBy":[{"attributeName":"createdon","descending":true}]}"#;
+
+    #[test]
+    fn absent_options_are_the_defaults() {
+        assert_eq!(parse_options(None).unwrap(), Options::default());
+        assert_eq!(parse_options(Some("{}")).unwrap(), Options::default());
+    }
+
+    #[test]
+    fn options_deserialize_from_camel_case() {
+        let options = parse_options(Some(
+            r#"{"baseUrl":"https://contoso.crm.dynamics.com","unknownColumns":"error","statusFilter":"crmIn","extraColumns":[{"logicalName":"new_tier","type":"Lookup"}]}"#,
+        ));
+        let options = options.unwrap();
+        assert_eq!(
+            options.base_url.as_deref(),
+            Some("https://contoso.crm.dynamics.com")
+        );
+        assert_eq!(options.unknown_columns, UnknownColumns::Error);
+        assert_eq!(options.status_filter, StatusFilter::CrmIn);
+        assert_eq!(options.extra_columns[0].logical_name, "new_tier");
+    }
+
+    #[test]
+    fn bad_options_name_their_pointer() {
+        let cases = [
+            (
+                r#"{"statusFilter":"in"}"#,
+                "/statusFilter",
+                "unknown variant `in`",
+            ),
+            (r#"{"baseUrl":3}"#, "/baseUrl", "invalid type: integer `3`"),
+            (
+                r#"{"extraColumns":[{"logicalName":"a","type":"Lookup"},{"logicalName":"b","type":"Nope"}]}"#,
+                "/extraColumns/1/type",
+                "unknown variant `Nope`",
+            ),
+            // Like the core's unknown_field: the pointer names the unknown key.
+            (
+                r#"{"unknownColumn":"warn"}"#,
+                "/unknownColumn",
+                "unknown field `unknownColumn`",
+            ),
+            ("[]", "", "expected an object, found an array"),
+            ("{", "", "EOF while parsing an object"),
+        ];
+        for (json, path, message) in cases {
+            let err = parse_options(Some(json)).unwrap_err();
+            assert_eq!(err.code(), "invalid_options", "{json}");
+            assert_eq!(err.path(), path, "{json}");
+            let AdapterError::InvalidOptions { message: got, .. } = &err else {
+                unreachable!()
+            };
+            assert!(got.starts_with(message), "{json}: {got}");
+            assert!(!got.contains(" at line "), "{got}");
+        }
+    }
+
+    #[test]
+    fn compile_output_is_the_core_output_as_json() {
+        let json = compile_to_json(GOLDEN, &Options::default()).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        // The documented example's Xrm options string (domain spec, section 6).
+        assert_eq!(
+            value["options"],
+            "?$select=msdyn_ocliveworkitemid,_msdyn_liveworkstreamid_value,_msdyn_lastsessionid_value,statuscode,createdon,msdyn_title,msdyn_channel&$filter=_msdyn_activeagentid_value eq 2b330c52-6844-4d36-8e05-03c78c9681dc and statuscode eq 3&$orderby=createdon desc"
+        );
+        assert_eq!(value["top"], serde_json::Value::Null);
+        assert!(value["fetchxml"].as_str().unwrap().starts_with("<fetch"));
+    }
+
+    #[test]
+    fn compile_errors_are_core_bodies() {
+        let body = compile_to_json(r#"{"agentId": "x", "agentId": "y"}"#, &Options::default())
+            .unwrap_err();
+        assert_eq!(
+            (body.code.as_str(), body.path.as_str()),
+            ("duplicate_key", "/agentId")
+        );
+        let body = compile_to_json(r#"{"status": [3]}"#, &Options::default()).unwrap_err();
+        assert_eq!(
+            (body.code.as_str(), body.path.as_str()),
+            ("missing_field", "/agentId")
+        );
+    }
+
+    #[test]
+    fn failure_json_is_the_api_envelope() {
+        let text = failure_json(AdapterError::NoWebApi.into());
+        assert!(
+            text.starts_with(r#"{"error":{"code":"no_web_api","message":"#),
+            "{text}"
+        );
+        assert!(text.ends_with(r#","status":false}"#), "{text}");
+    }
+}

@@ -1,0 +1,20 @@
+//! convq for JavaScript: `compile` and `getConversations` over WebAssembly, for web resources,
+//! PCF controls, portal pages and Node.
+//!
+//! The exports (`#[wasm_bindgen]`, built only for `wasm32`) are thin: JS values become JSON text,
+//! the host-testable modules below do the work, JSON text becomes JS values again. See
+//! `docs/wasm.md` for the JS API and `cargo xtask wasm` for the build.
+//!
+//! - [`glue`]: options and input JSON → [`convq_core::compile`] → JSON text.
+//! - [`pager`]: the `retrieveMultipleRecords` / `nextLink` loop as a state machine.
+//! - [`error`]: the adapter's own error codes and the shape of the thrown JS `Error`.
+
+pub mod error;
+pub mod glue;
+pub mod pager;
+
+#[cfg(target_arch = "wasm32")]
+pub mod exports;
+
+pub use error::{ADAPTER_ERROR_CODES, AdapterError, JS_ERROR_NAME, js_error_properties};
+pub use pager::{ENTITY_LOGICAL_NAME, Pager, Step};
