@@ -354,6 +354,9 @@ impl Error {
                  input (CLI: --correlation-id, HTTP: the x-correlation-id header)"
                     .to_owned(),
             ),
+            Self::UnknownField { path, .. } if path.starts_with("/orderBy/") => {
+                Some("an orderBy entry has the keys attributeName and descending".to_owned())
+            }
             Self::UnknownField { .. } => Some(
                 "the input keys are agentId, attributes, status, orderBy, createdBeforeDays and top"
                     .to_owned(),

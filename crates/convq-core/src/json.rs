@@ -21,6 +21,8 @@ pub(crate) fn parse(text: &str) -> Result<Value, Error> {
         .deserialize(&mut deserializer)
         .and_then(|v| deserializer.end().map(|()| v));
     value.map_err(|e| {
+        // serde_json says column 0 for an error before a line's first character (empty input).
+        let column = e.column().max(1);
         let message = e.to_string();
         let message = message
             .rfind(" at line ")
@@ -29,12 +31,12 @@ pub(crate) fn parse(text: &str) -> Result<Value, Error> {
             Some(path) => Error::DuplicateKey {
                 path: path.to_owned(),
                 line: e.line(),
-                column: e.column(),
+                column,
             },
             None => Error::InvalidJson {
                 message: message.to_owned(),
                 line: e.line(),
-                column: e.column(),
+                column,
             },
         }
     })

@@ -165,8 +165,12 @@ pub(crate) fn closest<'a>(
         return Some(exact);
     }
     let lower = name.to_ascii_lowercase();
-    let allowed = (lower.chars().count() / 3).clamp(1, 3);
+    let length = lower.chars().count();
+    let allowed = (length / 3).clamp(1, 3);
     candidates
+        // The distance is at least the difference in length, so most candidates need no
+        // distance computation at all, and a long name (up to 1 MiB) costs no O(n·m) work.
+        .filter(|c| c.chars().count().abs_diff(length) <= allowed)
         .map(|c| {
             (
                 strsim::damerau_levenshtein(&lower, &c.to_ascii_lowercase()),
@@ -378,6 +382,12 @@ impl Resolver<'_> {
         if let Some(inner) = lookup_property_inner(&name) {
             return match self.declared_type(inner) {
                 Some(t) if t.is_lookup() => Ok(column(inner.to_owned(), Some(t))),
+                // Not "name it `x`" when `x` would be rejected too.
+                Some(t) if t.unsupported_reason().is_some() => Err(Error::UnsupportedColumn {
+                    path: path.to_owned(),
+                    name: inner.to_owned(),
+                    reason: t.unsupported_reason().unwrap_or_default(),
+                }),
                 Some(t) => Err(Error::InvalidColumnName {
                     path: path.to_owned(),
                     value: raw.to_owned(),
