@@ -1,0 +1,97 @@
+//! `convq`: the command line of convq, a reimplementation of Dynamics 365 Omnichannel's
+//! `Microsoft.Omnichannel.getConversations` query.
+//!
+//! Each subcommand lives in its own module with a clap `Args` struct and a
+//! `run(&Args) -> anyhow::Result<Outcome>`; this file only parses the command line, dispatches,
+//! and turns the result into the exit status documented in [`EXIT_STATUS`].
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod input;
+mod output;
+mod query;
+
+const EXIT_STATUS: &str = "\
+Exit status:
+  0  success (warnings do not change it)
+  1  convq could not do its job: a bad command line, a file it cannot read, stdout closed
+  2  the input was rejected: an invalid getConversations input or option value
+     (with --ndjson: at least one line was rejected; every line still got its answer)";
+
+/// Compile Dynamics 365 Omnichannel getConversations input into Dataverse Web API queries.
+///
+/// convq takes the input JSON of Microsoft.Omnichannel.getConversations (agentId, attributes,
+/// status, orderBy, createdBeforeDays, plus top), validates and normalizes it, and renders the
+/// query for the conversation table msdyn_ocliveworkitems: the Xrm.WebApi options string, the
+/// request URL, or FetchXML.
+#[derive(Debug, Parser)]
+#[command(
+    name = "convq",
+    version,
+    arg_required_else_help = true,
+    after_help = query::EXAMPLES,
+    after_long_help = long_help_footer(query::EXAMPLES),
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    #[command(after_help = query::EXAMPLES, after_long_help = long_help_footer(query::EXAMPLES))]
+    Query(query::QueryArgs),
+}
+
+/// What `--help` shows after the options: the examples, then the exit status (`-h` shows the
+/// examples only).
+fn long_help_footer(examples: &str) -> String {
+    format!("{examples}\n\n{EXIT_STATUS}")
+}
+
+/// How a subcommand that ran to the end went. Failures to run at all are `Err` instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// Every input compiled.
+    Success,
+    /// At least one input was rejected, and reported.
+    Rejected,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            // Help and version go to stdout and succeed; usage errors exit with 1, keeping 2
+            // for rejected input so that scripts can tell the two apart.
+            let _ = error.print();
+            return if error.use_stderr() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let result = match &cli.command {
+        Command::Query(args) => query::run(args),
+    };
+    match result {
+        Ok(Outcome::Success) => ExitCode::SUCCESS,
+        Ok(Outcome::Rejected) => ExitCode::from(2),
+        Err(error) => {
+            // A reader that stopped listening (`convq ... | head -1`) is not worth a message.
+            let broken_pipe = error.chain().any(|cause| {
+                cause
+                    .downcast_ref::<io::Error>()
+                    .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+            });
+            if !broken_pipe {
+                let _ = writeln!(io::stderr(), "error: {error:#}");
+            }
+            ExitCode::from(1)
+        }
+    }
+}

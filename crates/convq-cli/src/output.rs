@@ -1,0 +1,87 @@
+//! What the CLI prints: results on stdout, diagnostics on stderr, never mixed.
+//!
+//! Diagnostics read `error[code] at /pointer: message` (then `  hint: ...`) and
+//! `warning[code] at /pointer: message`, prefixed with `line N: ` when the input is NDJSON.
+//! Machine-readable output (results, failure envelopes) goes to stdout only.
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use convq_core::{Envelope, Error, Warning};
+
+/// Writes a result to stdout, ending it with exactly one newline, and flushes (NDJSON consumers
+/// wait for each line).
+///
+/// # Errors
+/// stdout is closed or cannot be written.
+pub(crate) fn print(out: &mut impl Write, text: &str) -> io::Result<()> {
+    out.write_all(text.as_bytes())?;
+    if !text.ends_with('\n') {
+        out.write_all(b"\n")?;
+    }
+    out.flush()
+}
+
+/// The failure envelope `{"error":{...},"status":false}` as one compact JSON line.
+///
+/// # Errors
+/// Never in practice: the envelope is strings and a boolean.
+pub(crate) fn failure_envelope(error: &Error) -> serde_json::Result<String> {
+    serde_json::to_string(&Envelope::from(error))
+}
+
+/// Reports a rejected input on stderr.
+pub(crate) fn report_error(error: &Error, line: Option<usize>) {
+    let mut text = format_diagnostic(
+        "error",
+        error.code(),
+        error.path(),
+        &error.to_string(),
+        line,
+    );
+    if let Some(hint) = error.hint() {
+        let _ = writeln!(text, "  hint: {hint}");
+    }
+    to_stderr(&text);
+}
+
+/// Reports a warning on stderr.
+pub(crate) fn report_warning(warning: &Warning, line: Option<usize>) {
+    // The code's stable name is its serde name (`unknown_column`), the same one JSON output has.
+    let code = serde_json::to_value(warning.code)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    to_stderr(&format_diagnostic(
+        "warning",
+        &code,
+        &warning.path,
+        &warning.message,
+        line,
+    ));
+}
+
+fn format_diagnostic(
+    severity: &str,
+    code: &str,
+    path: &str,
+    message: &str,
+    line: Option<usize>,
+) -> String {
+    let mut text = String::new();
+    if let Some(line) = line {
+        let _ = write!(text, "line {line}: ");
+    }
+    let _ = write!(text, "{severity}[{code}]");
+    if !path.is_empty() {
+        let _ = write!(text, " at {path}");
+    }
+    let _ = writeln!(text, ": {message}");
+    text
+}
+
+/// Diagnostics are best effort: if stderr is gone there is nobody to tell, and the exit code
+/// still says what happened.
+fn to_stderr(text: &str) {
+    let _ = io::stderr().lock().write_all(text.as_bytes());
+}

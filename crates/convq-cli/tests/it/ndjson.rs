@@ -1,0 +1,151 @@
+use std::io::{BufRead, BufReader, Write};
+use std::process::Stdio;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use insta_cmd::assert_cmd_snapshot;
+
+use crate::{AGENT, GOLDEN_OPTIONS, convq, example, run_with_stdin, stderr, stdout};
+
+#[test]
+fn batch_gives_one_line_per_input_in_order_and_exits_2() {
+    let output = convq()
+        .args(["query", "--ndjson", "examples/batch.ndjson"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let lines: Vec<serde_json::Value> = stdout(&output)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(
+        lines[0]["filter"],
+        format!("_msdyn_activeagentid_value eq {AGENT} and statuscode eq 3")
+    );
+    assert_eq!(lines[1]["status"], false);
+    assert_eq!(lines[1]["error"]["code"], "invalid_agent_id");
+    assert_eq!(lines[2]["ast"]["createdWithinDays"], 7);
+    assert_cmd_snapshot!(convq().args(["query", "--ndjson", "examples/batch.ndjson"]));
+}
+
+#[test]
+fn results_match_single_input_json() {
+    // The same data as `--format json`, on one line.
+    let single = convq()
+        .args(["query", "--format", "json", "examples/waiting.json"])
+        .output()
+        .unwrap();
+    let single: serde_json::Value = serde_json::from_str(stdout(&single)).unwrap();
+    assert_eq!(single["options"], GOLDEN_OPTIONS);
+    let input = serde_json::to_string(
+        &serde_json::from_str::<serde_json::Value>(&example("waiting.json")).unwrap(),
+    )
+    .unwrap();
+    let output = run_with_stdin(
+        convq().args(["query", "--ndjson"]),
+        format!("{input}\n").into_bytes(),
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let lines: Vec<&str> = stdout(&output).lines().collect();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(lines[0]).unwrap(),
+        single
+    );
+}
+
+#[test]
+fn blank_lines_are_skipped_and_diagnostics_name_input_lines() {
+    let input = format!(
+        "\n{{\"agentId\":\"{AGENT}\",\"attributes\":[\"new_x\"]}}\r\n   \n{{\"agentId\":1}}\n{{\"agentId\":\"{AGENT}\"}}"
+    );
+    assert_cmd_snapshot!(convq().args(["query", "--ndjson", "-"]).pass_stdin(input));
+}
+
+#[test]
+fn an_oversized_line_does_not_stop_the_rest() {
+    let mut input = vec![b' '; 1024 * 1024 + 1];
+    input.extend_from_slice(format!("\n{{\"agentId\":\"{AGENT}\"}}\n").as_bytes());
+    let output = run_with_stdin(convq().args(["query", "--ndjson", "-"]), input);
+    assert_eq!(output.status.code(), Some(2));
+    let lines: Vec<serde_json::Value> = stdout(&output)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["error"]["code"], "input_too_large");
+    assert_eq!(lines[1]["ast"]["agentId"], AGENT);
+    assert!(
+        stderr(&output).starts_with("line 1: error[input_too_large]: the input is 1048577 bytes"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn all_valid_lines_exit_0() {
+    let output = run_with_stdin(
+        convq().args([
+            "query",
+            "--ndjson",
+            "--base-url",
+            "https://contoso.crm.dynamics.com",
+            "-",
+        ]),
+        format!("{{\"agentId\":\"{AGENT}\"}}\n{{\"agentId\":\"{AGENT}\",\"top\":5}}\n")
+            .into_bytes(),
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let urls: Vec<String> = stdout(&output)
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap()["url"].to_string())
+        .collect();
+    assert_eq!(urls.len(), 2);
+    assert!(
+        urls.iter()
+            .all(|u| u.starts_with("\"https://contoso.crm.dynamics.com/api/data/v9.2/"))
+    );
+    assert!(urls[1].ends_with("&$top=5\""), "{}", urls[1]);
+}
+
+/// Each answer arrives while stdin is still open: a producer can write a line and wait for it.
+#[test]
+fn answers_stream_before_the_input_ends() {
+    let mut child = convq()
+        .args(["query", "--ndjson", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+
+    for (status, expected) in [(3, "statuscode eq 3"), (1, "statuscode eq 1")] {
+        writeln!(stdin, r#"{{"agentId":"{AGENT}","status":[{status}]}}"#).unwrap();
+        stdin.flush().unwrap();
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("an answer per line while stdin stays open");
+        let compiled: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert!(
+            compiled["filter"].as_str().unwrap().ends_with(expected),
+            "{line}"
+        );
+    }
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+    assert!(
+        rx.recv_timeout(Duration::from_secs(30)).is_err(),
+        "no extra output"
+    );
+}
