@@ -7,12 +7,15 @@
 //!   `errors.md` from the types in `convq-core`). With `--check`, write nothing and fail if a file is
 //!   stale.
 //! - `cargo xtask docs [--check]`: the same, for the reference docs only.
+//! - `cargo xtask sample-data [--check]`: regenerate the seeded sample conversation store
+//!   `crates/convq-backend/data/sample-conversations.json` (see `sample_data.rs`).
 //!
 //! Generated files are committed. `cargo test -p xtask` runs every generator in check mode, so a
 //! plain `cargo test --workspace` catches drift.
 
 mod codegen;
 mod metadata;
+mod sample_data;
 
 use std::path::{Path, PathBuf};
 
@@ -41,6 +44,12 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Regenerate the sample conversation store of the embedded backend (seeded, deterministic).
+    SampleData {
+        /// Write nothing; fail if the committed store is out of date.
+        #[arg(long)]
+        check: bool,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -52,6 +61,7 @@ fn main() -> anyhow::Result<()> {
             codegen::docs::generate(mode)?;
             codegen::reference::generate(mode)
         }
+        Command::SampleData { check } => sample_data::generate(Mode::from_check(check)),
     }
 }
 

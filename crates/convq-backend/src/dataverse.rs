@@ -1,0 +1,488 @@
+//! The Dataverse backend: GET the compiled request from an organization's Web API.
+//!
+//! - `GET <org><Compiled::path>` with `Accept: application/json`, `OData-Version: 4.0`,
+//!   `OData-MaxVersion: 4.0`, `If-None-Match: null` (no cached answers), `Authorization: Bearer`
+//!   and, with a page size, `Prefer: odata.maxpagesize=N`.
+//! - `@odata.nextLink` is followed as given (Dataverse's paging contract) until `top` rows or
+//!   the page cap; a link to another origin is refused, so the token goes nowhere else.
+//! - 429 and 503 are retried after `Retry-After` seconds (capped by `max_retry_wait`, at most
+//!   `max_retries` times, never past the total deadline).
+//! - `total_timeout` bounds the whole fetch (every page and retry), `connect_timeout` each
+//!   connection. Redirects are not followed: Web API does not redirect, a login page does.
+//! - The token is a [`Secret`]: never in `Debug`, errors or `describe()`.
+//!
+//! The request URL goes through the `url` crate, which percent-encodes `'` in the query of
+//! http(s) URLs (WHATWG URL rules): `PropertyName='createdon'` is sent as
+//! `PropertyName=%27createdon%27`, which the server decodes to the same text.
+
+use std::fmt;
+use std::time::Duration;
+
+use convq_core::Compiled;
+use reqwest::header::{self, HeaderMap, HeaderValue};
+use reqwest::{StatusCode, Url};
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::time::Instant;
+
+use crate::error::BackendError;
+use crate::{Backend, BoxFuture, RunContext};
+
+/// A bearer token. `Debug` prints `Secret(<redacted>)`; there is no `Display`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a token.
+    #[must_use]
+    pub fn new(token: impl Into<String>) -> Self {
+        Self(token.into())
+    }
+
+    /// The token itself, for the `Authorization` header.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+impl From<String> for Secret {
+    fn from(token: String) -> Self {
+        Self(token)
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(token: &str) -> Self {
+        Self(token.to_owned())
+    }
+}
+
+/// How to reach a Dataverse organization. Build it with [`DataverseConfig::new`], then adjust
+/// the public fields.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct DataverseConfig {
+    /// The organization URL, e.g. `https://contoso.crm.dynamics.com`.
+    pub org_url: String,
+    /// The bearer token (an Entra ID access token for the organization).
+    pub token: Secret,
+    /// `Prefer: odata.maxpagesize` (1..=5000); `None` leaves the page size to Dataverse (5,000).
+    pub page_size: Option<u32>,
+    /// Most pages fetched for one query. Default 100.
+    pub max_pages: u32,
+    /// Limit for establishing a connection. Default 10 s.
+    pub connect_timeout: Duration,
+    /// Limit for the whole fetch: every page, every retry. Default 60 s.
+    pub total_timeout: Duration,
+    /// Retries of a 429 or 503 answer. Default 3.
+    pub max_retries: u32,
+    /// Longest wait before a retry, whatever `Retry-After` asks. Default 30 s.
+    pub max_retry_wait: Duration,
+}
+
+impl DataverseConfig {
+    /// A configuration with the defaults documented on each field.
+    #[must_use]
+    pub fn new(org_url: impl Into<String>, token: impl Into<Secret>) -> Self {
+        Self {
+            org_url: org_url.into(),
+            token: token.into(),
+            page_size: None,
+            max_pages: 100,
+            connect_timeout: Duration::from_secs(10),
+            total_timeout: Duration::from_secs(60),
+            max_retries: 3,
+            max_retry_wait: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A Dataverse Web API client for conversation queries.
+#[derive(Debug)]
+pub struct DataverseClient {
+    http: reqwest::Client,
+    /// The organization URL without a trailing slash.
+    org: String,
+    /// Scheme, host and port of the organization: where the token may be sent.
+    origin: Origin,
+    headers: HeaderMap,
+    config: DataverseConfig,
+}
+
+/// Scheme, host and port of a URL (the port made explicit).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Origin {
+    scheme: String,
+    host: String,
+    port: Option<u16>,
+}
+
+impl Origin {
+    fn of(url: &Url) -> Self {
+        Self {
+            scheme: url.scheme().to_owned(),
+            host: url.host_str().unwrap_or_default().to_ascii_lowercase(),
+            port: url.port_or_known_default(),
+        }
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}://{}", self.scheme, self.host)?;
+        match self.port {
+            Some(port) => write!(f, ":{port}"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Delay before a retry when a 429/503 has no usable `Retry-After`: 1 s, 2 s, 4 s...
+fn backoff(retry: u32) -> Duration {
+    Duration::from_secs(1u64 << retry.min(16))
+}
+
+impl DataverseClient {
+    /// Checks the configuration and builds the HTTP client (rustls).
+    ///
+    /// # Errors
+    /// [`BackendError::InvalidConfig`]: the organization URL is not `http(s)://host[:port]`, the
+    /// page size is outside 1..=5000, the page cap is 0, the token cannot be sent in a header,
+    /// or the TLS set-up failed.
+    pub fn new(config: DataverseConfig) -> Result<Self, BackendError> {
+        let invalid = |reason: String| BackendError::InvalidConfig { reason };
+        let org = config.org_url.trim_end_matches('/').to_owned();
+        let url = Url::parse(&org)
+            .map_err(|e| invalid(format!("the organization URL {org:?} is not a URL: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https")
+            || url.host_str().is_none()
+            || url.path() != "/"
+            || url.query().is_some()
+            || url.fragment().is_some()
+            || !url.username().is_empty()
+            || url.password().is_some()
+        {
+            return Err(invalid(format!(
+                "the organization URL {org:?} must be http(s)://host[:port] alone, e.g. \
+                 https://contoso.crm.dynamics.com"
+            )));
+        }
+        if let Some(size) = config.page_size.filter(|s| !(1..=5_000).contains(s)) {
+            return Err(invalid(format!(
+                "the page size {size} is outside 1..=5000 (Dataverse's odata.maxpagesize range)"
+            )));
+        }
+        if config.max_pages == 0 {
+            return Err(invalid("the page cap must be at least 1".to_owned()));
+        }
+
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+        headers.insert("OData-Version", HeaderValue::from_static("4.0"));
+        headers.insert("OData-MaxVersion", HeaderValue::from_static("4.0"));
+        headers.insert(header::IF_NONE_MATCH, HeaderValue::from_static("null"));
+        let mut authorization = HeaderValue::from_str(&format!("Bearer {}", config.token.expose()))
+            .map_err(|_| {
+                invalid(
+                    "the token contains characters an HTTP header cannot carry (a line break?)"
+                        .to_owned(),
+                )
+            })?;
+        authorization.set_sensitive(true);
+        headers.insert(header::AUTHORIZATION, authorization);
+        if let Some(size) = config.page_size {
+            headers.insert(
+                "Prefer",
+                HeaderValue::from_str(&format!("odata.maxpagesize={size}"))
+                    .expect("digits are a valid header value"),
+            );
+        }
+
+        let http = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("convq/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| invalid(format!("cannot set up the HTTP client: {}", chain(&e))))?;
+        Ok(Self {
+            http,
+            origin: Origin::of(&url),
+            org,
+            headers,
+            config,
+        })
+    }
+
+    async fn fetch_all(
+        &self,
+        compiled: &Compiled,
+        deadline: Instant,
+    ) -> Result<Vec<Value>, BackendError> {
+        let first = format!("{}{}", self.org, compiled.path);
+        let mut url = Url::parse(&first).map_err(|e| BackendError::InvalidConfig {
+            reason: format!("the request URL is not valid: {e}"),
+        })?;
+        let top = compiled.top.map(|t| t as usize);
+        let mut rows = Vec::new();
+        let mut pages = 0;
+        loop {
+            pages += 1;
+            let page = self.get_page(url, deadline).await?;
+            rows.extend(page.value);
+            if let Some(top) = top.filter(|&top| rows.len() >= top) {
+                rows.truncate(top);
+                return Ok(rows);
+            }
+            let Some(link) = page.next_link else {
+                return Ok(rows);
+            };
+            if pages >= self.config.max_pages {
+                return Err(BackendError::DataversePageLimit {
+                    max_pages: self.config.max_pages,
+                });
+            }
+            url = self.next_link(&link)?;
+        }
+    }
+
+    /// `@odata.nextLink`, used unchanged, as long as it stays on the organization's origin.
+    fn next_link(&self, link: &str) -> Result<Url, BackendError> {
+        let url = Url::parse(link).map_err(|e| BackendError::DataverseBadResponse {
+            reason: format!("@odata.nextLink is not a URL ({e})"),
+        })?;
+        if Origin::of(&url) != self.origin {
+            return Err(BackendError::DataverseBadResponse {
+                reason: format!(
+                    "@odata.nextLink leads to {}, not to the organization; convq does not send \
+                     the token there",
+                    Origin::of(&url)
+                ),
+            });
+        }
+        Ok(url)
+    }
+
+    async fn get_page(&self, url: Url, deadline: Instant) -> Result<Page, BackendError> {
+        let mut retries = 0;
+        loop {
+            let response = self
+                .http
+                .get(url.clone())
+                .headers(self.headers.clone())
+                .send()
+                .await
+                .map_err(|e| self.send_error(&e))?;
+            let status = response.status();
+            if matches!(
+                status,
+                StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+            ) {
+                let retry_after = response
+                    .headers()
+                    .get(header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map(Duration::from_secs);
+                let wait = retry_after
+                    .unwrap_or_else(|| backoff(retries))
+                    .min(self.config.max_retry_wait);
+                let throttled = BackendError::DataverseThrottled {
+                    status: status.as_u16(),
+                    retries,
+                    retry_after,
+                };
+                // Waiting past the deadline would only turn this answer into a timeout.
+                if retries >= self.config.max_retries || Instant::now() + wait > deadline {
+                    return Err(throttled);
+                }
+                drop(response);
+                tokio::time::sleep(wait).await;
+                retries += 1;
+                continue;
+            }
+            let location = response.headers().get(header::LOCATION).cloned();
+            let body = response.bytes().await.map_err(|e| self.send_error(&e))?;
+            if status.is_success() {
+                return parse_page(&body);
+            }
+            return Err(http_error(status, &body, location.as_ref()));
+        }
+    }
+
+    fn send_error(&self, error: &reqwest::Error) -> BackendError {
+        if error.is_timeout() && !error.is_connect() {
+            return BackendError::DataverseTimeout {
+                after: self.config.total_timeout,
+            };
+        }
+        if error.is_connect() || error.is_request() {
+            return BackendError::DataverseUnreachable {
+                host: self.origin.to_string(),
+                reason: chain(error),
+            };
+        }
+        BackendError::DataverseBadResponse {
+            reason: chain(error),
+        }
+    }
+}
+
+/// An error and its sources, without the URL reqwest adds (it is the org URL anyway).
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    if let Some(i) = text.find(" for url (") {
+        text.truncate(i);
+    }
+    let mut source = error.source();
+    while let Some(inner) = source {
+        let more = inner.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = inner.source();
+    }
+    text
+}
+
+#[derive(Debug, Deserialize)]
+struct Page {
+    value: Vec<Value>,
+    #[serde(rename = "@odata.nextLink")]
+    next_link: Option<String>,
+}
+
+fn parse_page(body: &[u8]) -> Result<Page, BackendError> {
+    let page: Page =
+        serde_json::from_slice(body).map_err(|e| BackendError::DataverseBadResponse {
+            reason: format!("the body is not a Web API collection ({e})"),
+        })?;
+    if let Some(index) = page.value.iter().position(|v| !v.is_object()) {
+        return Err(BackendError::DataverseBadResponse {
+            reason: format!("value[{index}] is not a record object"),
+        });
+    }
+    Ok(page)
+}
+
+/// Maps a failed answer, reading Dataverse's `{"error": {"code", "message"}}` when it is there.
+fn http_error(status: StatusCode, body: &[u8], location: Option<&HeaderValue>) -> BackendError {
+    let error = serde_json::from_slice::<Value>(body).ok();
+    let field = |name: &str| {
+        error
+            .as_ref()
+            .and_then(|e| e.pointer(&format!("/error/{name}")))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    let code = field("code").filter(|c| !c.is_empty());
+    let message =
+        field("message").unwrap_or_else(|| match location.and_then(|l| l.to_str().ok()) {
+            Some(to) if status.is_redirection() => {
+                format!("redirected to {to}; is the organization URL right?")
+            }
+            _ => status.canonical_reason().unwrap_or_default().to_owned(),
+        });
+    match status {
+        StatusCode::UNAUTHORIZED => BackendError::DataverseUnauthorized { code, message },
+        StatusCode::FORBIDDEN => BackendError::DataverseForbidden { code, message },
+        _ => BackendError::DataverseError {
+            status: status.as_u16(),
+            code,
+            message,
+        },
+    }
+}
+
+impl Backend for DataverseClient {
+    fn fetch<'a>(
+        &'a self,
+        compiled: &'a Compiled,
+        _ctx: &'a RunContext,
+    ) -> BoxFuture<'a, Result<Vec<Value>, BackendError>> {
+        Box::pin(async move {
+            let total = self.config.total_timeout;
+            let deadline = Instant::now() + total;
+            match tokio::time::timeout_at(deadline, self.fetch_all(compiled, deadline)).await {
+                Ok(result) => result,
+                Err(_) => Err(BackendError::DataverseTimeout { after: total }),
+            }
+        })
+    }
+
+    fn describe(&self) -> String {
+        let page = self.config.page_size.map_or_else(
+            || "server page size".to_owned(),
+            |n| format!("page size {n}"),
+        );
+        format!(
+            "Dataverse at {} ({page}, at most {} pages)",
+            self.org, self.config.max_pages
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_never_shows_in_debug() {
+        let config = DataverseConfig::new("https://contoso.crm.dynamics.com", "s3cr3t-token");
+        assert!(!format!("{config:?}").contains("s3cr3t"));
+        let client = DataverseClient::new(config).unwrap();
+        assert!(!format!("{client:?}").contains("s3cr3t"));
+        assert!(!client.describe().contains("s3cr3t"));
+    }
+
+    #[test]
+    fn unusable_configurations_are_refused() {
+        for url in [
+            "contoso.crm.dynamics.com",
+            "ftp://contoso",
+            "https://contoso.crm.dynamics.com/api/data/v9.2",
+            "https://user:pw@contoso.crm.dynamics.com",
+            "https://contoso.crm.dynamics.com?x=1",
+        ] {
+            let error = DataverseClient::new(DataverseConfig::new(url, "t")).unwrap_err();
+            assert_eq!(error.code(), "dataverse_invalid_config", "{url}");
+        }
+        let mut config = DataverseConfig::new("https://contoso.crm.dynamics.com/", "t");
+        config.page_size = Some(5_001);
+        assert_eq!(
+            DataverseClient::new(config).unwrap_err().code(),
+            "dataverse_invalid_config"
+        );
+        let error = DataverseClient::new(DataverseConfig::new(
+            "https://contoso.crm.dynamics.com",
+            "s3cr3t\nsecond-line",
+        ))
+        .unwrap_err();
+        assert_eq!(error.code(), "dataverse_invalid_config");
+        assert!(!format!("{error} {error:?}").contains("s3cr3t"), "{error}");
+    }
+
+    #[test]
+    fn dataverse_error_bodies_are_read() {
+        let body = br#"{"error":{"code":"0x80040220","message":"Principal user is missing prvReadmsdyn_ocliveworkitem"}}"#;
+        let error = http_error(StatusCode::FORBIDDEN, body, None);
+        assert_eq!(error.code(), "dataverse_forbidden");
+        assert_eq!(
+            error.to_string(),
+            "Dataverse refused access (HTTP 403): Principal user is missing \
+             prvReadmsdyn_ocliveworkitem (0x80040220)"
+        );
+        let plain = http_error(StatusCode::BAD_GATEWAY, b"<html>", None);
+        assert_eq!(
+            plain.to_string(),
+            "Dataverse answered HTTP 502: Bad Gateway"
+        );
+    }
+}

@@ -1,0 +1,189 @@
+//! `$orderby` semantics of the embedded store, modelled on Dataverse (SQL Server underneath).
+//!
+//! Ascending order of one key:
+//! 1. `null` (and a missing property) first, as SQL Server sorts NULL;
+//! 2. then booleans (`false` before `true`), then numbers (numerically), then dates, then text,
+//!    then arrays and objects (all equal to each other). A column holds one type in Dataverse, so
+//!    the order between types only decides odd, hand-made stores; it is fixed so results are
+//!    deterministic;
+//! 3. dates: a string of a `DateTime` column (per the catalog) that parses as RFC 3339 compares as
+//!    the instant it names, so `...T10:00:00.5Z` sorts after `...T10:00:00Z`; `createdon` uses
+//!    the instant parsed at load;
+//! 4. text compares case-insensitively (Unicode lowercase, then code point order), like
+//!    Dataverse's case-insensitive collation; strings equal but for case are ties. GUIDs are
+//!    text: for canonical GUIDs this is the order of their hex digits. (Dataverse sorts a lookup
+//!    by the related record's primary name, which a store of conversations alone cannot know.)
+//!
+//! Descending reverses this (so nulls come last). Ties keep the store's order (the sort is
+//! stable), whatever the direction.
+
+use std::cmp::Ordering;
+
+use serde_json::Number;
+use uuid::Uuid;
+
+use super::value::Val;
+use crate::timestamp::{Nanos, parse_nanos};
+
+/// One record's value for one order key.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Key<'a> {
+    Null,
+    Bool(bool),
+    Num(&'a Number),
+    Time(Nanos),
+    Guid(Uuid),
+    Text(&'a str),
+    Other,
+}
+
+impl<'a> Key<'a> {
+    /// The key of a stored value; `date` when the column is a `DateTime` column.
+    pub(crate) fn of(value: Option<&'a Val>, date: bool) -> Self {
+        match value {
+            None | Some(Val::Null) => Self::Null,
+            Some(Val::Bool(b)) => Self::Bool(*b),
+            Some(Val::Num(n)) => Self::Num(n),
+            Some(Val::Guid(id)) => Self::Guid(*id),
+            Some(Val::Str(s)) => match date.then(|| parse_nanos(s)).flatten() {
+                Some(at) => Self::Time(at),
+                None => Self::Text(s),
+            },
+            Some(Val::Json(_)) => Self::Other,
+        }
+    }
+
+    fn rank(&self) -> u8 {
+        match self {
+            Self::Null => 0,
+            Self::Bool(_) => 1,
+            Self::Num(_) => 2,
+            Self::Time(_) => 3,
+            Self::Guid(_) | Self::Text(_) => 4,
+            Self::Other => 5,
+        }
+    }
+
+    /// Ascending comparison.
+    pub(crate) fn cmp(&self, other: &Self) -> Ordering {
+        match (self, other) {
+            (Self::Bool(a), Self::Bool(b)) => a.cmp(b),
+            (Self::Num(a), Self::Num(b)) => compare_numbers(a, b),
+            (Self::Time(a), Self::Time(b)) => a.cmp(b),
+            (Self::Guid(a), Self::Guid(b)) => a.cmp(b),
+            (Self::Text(a), Self::Text(b)) => compare_text(a, b),
+            (Self::Guid(a), Self::Text(b)) => {
+                compare_text(a.hyphenated().encode_lower(&mut Uuid::encode_buffer()), b)
+            }
+            (Self::Text(a), Self::Guid(b)) => {
+                compare_text(a, b.hyphenated().encode_lower(&mut Uuid::encode_buffer()))
+            }
+            _ => self.rank().cmp(&other.rank()),
+        }
+    }
+}
+
+/// Numbers compare by value: exactly when both are integers, as `f64` otherwise.
+pub(crate) fn compare_numbers(a: &Number, b: &Number) -> Ordering {
+    if let (Some(x), Some(y)) = (a.as_i64(), b.as_i64()) {
+        return x.cmp(&y);
+    }
+    if let (Some(x), Some(y)) = (a.as_u64(), b.as_u64()) {
+        return x.cmp(&y);
+    }
+    let x = a.as_f64().unwrap_or(f64::NAN);
+    let y = b.as_f64().unwrap_or(f64::NAN);
+    x.total_cmp(&y)
+}
+
+/// Case-insensitive: compares the Unicode lowercase forms code point by code point.
+pub(crate) fn compare_text(a: &str, b: &str) -> Ordering {
+    if a.is_ascii() && b.is_ascii() {
+        // The common case (GUIDs, codes, English titles), without per-char case mapping.
+        return a
+            .bytes()
+            .map(|c| c.to_ascii_lowercase())
+            .cmp(b.bytes().map(|c| c.to_ascii_lowercase()));
+    }
+    a.chars()
+        .flat_map(char::to_lowercase)
+        .cmp(b.chars().flat_map(char::to_lowercase))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    fn num(v: Value) -> Number {
+        match v {
+            Value::Number(n) => n,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn nulls_first_then_types_in_rank_order() {
+        let two = num(json!(2));
+        let keys = [
+            Key::Text("a"),
+            Key::Num(&two),
+            Key::Null,
+            Key::Bool(true),
+            Key::Time(5),
+            Key::Other,
+        ];
+        let mut sorted = keys;
+        sorted.sort_by(Key::cmp);
+        let ranks: Vec<u8> = sorted.iter().map(Key::rank).collect();
+        assert_eq!(ranks, [0, 1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn numbers_compare_by_value_across_representations() {
+        assert_eq!(
+            compare_numbers(&num(json!(-1)), &num(json!(u64::MAX))),
+            Ordering::Less
+        );
+        assert_eq!(
+            compare_numbers(&num(json!(2.5)), &num(json!(2))),
+            Ordering::Greater
+        );
+        assert_eq!(
+            compare_numbers(&num(json!(10)), &num(json!(9))),
+            Ordering::Greater
+        );
+    }
+
+    #[test]
+    fn text_ignores_case_and_guids_compare_as_their_text() {
+        assert_eq!(compare_text("abc", "ABD"), Ordering::Less);
+        assert_eq!(compare_text("Éclair", "éclair"), Ordering::Equal);
+        assert_eq!(compare_text("zebra", "Émile"), Ordering::Less);
+        let id = Uuid::parse_str("2b330c52-6844-4d36-8e05-03c78c9681dc").unwrap();
+        assert_eq!(
+            Key::Guid(id).cmp(&Key::Text("2B330C52-6844-4D36-8E05-03C78C9681DC")),
+            Ordering::Equal
+        );
+        assert_eq!(
+            Key::Guid(id).cmp(&Key::Text("3")),
+            Ordering::Less,
+            "'2' sorts before '3'"
+        );
+    }
+
+    #[test]
+    fn dates_compare_as_instants_only_in_date_columns() {
+        let whole = Val::Str("2026-01-01T10:00:00Z".into());
+        let half = Val::Str("2026-01-01T10:00:00.5Z".into());
+        assert_eq!(
+            Key::of(Some(&whole), true).cmp(&Key::of(Some(&half), true)),
+            Ordering::Less
+        );
+        // As text, '.' (0x2E) sorts before 'Z' (0x5A).
+        assert_eq!(
+            Key::of(Some(&whole), false).cmp(&Key::of(Some(&half), false)),
+            Ordering::Greater
+        );
+    }
+}
