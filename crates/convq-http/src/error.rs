@@ -1,0 +1,221 @@
+//! Every error the service answers with, as `(status, {"error":{code,message,path,hint},"status":false})`.
+//!
+//! Input errors carry the core's code and JSON pointer unchanged; backend errors carry the
+//! backend's code. The codes below are the ones only HTTP has (routing, limits, headers).
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use convq_core::{Envelope, ErrorBody};
+
+/// Codes that only the HTTP adapter produces, with their status and meaning. The OpenAPI
+/// document lists them in the description of each response that can carry them.
+pub const HTTP_ERROR_CODES: &[(&str, u16, &str)] = &[
+    (
+        "not_found",
+        404,
+        "No route has this path; see /openapi.json.",
+    ),
+    (
+        "method_not_allowed",
+        405,
+        "The route exists but not for this method; the Allow header lists the methods.",
+    ),
+    (
+        "payload_too_large",
+        413,
+        "The request body is over the server's body limit (64 KiB by default).",
+    ),
+    (
+        "unsupported_media_type",
+        415,
+        "The body is not declared as JSON; send Content-Type: application/json.",
+    ),
+    (
+        "invalid_utf8",
+        400,
+        "The body is not UTF-8 text, so it cannot be JSON.",
+    ),
+    (
+        "incomplete_body",
+        400,
+        "The request body ended early or the connection failed while it was being read.",
+    ),
+    (
+        "invalid_query_parameter",
+        400,
+        "A query parameter is unknown or has a value it cannot have.",
+    ),
+    (
+        "invalid_correlation_id",
+        400,
+        "The correlation id is not 1 to 128 visible ASCII characters.",
+    ),
+    (
+        "conflicting_correlation_id",
+        400,
+        "The x-correlation-id header and the correlationId query parameter differ.",
+    ),
+    (
+        "request_timeout",
+        504,
+        "The request took longer than the server's request timeout.",
+    ),
+    (
+        "internal_error",
+        500,
+        "A bug in the server; the log line with the same correlation id has the details.",
+    ),
+];
+
+/// An error response: a status and the failure envelope's `error` object.
+#[derive(Debug, Clone)]
+pub(crate) struct ApiError {
+    pub(crate) status: StatusCode,
+    pub(crate) body: ErrorBody,
+}
+
+impl ApiError {
+    /// An adapter-level error; `code` must be one of [`HTTP_ERROR_CODES`].
+    pub(crate) fn new(code: &'static str, message: impl Into<String>) -> Self {
+        let status = HTTP_ERROR_CODES
+            .iter()
+            .find(|(known, ..)| *known == code)
+            .and_then(|(_, status, _)| StatusCode::from_u16(*status).ok())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        debug_assert!(
+            HTTP_ERROR_CODES.iter().any(|(known, ..)| *known == code),
+            "undocumented HTTP error code {code}"
+        );
+        Self {
+            status,
+            body: ErrorBody {
+                code: code.to_owned(),
+                message: message.into(),
+                path: String::new(),
+                hint: None,
+            },
+        }
+    }
+
+    /// 413 for a body over `limit` bytes.
+    pub(crate) fn payload_too_large(limit: usize) -> Self {
+        Self::new(
+            "payload_too_large",
+            format!("the request body is over the {limit}-byte limit"),
+        )
+        .with_hint("send a smaller body; getConversations input is a few hundred bytes")
+    }
+
+    pub(crate) fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.body.hint = Some(hint.into());
+        self
+    }
+
+    /// An input error from the core: 400 with its code and JSON pointer, except an input over
+    /// the core's own size limit, which is 413 like the server's body limit.
+    pub(crate) fn from_core(err: &convq_core::Error) -> Self {
+        let status = match err {
+            convq_core::Error::InputTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        Self {
+            status,
+            body: err.to_body(),
+        }
+    }
+
+    /// The envelope for a response that something other than a handler produced (the router's
+    /// 404/405, the body limit's 413), chosen by status so that every error has the same shape.
+    pub(crate) fn for_status(status: StatusCode) -> Self {
+        let mut error = match status {
+            StatusCode::NOT_FOUND => Self::new("not_found", "no route for this path"),
+            StatusCode::METHOD_NOT_ALLOWED => Self::new(
+                "method_not_allowed",
+                "this route does not accept this method",
+            ),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                Self::new("unsupported_media_type", "the request body must be JSON")
+            }
+            _ => Self::new(
+                "internal_error",
+                format!("the server answered {status} without details"),
+            ),
+        };
+        // Keep the status the framework chose; only the body is normalized.
+        error.status = status;
+        error
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        json_response(self.status, &Envelope::failure(self.body))
+    }
+}
+
+/// A JSON response. Serializing our own types cannot fail (string keys, no non-finite floats
+/// are produced by the core); if it ever did, the client still gets a well-formed envelope.
+pub(crate) fn json_response<T: serde::Serialize>(status: StatusCode, value: &T) -> Response {
+    match serde_json::to_vec(value) {
+        Ok(bytes) => json_bytes(status, bytes),
+        Err(err) => {
+            tracing::error!(error = %err, "response serialization failed");
+            let body = br#"{"error":{"code":"internal_error","message":"the response could not be serialized","path":""},"status":false}"#;
+            json_bytes(StatusCode::INTERNAL_SERVER_ERROR, body.to_vec())
+        }
+    }
+}
+
+pub(crate) fn json_bytes(status: StatusCode, bytes: Vec<u8>) -> Response {
+    let mut response = (status, bytes).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_http_code_is_unique_and_maps_to_its_status() {
+        let mut seen = std::collections::BTreeSet::new();
+        for (code, status, _) in HTTP_ERROR_CODES {
+            assert!(seen.insert(*code), "{code} listed twice");
+            assert!(
+                !convq_core::ERROR_CODES.iter().any(|(core, _)| core == code),
+                "{code} shadows a core code"
+            );
+            assert_eq!(ApiError::new(code, "x").status.as_u16(), *status, "{code}");
+        }
+    }
+
+    #[test]
+    fn framework_statuses_keep_their_status_and_get_a_code() {
+        for status in [404, 405, 415, 503] {
+            let status = StatusCode::from_u16(status).unwrap();
+            let error = ApiError::for_status(status);
+            assert_eq!(error.status, status);
+            assert!(!error.body.code.is_empty());
+        }
+        assert_eq!(
+            ApiError::for_status(StatusCode::METHOD_NOT_ALLOWED)
+                .body
+                .code,
+            "method_not_allowed"
+        );
+    }
+
+    #[test]
+    fn core_errors_keep_code_and_pointer() {
+        let err = convq_core::compile(r#"{"agentId": "x"}"#, &Default::default()).unwrap_err();
+        let api = ApiError::from_core(&err);
+        assert_eq!(api.status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            (api.body.code.as_str(), api.body.path.as_str()),
+            ("invalid_agent_id", "/agentId")
+        );
+    }
+}

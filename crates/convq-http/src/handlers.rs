@@ -1,0 +1,269 @@
+//! The handlers: convert in, call the core or the backend, convert out.
+
+use std::time::SystemTime;
+
+use axum::Extension;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use convq_backend::{Outcome, RunContext};
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use crate::AppState;
+use crate::error::{ApiError, json_bytes, json_response};
+use crate::middleware::{CorrelationId, is_json};
+
+/// `POST /getConversations`: the getConversations envelope.
+pub(crate) async fn get_conversations(
+    State(state): State<AppState>,
+    Extension(CorrelationId(correlation_id)): Extension<CorrelationId>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let (strict, bytes) = match read_input(&state, &uri, &headers, body).await {
+        Ok(input) => input,
+        Err(error) => return error.into_response(),
+    };
+    let text = match utf8(&bytes) {
+        Ok(text) => text,
+        Err(error) => return error.into_response(),
+    };
+    let ctx = RunContext {
+        now: SystemTime::now(),
+        correlation_id: Some(correlation_id),
+    };
+    let run =
+        convq_backend::get_conversations(state.backend(), text, state.options_for(strict), &ctx)
+            .await;
+    let status = match run.outcome {
+        Outcome::Success => StatusCode::OK,
+        Outcome::InvalidInput => match &run.envelope {
+            // The core's own size limit is a body-size problem, like the server's body limit.
+            convq_core::Envelope::Failure { error, .. } if error.code == "input_too_large" => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            _ => StatusCode::BAD_REQUEST,
+        },
+        Outcome::BackendFailure { timeout: true } => StatusCode::GATEWAY_TIMEOUT,
+        Outcome::BackendFailure { timeout: false } => StatusCode::BAD_GATEWAY,
+    };
+    json_response(status, &run.envelope)
+}
+
+/// `POST /query`: the compiled query, without running it.
+pub(crate) async fn query(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let (strict, bytes) = match read_input(&state, &uri, &headers, body).await {
+        Ok(input) => input,
+        Err(error) => return error.into_response(),
+    };
+    let text = match utf8(&bytes) {
+        Ok(text) => text,
+        Err(error) => return error.into_response(),
+    };
+    match convq_core::compile(text, state.options_for(strict)) {
+        Ok(compiled) => json_response(StatusCode::OK, &compiled),
+        Err(error) => ApiError::from_core(&error).into_response(),
+    }
+}
+
+/// The body of `/healthz` and `/readyz`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct Health {
+    /// `ok` (liveness), `ready` or `not_ready` (readiness).
+    pub(crate) status: HealthStatus,
+    /// What the service answers from (readiness only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) backend: Option<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum HealthStatus {
+    Ok,
+    Ready,
+    NotReady,
+}
+
+/// `GET /healthz`: the process is up and serving.
+pub(crate) async fn healthz() -> Response {
+    json_response(
+        StatusCode::OK,
+        &Health {
+            status: HealthStatus::Ok,
+            backend: None,
+        },
+    )
+}
+
+/// `GET /readyz`: the backend can answer.
+pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
+    let backend = state.backend();
+    let (status, health) = if backend.is_ready() {
+        (StatusCode::OK, HealthStatus::Ready)
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, HealthStatus::NotReady)
+    };
+    json_response(
+        status,
+        &Health {
+            status: health,
+            backend: Some(backend.describe()),
+        },
+    )
+}
+
+/// `GET /openapi.json`: serialized once at start.
+pub(crate) async fn openapi(State(state): State<AppState>) -> Response {
+    json_bytes(StatusCode::OK, state.inner.openapi.clone())
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
+    let (content_type, body) = state.inner.metrics.render();
+    let mut response = (StatusCode::OK, body).into_response();
+    if let Ok(value) = HeaderValue::from_str(&content_type) {
+        response.headers_mut().insert(header::CONTENT_TYPE, value);
+    }
+    response
+}
+
+/// Any other path.
+pub(crate) async fn not_found(uri: Uri) -> Response {
+    ApiError::new("not_found", format!("no route for {}", uri.path()))
+        .with_hint("the routes are listed in /openapi.json")
+        .into_response()
+}
+
+/// Checks the query parameters and the content type, then reads the body (within the limit).
+async fn read_input(
+    state: &AppState,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(bool, Bytes), ApiError> {
+    let strict = strict_param(uri.query())?;
+    if !is_json(headers) {
+        let given = headers
+            .get(header::CONTENT_TYPE)
+            .map_or("none", |v| v.to_str().unwrap_or("not text"));
+        return Err(ApiError::new(
+            "unsupported_media_type",
+            format!("the body must be JSON; Content-Type is {given}"),
+        )
+        .with_hint("send Content-Type: application/json"));
+    }
+    // The body limit layer wraps the body, so reading past the limit fails here.
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .map_err(|error| {
+            if is_length_limit(&error) {
+                ApiError::payload_too_large(state.limits().body_limit)
+            } else {
+                // The client stopped sending mid-body; it will not read this answer, but the
+                // log and metrics get a status.
+                ApiError::new(
+                    "incomplete_body",
+                    "the request body could not be read to its end",
+                )
+            }
+        })?;
+    Ok((strict, bytes))
+}
+
+fn is_length_limit(error: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = source {
+        if current.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = current.source();
+    }
+    false
+}
+
+/// `?strict=true` rejects unknown columns; `correlationId` is read by the middleware.
+fn strict_param(query: Option<&str>) -> Result<bool, ApiError> {
+    let mut strict = false;
+    for (key, value) in query
+        .into_iter()
+        .flat_map(|q| form_urlencoded::parse(q.as_bytes()))
+    {
+        match (&*key, &*value) {
+            ("correlationId", _) => {}
+            ("strict", "true") => strict = true,
+            ("strict", "false") => strict = false,
+            ("strict", other) => {
+                return Err(ApiError::new(
+                    "invalid_query_parameter",
+                    format!("strict must be true or false, found {other:?}"),
+                ));
+            }
+            (other, _) => {
+                return Err(ApiError::new(
+                    "invalid_query_parameter",
+                    format!("unknown query parameter {other:?}"),
+                )
+                .with_hint("the query parameters are correlationId and strict"));
+            }
+        }
+    }
+    Ok(strict)
+}
+
+/// JSON text must be UTF-8; the error gives the position like the core's `invalid_json`.
+fn utf8(bytes: &[u8]) -> Result<&str, ApiError> {
+    std::str::from_utf8(bytes).map_err(|error| {
+        let valid = &bytes[..error.valid_up_to()];
+        let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
+        let line_start = valid.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let column = String::from_utf8_lossy(&valid[line_start..])
+            .chars()
+            .count()
+            + 1;
+        ApiError::new(
+            "invalid_utf8",
+            format!("the body is not UTF-8 (line {line}, column {column})"),
+        )
+        .with_hint("JSON text is UTF-8; re-encode the body")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strict_parameter() {
+        assert!(!strict_param(None).unwrap());
+        assert!(strict_param(Some("strict=true")).unwrap());
+        assert!(!strict_param(Some("strict=true&strict=false")).unwrap());
+        assert!(strict_param(Some("correlationId=x&strict=true")).unwrap());
+        assert_eq!(
+            strict_param(Some("strict=yes")).unwrap_err().body.code,
+            "invalid_query_parameter"
+        );
+        assert_eq!(
+            strict_param(Some("top=3")).unwrap_err().body.message,
+            "unknown query parameter \"top\""
+        );
+    }
+
+    #[test]
+    fn utf8_errors_give_line_and_column() {
+        let error = utf8(b"{\n  \"a\xc3\xa9\": \xff}").unwrap_err();
+        assert_eq!(error.body.code, "invalid_utf8");
+        assert_eq!(
+            error.body.message,
+            "the body is not UTF-8 (line 2, column 9)"
+        );
+        assert_eq!(utf8(b"{}").unwrap(), "{}");
+    }
+}

@@ -1,0 +1,237 @@
+//! The getConversations service: an axum adapter over [`convq_core`] and [`convq_backend`].
+//!
+//! No query logic lives here. Each handler converts the request in, calls the core (`/query`) or
+//! the backend's `get_conversations` (`/getConversations`), and converts the result out, always
+//! as JSON; every error is the failure envelope `{"error":{code,message,path,hint},"status":false}`.
+//!
+//! | route | answers |
+//! |---|---|
+//! | `POST /getConversations` | the envelope: 200, 400 (input), 502/504 (backend), 413, 415 |
+//! | `POST /query` | the [`convq_core::Compiled`] query, or 400 with the envelope |
+//! | `GET /healthz` | 200 while the process serves |
+//! | `GET /readyz` | 200 when the backend is ready, 503 otherwise |
+//! | `GET /openapi.json` | the OpenAPI 3.1 document, from the same types |
+//! | `GET /metrics` | Prometheus text: requests by route/method/status, latency histogram |
+//!
+//! ```no_run
+//! # async fn run() -> std::io::Result<()> {
+//! use std::sync::Arc;
+//! let state = convq_http::AppState::new(
+//!     Arc::new(convq_backend::EmbeddedStore::sample()),
+//!     convq_core::Options::default(),
+//! );
+//! convq_http::serve(convq_http::ServerConfig::default(), state, convq_http::shutdown_signal()).await
+//! # }
+//! ```
+
+mod args;
+mod error;
+mod handlers;
+mod metrics;
+mod middleware;
+mod openapi;
+mod server;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::HeaderValue;
+use axum::routing::{get, post};
+use convq_backend::Backend;
+use convq_core::Options;
+
+pub use args::{ServeArgs, StartError, TOKEN_VAR, init_tracing};
+pub use error::HTTP_ERROR_CODES;
+pub use openapi::document as openapi_document;
+pub use server::{Server, serve, shutdown_signal};
+
+/// The header (and, as `correlationId`, the query parameter) that carries the correlation id.
+pub const CORRELATION_HEADER: &str = "x-correlation-id";
+
+/// Request limits, applied to every route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// Largest request body in bytes; larger bodies get 413.
+    pub body_limit: usize,
+    /// Longest a request may take, backend call included; slower requests get 504.
+    pub request_timeout: Duration,
+    /// Requests handled at once; more wait for a slot (within their timeout).
+    pub concurrency_limit: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            body_limit: 64 * 1024,
+            request_timeout: Duration::from_secs(30),
+            concurrency_limit: 512,
+        }
+    }
+}
+
+impl Limits {
+    /// Sets the body limit in bytes.
+    #[must_use]
+    pub fn with_body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// Sets the request timeout.
+    #[must_use]
+    pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Sets the concurrency limit (at least 1).
+    #[must_use]
+    pub fn with_concurrency_limit(mut self, requests: usize) -> Self {
+        self.concurrency_limit = requests.max(1);
+        self
+    }
+}
+
+/// How the server listens and what it lets through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// Where to listen; `127.0.0.1:8080` by default (loopback: exposing it is a decision).
+    pub addr: SocketAddr,
+    /// Body size, timeout and concurrency limits.
+    pub limits: Limits,
+    /// Browser origins allowed by CORS. Empty (the default): no CORS headers at all.
+    pub cors_origins: Vec<HeaderValue>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)),
+            limits: Limits::default(),
+            cors_origins: Vec::new(),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Sets the listen address.
+    #[must_use]
+    pub fn with_addr(mut self, addr: SocketAddr) -> Self {
+        self.addr = addr;
+        self
+    }
+
+    /// Sets the limits.
+    #[must_use]
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Allows a browser origin (`https://app.example.com`).
+    #[must_use]
+    pub fn with_cors_origin(mut self, origin: HeaderValue) -> Self {
+        self.cors_origins.push(origin);
+        self
+    }
+}
+
+/// What the handlers share: the backend, the compile options, the limits and the metrics.
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    backend: Arc<dyn Backend>,
+    options: Options,
+    /// `options` with unknown columns rejected, for `?strict=true`; built once, not per request.
+    strict_options: Options,
+    limits: Limits,
+    cors_origins: Vec<HeaderValue>,
+    metrics: metrics::Metrics,
+    openapi: Vec<u8>,
+}
+
+impl AppState {
+    /// A state with default limits and no CORS.
+    #[must_use]
+    pub fn new(backend: Arc<dyn Backend>, options: Options) -> Self {
+        Self::build(backend, options, &ServerConfig::default())
+    }
+
+    /// The same backend and options with the limits and CORS origins of `config`.
+    #[must_use]
+    pub fn with_config(&self, config: &ServerConfig) -> Self {
+        Self::build(
+            Arc::clone(&self.inner.backend),
+            self.inner.options.clone(),
+            config,
+        )
+    }
+
+    fn build(backend: Arc<dyn Backend>, options: Options, config: &ServerConfig) -> Self {
+        let strict_options = options
+            .clone()
+            .with_unknown_columns(convq_core::UnknownColumns::Error);
+        let openapi = serde_json::to_vec_pretty(&openapi::document())
+            .expect("the OpenAPI document is plain JSON");
+        Self {
+            inner: Arc::new(Inner {
+                backend,
+                options,
+                strict_options,
+                limits: config.limits.clone(),
+                cors_origins: config.cors_origins.clone(),
+                metrics: metrics::Metrics::new(),
+                openapi,
+            }),
+        }
+    }
+
+    /// The backend requests run against.
+    #[must_use]
+    pub fn backend(&self) -> &dyn Backend {
+        self.inner.backend.as_ref()
+    }
+
+    /// The compile options in force.
+    #[must_use]
+    pub fn options(&self) -> &Options {
+        &self.inner.options
+    }
+
+    /// The limits in force.
+    #[must_use]
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    fn options_for(&self, strict: bool) -> &Options {
+        if strict {
+            &self.inner.strict_options
+        } else {
+            &self.inner.options
+        }
+    }
+}
+
+/// The service: every route, with the limits, CORS, metrics, correlation ids and access log of
+/// `state`. Bind it with [`serve`] / [`Server`], or call it in-process.
+pub fn router(state: AppState) -> Router {
+    let routes = Router::new()
+        .route("/getConversations", post(handlers::get_conversations))
+        .route("/query", post(handlers::query))
+        .route("/healthz", get(handlers::healthz))
+        .route("/readyz", get(handlers::readyz))
+        .route("/openapi.json", get(handlers::openapi))
+        .route("/metrics", get(handlers::metrics))
+        .fallback(handlers::not_found)
+        .with_state(state.clone());
+    middleware::apply(routes, &state)
+}

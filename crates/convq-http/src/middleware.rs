@@ -1,0 +1,319 @@
+//! What every request goes through, outermost first:
+//!
+//! 1. `observe`: correlation id (taken, validated or generated, echoed), request timeout (504),
+//!    error-body normalization, metrics and the access log line. Outermost so that the log and the
+//!    metrics see the final status of everything below, timeouts included.
+//! 2. CORS, only when origins are configured.
+//! 3. Concurrency limit: one semaphore for the whole router; waiting counts toward the timeout.
+//! 4. Body limit (413 before reading when Content-Length says so, else while reading).
+//! 5. Panic catcher: a bug answers 500 with the envelope instead of dropping the connection.
+
+use std::any::Any;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use tower::limit::GlobalConcurrencyLimitLayer;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+
+use crate::error::ApiError;
+use crate::{AppState, CORRELATION_HEADER};
+
+/// The correlation id of the request being handled, for handlers.
+#[derive(Debug, Clone)]
+pub(crate) struct CorrelationId(pub(crate) String);
+
+/// Longest correlation id accepted. Ids are logged and forwarded, so they are bounded.
+const MAX_CORRELATION_ID: usize = 128;
+
+pub(crate) fn apply(routes: Router, state: &AppState) -> Router {
+    let limits = state.limits();
+    let mut router = routes
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(RequestBodyLimitLayer::new(limits.body_limit))
+        .layer(GlobalConcurrencyLimitLayer::new(limits.concurrency_limit));
+    if !state.inner.cors_origins.is_empty() {
+        router = router.layer(
+            CorsLayer::new()
+                .allow_origin(AllowOrigin::list(state.inner.cors_origins.clone()))
+                .allow_methods([Method::GET, Method::POST])
+                .allow_headers([
+                    header::CONTENT_TYPE,
+                    HeaderName::from_static(CORRELATION_HEADER),
+                ])
+                .expose_headers([HeaderName::from_static(CORRELATION_HEADER)]),
+        );
+    }
+    router.layer(from_fn_with_state(state.clone(), observe))
+}
+
+async fn observe(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let metrics = &state.inner.metrics;
+    let _in_flight = metrics.in_flight();
+    let method = request.method().clone();
+    // The route pattern, not the path: bounded label cardinality whatever clients send.
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+
+    let (id, response) = match correlation_id(request.headers(), request.uri().query()) {
+        Ok(id) => {
+            request
+                .extensions_mut()
+                .insert(CorrelationId(id.to_str().unwrap_or_default().to_owned()));
+            let timeout = state.limits().request_timeout;
+            let response = match tokio::time::timeout(timeout, next.run(request)).await {
+                Ok(response) => response,
+                // Dropping the handler's future cancels its work (and a backend call in it).
+                Err(_) => ApiError::new(
+                    "request_timeout",
+                    format!(
+                        "the request took longer than the server's {} ms timeout",
+                        timeout.as_millis()
+                    ),
+                )
+                .into_response(),
+            };
+            (id, response)
+        }
+        Err(rejected) => {
+            let (generated, error) = *rejected;
+            (generated, error.into_response())
+        }
+    };
+
+    let mut response = normalize_error_body(response, state.limits().body_limit);
+    response
+        .headers_mut()
+        .insert(CORRELATION_HEADER, id.clone());
+
+    let status = response.status();
+    let elapsed = started.elapsed();
+    metrics.observe(route, method_label(&method), status, elapsed.as_secs_f64());
+    tracing::info!(
+        target: "convq_http::access",
+        method = %method,
+        route,
+        status = status.as_u16(),
+        latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+        correlation_id = id.to_str().unwrap_or_default(),
+        "request"
+    );
+    response
+}
+
+/// Methods outside the standard set are counted as `OTHER`: clients choose methods, and every
+/// distinct label value is a new time series.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        _ => "OTHER",
+    }
+}
+
+/// The correlation id from the `x-correlation-id` header or the `correlationId` query parameter,
+/// or a new UUID v4. On a bad id the error comes with a generated id to echo (boxed: the error
+/// path is rare and the success path should stay small).
+fn correlation_id(
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<HeaderValue, Box<(HeaderValue, ApiError)>> {
+    let generated =
+        || HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).expect("a UUID is ASCII");
+    let mut given: Option<HeaderValue> = None;
+    let candidates = headers
+        .get_all(CORRELATION_HEADER)
+        .iter()
+        .map(|value| value.to_str().map(str::to_owned).map_err(|_| ()))
+        .chain(
+            query
+                .into_iter()
+                .flat_map(|q| form_urlencoded::parse(q.as_bytes()))
+                .filter(|(key, _)| key == "correlationId")
+                .map(|(_, value)| Ok(value.into_owned())),
+        );
+    for candidate in candidates {
+        let value = candidate
+            .ok()
+            .filter(|id| valid_correlation_id(id))
+            .and_then(|id| HeaderValue::from_str(&id).ok())
+            .ok_or_else(|| {
+                Box::new((
+                    generated(),
+                    ApiError::new(
+                        "invalid_correlation_id",
+                        format!(
+                            "the correlation id must be 1 to {MAX_CORRELATION_ID} visible ASCII characters"
+                        ),
+                    )
+                    .with_hint("use a UUID, or leave it out and the server generates one"),
+                ))
+            })?;
+        match &given {
+            Some(first) if *first != value => {
+                return Err(Box::new((
+                    generated(),
+                    ApiError::new(
+                        "conflicting_correlation_id",
+                        "the x-correlation-id header and the correlationId query parameter differ",
+                    )
+                    .with_hint("give the correlation id once"),
+                )));
+            }
+            Some(_) => {}
+            None => given = Some(value),
+        }
+    }
+    Ok(given.unwrap_or_else(generated))
+}
+
+fn valid_correlation_id(id: &str) -> bool {
+    (1..=MAX_CORRELATION_ID).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// Gives every error response the envelope body, whoever produced it: axum's 404/405, the body
+/// limit's 413, a rejection. Responses that already are JSON are left as they are; headers such
+/// as `Allow` are kept.
+fn normalize_error_body(response: Response, body_limit: usize) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) || is_json(response.headers()) {
+        return response;
+    }
+    let (mut parts, _) = response.into_parts();
+    let replacement = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::payload_too_large(body_limit)
+    } else {
+        ApiError::for_status(status)
+    }
+    .into_response();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, replacement.into_body())
+}
+
+/// `application/json` and `application/<anything>+json`, with any parameters.
+pub(crate) fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(is_json_media_type)
+}
+
+pub(crate) fn is_json_media_type(value: &str) -> bool {
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    let Some((kind, subtype)) = essence.split_once('/') else {
+        return false;
+    };
+    kind.eq_ignore_ascii_case("application")
+        && (subtype.eq_ignore_ascii_case("json")
+            || subtype.len().checked_sub(5).is_some_and(|i| {
+                subtype.is_char_boundary(i) && subtype[i..].eq_ignore_ascii_case("+json")
+            }))
+}
+
+fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let detail = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    tracing::error!(panic = %detail, "handler panicked");
+    ApiError::new(
+        "internal_error",
+        "the server hit a bug handling this request",
+    )
+    .with_hint("report it with the correlation id of this response")
+    .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_media_types() {
+        for yes in [
+            "application/json",
+            "application/json; charset=utf-8",
+            "Application/JSON",
+            "application/problem+json",
+        ] {
+            assert!(is_json_media_type(yes), "{yes}");
+        }
+        for no in [
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "json",
+            "",
+            "application/jsonx",
+        ] {
+            assert!(!is_json_media_type(no), "{no}");
+        }
+    }
+
+    fn headers(values: &[&str]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for value in values {
+            map.append(CORRELATION_HEADER, HeaderValue::from_str(value).unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn correlation_id_sources() {
+        assert_eq!(correlation_id(&headers(&["abc-1"]), None).unwrap(), "abc-1");
+        assert_eq!(
+            correlation_id(&headers(&[]), Some("strict=true&correlationId=q%2F1")).unwrap(),
+            "q/1"
+        );
+        assert_eq!(
+            correlation_id(&headers(&["same"]), Some("correlationId=same")).unwrap(),
+            "same"
+        );
+        let generated = correlation_id(&headers(&[]), None).unwrap();
+        let parsed = uuid::Uuid::parse_str(generated.to_str().unwrap()).unwrap();
+        assert_eq!(parsed.get_version_num(), 4);
+    }
+
+    #[test]
+    fn bad_correlation_ids() {
+        let long = "x".repeat(MAX_CORRELATION_ID + 1);
+        for (headers, query, code) in [
+            (
+                headers(&["a"]),
+                Some("correlationId=b"),
+                "conflicting_correlation_id",
+            ),
+            (headers(&["a", "b"]), None, "conflicting_correlation_id"),
+            (
+                headers(&[]),
+                Some("correlationId="),
+                "invalid_correlation_id",
+            ),
+            (
+                headers(&[]),
+                Some("correlationId=a%20b"),
+                "invalid_correlation_id",
+            ),
+            (headers(&[long.as_str()]), None, "invalid_correlation_id"),
+        ] {
+            let (generated, error) = *correlation_id(&headers, query).unwrap_err();
+            assert_eq!(error.body.code, code, "{query:?}");
+            assert!(uuid::Uuid::parse_str(generated.to_str().unwrap()).is_ok());
+        }
+    }
+}

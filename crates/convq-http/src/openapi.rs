@@ -1,0 +1,240 @@
+//! The OpenAPI 3.1 document, assembled from the JSON Schemas of the very types the handlers
+//! read and write (`convq_core::Input`, `Compiled`, `Envelope`, and [`Health`]). OpenAPI 3.1's
+//! schema dialect is JSON Schema 2020-12, which is what schemars generates, so the component
+//! schemas are used as they are.
+
+use schemars::JsonSchema;
+use schemars::generate::{SchemaGenerator, SchemaSettings};
+use serde_json::{Map, Value, json};
+
+use crate::CORRELATION_HEADER;
+use crate::error::HTTP_ERROR_CODES;
+use crate::handlers::Health;
+
+struct Components {
+    /// Requests are read (deserialize contract), responses written (serialize contract); the
+    /// two can differ (defaults, skipped fields), so each side has its own generator.
+    requests: SchemaGenerator,
+    responses: SchemaGenerator,
+}
+
+impl Components {
+    fn new() -> Self {
+        let settings = SchemaSettings::draft2020_12().with(|s| {
+            s.definitions_path = "/components/schemas".into();
+            s.meta_schema = None;
+        });
+        Self {
+            requests: settings.clone().for_deserialize().into_generator(),
+            responses: settings.for_serialize().into_generator(),
+        }
+    }
+
+    fn request<T: JsonSchema>(&mut self) -> Value {
+        self.requests.subschema_for::<T>().to_value()
+    }
+
+    fn response<T: JsonSchema>(&mut self) -> Value {
+        self.responses.subschema_for::<T>().to_value()
+    }
+
+    fn into_schemas(mut self) -> Map<String, Value> {
+        let mut schemas = self.responses.take_definitions(true);
+        for (name, schema) in self.requests.take_definitions(true) {
+            if let Some(existing) = schemas.get(&name) {
+                // A type used in both directions must look the same both ways, or one name
+                // would describe two shapes.
+                assert_eq!(existing, &schema, "schema {name} differs between contracts");
+            } else {
+                schemas.insert(name, schema);
+            }
+        }
+        schemas
+    }
+}
+
+/// The OpenAPI 3.1 document served at `/openapi.json`.
+#[must_use]
+pub fn document() -> Value {
+    let mut components = Components::new();
+    let input = components.request::<convq_core::Input>();
+    let envelope = components.response::<convq_core::Envelope>();
+    let compiled = components.response::<convq_core::Compiled>();
+    let health = components.response::<Health>();
+
+    let json_content = |schema: &Value| json!({ "application/json": { "schema": schema } });
+    let correlated = |description: String, content: Value| {
+        json!({
+            "description": description,
+            "headers": { CORRELATION_HEADER: { "$ref": "#/components/headers/CorrelationId" } },
+            "content": content,
+        })
+    };
+    let failure = |statuses: &[u16], lead: &str| {
+        let codes: Vec<String> = HTTP_ERROR_CODES
+            .iter()
+            .filter(|(_, status, _)| statuses.contains(status))
+            .map(|(code, _, meaning)| format!("`{code}`: {meaning}"))
+            .collect();
+        let description = if codes.is_empty() {
+            lead.to_owned()
+        } else {
+            format!("{lead} Codes: {}", codes.join(" "))
+        };
+        correlated(description, json_content(&envelope))
+    };
+    let common = |responses: &mut Map<String, Value>| {
+        responses.insert("404".into(), failure(&[404], "Not found (wrong path)."));
+        responses.insert("500".into(), failure(&[500], "Server bug."));
+        responses.insert(
+            "504".into(),
+            failure(&[504], "The request took longer than the server's request timeout, or (getConversations) Dataverse timed out: `dataverse_timeout`."),
+        );
+    };
+    let input_operation = |summary: &str, description: &str, id: &str, ok: Value| {
+        let mut responses = Map::new();
+        responses.insert("200".into(), ok);
+        responses.insert(
+            "400".into(),
+            failure(
+                &[400],
+                "Invalid input: a convq-core error code (see docs/reference/errors.md) with the \
+                 JSON pointer of the offending value in `path`; or a request problem.",
+            ),
+        );
+        responses.insert("405".into(), failure(&[405], "Method not allowed."));
+        responses.insert("413".into(), failure(&[413], "Body too large."));
+        responses.insert("415".into(), failure(&[415], "Body not declared as JSON."));
+        json!({
+            "summary": summary,
+            "description": description,
+            "operationId": id,
+            "parameters": [
+                { "$ref": "#/components/parameters/CorrelationIdHeader" },
+                { "$ref": "#/components/parameters/CorrelationIdQuery" },
+                { "$ref": "#/components/parameters/Strict" },
+            ],
+            "requestBody": {
+                "required": true,
+                "description": "getConversations input (Content-Type: application/json).",
+                "content": json_content(&input),
+            },
+            "responses": responses,
+        })
+    };
+
+    let mut get_conversations = input_operation(
+        "Run getConversations",
+        "Compiles the input and runs it on the configured backend (embedded store or Dataverse). \
+         Answers with the getConversations envelope.",
+        "getConversations",
+        correlated(
+            "Success: `{\"result\":{\"values\":[...]},\"status\":true}`.".to_owned(),
+            json_content(&envelope),
+        ),
+    );
+    let responses = get_conversations["responses"]
+        .as_object_mut()
+        .expect("responses is an object");
+    responses.insert(
+        "502".into(),
+        failure(
+            &[502],
+            "The backend failed (`dataverse_unauthorized`, `dataverse_forbidden`, \
+             `dataverse_throttled`, `dataverse_error`, `dataverse_unreachable`, \
+             `dataverse_bad_response`, `dataverse_page_limit`, ...).",
+        ),
+    );
+    common(responses);
+
+    let mut query = input_operation(
+        "Compile without running",
+        "Returns the normalized query, the Web API options, the request path and FetchXML.",
+        "query",
+        correlated("The compiled query.".to_owned(), json_content(&compiled)),
+    );
+    common(
+        query["responses"]
+            .as_object_mut()
+            .expect("responses is an object"),
+    );
+
+    let simple_get = |summary: &str, id: &str, mut responses: Map<String, Value>| {
+        common(&mut responses);
+        json!({ "get": { "summary": summary, "operationId": id, "responses": responses } })
+    };
+    let one = |status: &str, response: Value| {
+        let mut map = Map::new();
+        map.insert(status.into(), response);
+        map
+    };
+    let mut readyz = one(
+        "200",
+        correlated("The backend is ready.".to_owned(), json_content(&health)),
+    );
+    readyz.insert(
+        "503".into(),
+        correlated(
+            "The backend is not ready.".to_owned(),
+            json_content(&health),
+        ),
+    );
+
+    let paths = json!({
+        "/getConversations": { "post": get_conversations },
+        "/query": { "post": query },
+        "/healthz": simple_get("Liveness", "healthz", one("200", correlated("The process serves requests.".to_owned(), json_content(&health)))),
+        "/readyz": simple_get("Readiness", "readyz", readyz),
+        "/openapi.json": simple_get("This document", "openapi", one("200", correlated("OpenAPI 3.1.".to_owned(), json_content(&json!({ "type": "object" }))))),
+        "/metrics": simple_get("Prometheus metrics", "metrics", one("200", correlated(
+            "Text exposition format 0.0.4: `convq_http_requests_total{route,method,status}`, \
+             `convq_http_request_duration_seconds{route,method}` (histogram), \
+             `convq_http_requests_in_flight`.".to_owned(),
+            json!({ "text/plain": { "schema": { "type": "string" } } }),
+        ))),
+    });
+
+    let schemas = components.into_schemas();
+    let id_schema =
+        json!({ "type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[!-~]+$" });
+    json!({
+        "openapi": "3.1.0",
+        "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
+        "info": {
+            "title": "convq",
+            "version": env!("CARGO_PKG_VERSION"),
+            "summary": "Microsoft.Omnichannel.getConversations as an HTTP service.",
+            "description": "Every error is `{\"error\":{\"code\",\"message\",\"path\",\"hint\"},\"status\":false}`. \
+                            Every response carries the request's correlation id in x-correlation-id.",
+            "license": { "name": "MIT OR Apache-2.0", "identifier": "MIT OR Apache-2.0" },
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "parameters": {
+                "CorrelationIdHeader": {
+                    "name": CORRELATION_HEADER, "in": "header", "required": false,
+                    "description": "Correlation id for telemetry (getConversations' second argument). Generated (UUID v4) when absent.",
+                    "schema": id_schema,
+                },
+                "CorrelationIdQuery": {
+                    "name": "correlationId", "in": "query", "required": false,
+                    "description": "The correlation id, for clients that cannot set headers. Must equal the header when both are given.",
+                    "schema": id_schema,
+                },
+                "Strict": {
+                    "name": "strict", "in": "query", "required": false,
+                    "description": "Reject columns the catalog does not know (unknown_column) instead of warning.",
+                    "schema": { "type": "boolean", "default": false },
+                },
+            },
+            "headers": {
+                "CorrelationId": {
+                    "description": "The request's correlation id: the one given, or the generated one.",
+                    "required": true,
+                    "schema": id_schema,
+                },
+            },
+        },
+    })
+}

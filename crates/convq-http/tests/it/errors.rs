@@ -1,0 +1,305 @@
+//! Every error status, each with the failure envelope (and the correlation id header).
+
+use std::time::Duration;
+
+use convq_core::{Envelope, Options};
+use convq_http::Limits;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::peer::{Behaviour, Peer, record};
+use crate::{TestServer, WAITING, client, error_code, parts, post_json};
+
+#[tokio::test]
+async fn invalid_input_is_400_with_the_core_error_code_and_pointer() {
+    let server = TestServer::sample().await;
+    for input in [
+        r#"{"agentId": "not-a-guid"}"#,
+        r#"{"agentId": "2b330c52-6844-4d36-8e05-03c78c9681dc", "status": [3, "x"]}"#,
+        r#"{"agentId": "2b330c52-6844-4d36-8e05-03c78c9681dc", "orderBy": [{"attributeName": "createdon", "desc": true}]}"#,
+        "{",
+        "",
+    ] {
+        let expected =
+            Envelope::from(&convq_core::compile(input, &Options::default()).unwrap_err());
+        for route in ["/getConversations", "/query"] {
+            let (status, _, body) = parts(post_json(&server.url(route), input).await).await;
+            assert_eq!(status, 400, "{route} {input}");
+            assert_eq!(
+                body,
+                serde_json::to_value(&expected).unwrap(),
+                "{route} {input}"
+            );
+        }
+    }
+    let (_, _, body) = parts(post_json(&server.url("/query"), r#"{"agentId": "x"}"#).await).await;
+    assert_eq!(
+        (error_code(&body), body["error"]["path"].as_str()),
+        ("invalid_agent_id", Some("/agentId"))
+    );
+}
+
+#[tokio::test]
+async fn request_problems_are_400() {
+    let server = TestServer::sample().await;
+    let (status, _, body) =
+        parts(post_json(&server.url("/query"), b"{\"agentId\": \"\xff\"}".to_vec()).await).await;
+    assert_eq!(status, 400);
+    insta::assert_json_snapshot!(body, @r#"
+    {
+      "error": {
+        "code": "invalid_utf8",
+        "hint": "JSON text is UTF-8; re-encode the body",
+        "message": "the body is not UTF-8 (line 1, column 14)",
+        "path": ""
+      },
+      "status": false
+    }
+    "#);
+
+    let (status, _, body) =
+        parts(post_json(&server.url("/getConversations?top=5"), WAITING).await).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (400, "invalid_query_parameter")
+    );
+    let (status, _, body) = parts(post_json(&server.url("/query?strict=1"), WAITING).await).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (400, "invalid_query_parameter")
+    );
+}
+
+#[tokio::test]
+async fn unknown_paths_are_404_and_wrong_methods_405() {
+    let server = TestServer::sample().await;
+    let (status, _, body) = parts(
+        client()
+            .get(server.url("/getconversations"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 404);
+    insta::assert_json_snapshot!(body, @r#"
+    {
+      "error": {
+        "code": "not_found",
+        "hint": "the routes are listed in /openapi.json",
+        "message": "no route for /getconversations",
+        "path": ""
+      },
+      "status": false
+    }
+    "#);
+
+    for (method, path, allowed) in [
+        (reqwest::Method::GET, "/getConversations", "POST"),
+        (reqwest::Method::PUT, "/query", "POST"),
+        (reqwest::Method::POST, "/healthz", "GET,HEAD"),
+        (reqwest::Method::DELETE, "/metrics", "GET,HEAD"),
+    ] {
+        let response = client()
+            .request(method.clone(), server.url(path))
+            .send()
+            .await
+            .unwrap();
+        let allow = response
+            .headers()
+            .get("allow")
+            .map(|v| v.to_str().unwrap().replace(' ', ""));
+        let (status, _, body) = parts(response).await;
+        assert_eq!(status, 405, "{method} {path}");
+        assert_eq!(error_code(&body), "method_not_allowed");
+        assert_eq!(allow.as_deref(), Some(allowed), "{method} {path}");
+    }
+}
+
+#[tokio::test]
+async fn non_json_content_types_are_415() {
+    let server = TestServer::sample().await;
+    let plain = client()
+        .post(server.url("/getConversations"))
+        .header("content-type", "text/plain")
+        .body(WAITING)
+        .send()
+        .await
+        .unwrap();
+    let (status, _, body) = parts(plain).await;
+    assert_eq!(status, 415);
+    insta::assert_json_snapshot!(body, @r#"
+    {
+      "error": {
+        "code": "unsupported_media_type",
+        "hint": "send Content-Type: application/json",
+        "message": "the body must be JSON; Content-Type is text/plain",
+        "path": ""
+      },
+      "status": false
+    }
+    "#);
+
+    let missing = client()
+        .post(server.url("/query"))
+        .body(WAITING)
+        .send()
+        .await
+        .unwrap();
+    let (status, _, body) = parts(missing).await;
+    assert_eq!((status, error_code(&body)), (415, "unsupported_media_type"));
+    assert_eq!(
+        body["error"]["message"],
+        "the body must be JSON; Content-Type is none"
+    );
+
+    let charset = client()
+        .post(server.url("/query"))
+        .header("content-type", "application/json; charset=utf-8")
+        .body(WAITING)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(charset.status(), 200);
+}
+
+/// `WAITING` padded with spaces to exactly `size` bytes (still valid JSON).
+fn padded(size: usize) -> String {
+    let mut body = WAITING.to_owned();
+    body.push_str(&" ".repeat(size - WAITING.len()));
+    body
+}
+
+#[tokio::test]
+async fn bodies_over_the_limit_are_413() {
+    let server = TestServer::sample().await;
+    let limit = Limits::default().body_limit;
+    assert_eq!(limit, 64 * 1024);
+
+    let (status, _, body) =
+        parts(post_json(&server.url("/getConversations"), padded(limit)).await).await;
+    assert_eq!(status, 200, "exactly at the limit is fine: {body}");
+
+    // Content-Length over the limit: refused before the body is read.
+    let (status, _, body) =
+        parts(post_json(&server.url("/getConversations"), padded(limit + 1)).await).await;
+    assert_eq!(status, 413);
+    insta::assert_json_snapshot!(body, @r#"
+    {
+      "error": {
+        "code": "payload_too_large",
+        "hint": "send a smaller body; getConversations input is a few hundred bytes",
+        "message": "the request body is over the 65536-byte limit",
+        "path": ""
+      },
+      "status": false
+    }
+    "#);
+
+    // Chunked, so no Content-Length: refused while reading.
+    let (status, head, body) = raw_chunked(&server, "/query", &padded(limit + 1)).await;
+    assert_eq!(status, 413, "{head}\n{body}");
+    assert!(
+        head.to_ascii_lowercase().contains("x-correlation-id:"),
+        "{head}"
+    );
+    assert!(body.contains(r#""code":"payload_too_large""#), "{body}");
+}
+
+/// Sends `body` with `Transfer-Encoding: chunked` over a raw connection and returns the status,
+/// the head and the rest of the answer.
+async fn raw_chunked(server: &TestServer, path: &str, body: &str) -> (u16, String, String) {
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let mut request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+        server.addr
+    )
+    .into_bytes();
+    for chunk in body.as_bytes().chunks(8 * 1024) {
+        request.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        request.extend_from_slice(chunk);
+        request.extend_from_slice(b"\r\n");
+    }
+    request.extend_from_slice(b"0\r\n\r\n");
+    // The server may answer and close before it has read everything; that is the point.
+    let _ = stream.write_all(&request).await;
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer).await;
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let (head, rest) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {answer:?}"));
+    (status, head.to_owned(), rest.to_owned())
+}
+
+#[tokio::test]
+async fn backend_failures_are_502() {
+    // Nothing listens on a port that was just released.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    };
+    let server = TestServer::dataverse(&closed, Duration::from_secs(5), Limits::default()).await;
+    let (status, _, body) = parts(post_json(&server.url("/getConversations"), WAITING).await).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (502, "dataverse_unreachable"),
+        "{body}"
+    );
+
+    let peer = Peer::start(Behaviour::failing(
+        reqwest::StatusCode::INTERNAL_SERVER_ERROR,
+    ))
+    .await;
+    let server = TestServer::dataverse(&peer.url, Duration::from_secs(5), Limits::default()).await;
+    let (status, _, body) = parts(post_json(&server.url("/getConversations"), WAITING).await).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (502, "dataverse_error"),
+        "{body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("peer says no"),
+        "Dataverse's message is passed on: {body}"
+    );
+}
+
+#[tokio::test]
+async fn timeouts_are_504() {
+    let peer = Peer::start(Behaviour::slow(Duration::from_secs(3), vec![record("a")])).await;
+
+    // The backend's own timeout (shorter than the server's).
+    let server =
+        TestServer::dataverse(&peer.url, Duration::from_millis(200), Limits::default()).await;
+    let (status, _, body) = parts(post_json(&server.url("/getConversations"), WAITING).await).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (504, "dataverse_timeout"),
+        "{body}"
+    );
+
+    // The server's request timeout (shorter than the backend's).
+    let limits = Limits::default().with_request_timeout(Duration::from_millis(300));
+    let server = TestServer::dataverse(&peer.url, Duration::from_secs(30), limits).await;
+    let started = std::time::Instant::now();
+    let (status, _, body) = parts(post_json(&server.url("/getConversations"), WAITING).await).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (504, "request_timeout"),
+        "{body}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "answered at the timeout, not after the backend"
+    );
+    assert_eq!(
+        body["error"]["message"],
+        "the request took longer than the server's 300 ms timeout"
+    );
+}

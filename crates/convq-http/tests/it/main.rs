@@ -1,0 +1,165 @@
+//! convq-http's integration tests, one binary. Every test starts the real server on an
+//! ephemeral loopback port (in-process, or the `convq-http` binary for signals) and speaks
+//! HTTP to it with reqwest (or raw TCP where reqwest would hide the framing).
+//!
+//! - `routes`: every endpoint's success answer, against the real sample store.
+//! - `errors`: every error status (400, 404, 405, 413, 415, 502, 504) and its envelope.
+//! - `correlation`: the correlation id round trip.
+//! - `limits`: concurrency limit and CORS.
+//! - `openapi`: the document is OpenAPI 3.1, covers every route, and real answers match it.
+//! - `parity`: `/query` answers exactly what `convq_core::compile` returns, for every fixture.
+//! - `shutdown`: SIGTERM/SIGINT with a request in flight (the binary), graceful stop in-process.
+//!
+//! The backends are the real ones: the embedded sample store, and the Dataverse client talking
+//! to `peer`, a local stand-in for the Dataverse Web API on 127.0.0.1 (slow or failing on
+//! demand).
+
+mod correlation;
+mod errors;
+mod limits;
+mod openapi;
+mod parity;
+mod peer;
+mod routes;
+mod shutdown;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use convq_backend::{Backend, DataverseClient, DataverseConfig, EmbeddedStore};
+use convq_core::Options;
+use convq_http::{AppState, Limits, Server, ServerConfig};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// The documentation's example: waiting conversations of one agent, newest first.
+const WAITING: &str = r#"{
+  "attributes": ["msdyn_title", "msdyn_channel"],
+  "agentId": "2b330c52-6844-4d36-8e05-03c78c9681dc",
+  "status": [3],
+  "orderBy": [{ "attributeName": "createdon", "descending": true }]
+}"#;
+
+/// A server running on 127.0.0.1 in this test's runtime.
+struct TestServer {
+    addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestServer {
+    async fn start(backend: Arc<dyn Backend>, options: Options, config: ServerConfig) -> Self {
+        let config = config.with_addr(SocketAddr::from(([127, 0, 0, 1], 0)));
+        let state = AppState::new(backend, options);
+        let server = Server::bind(&config, &state)
+            .await
+            .expect("bind 127.0.0.1:0");
+        let addr = server.local_addr().expect("bound address");
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(server.run(async {
+            let _ = rx.await;
+        }));
+        Self {
+            addr,
+            shutdown: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    /// The sample store with default options and limits.
+    async fn sample() -> Self {
+        Self::with_config(ServerConfig::default()).await
+    }
+
+    async fn with_config(config: ServerConfig) -> Self {
+        Self::start(
+            Arc::new(EmbeddedStore::sample()),
+            Options::default(),
+            config,
+        )
+        .await
+    }
+
+    /// The Dataverse client against `org` (the local peer), with this total timeout.
+    async fn dataverse(org: &str, total_timeout: Duration, limits: Limits) -> Self {
+        let mut config = DataverseConfig::new(org, "test-token");
+        config.total_timeout = total_timeout;
+        config.max_retries = 0;
+        let client = DataverseClient::new(config).expect("valid Dataverse config");
+        Self::start(
+            Arc::new(client),
+            Options::default(),
+            ServerConfig::default().with_limits(limits),
+        )
+        .await
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Signals shutdown and waits for the server to finish.
+    async fn stop(mut self) -> std::io::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let task = self.task.take().expect("running");
+        tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .expect("the server stops within 10 s")
+            .expect("the server task does not panic")
+    }
+}
+
+/// A client that never uses a proxy (the environment may set one; our servers are local).
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("reqwest client")
+}
+
+/// POSTs `body` as JSON.
+async fn post_json(url: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
+    client()
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("the server answers")
+}
+
+/// Status, correlation id header and JSON body of a response.
+async fn parts(response: reqwest::Response) -> (u16, String, serde_json::Value) {
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let id = response
+        .headers()
+        .get("x-correlation-id")
+        .expect("every response has a correlation id")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let text = response.text().await.expect("body");
+    assert_eq!(content_type, "application/json", "{status}: {text}");
+    let body = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    (status, id, body)
+}
+
+/// The `error.code` of a failure envelope, after checking the envelope's shape.
+fn error_code(body: &serde_json::Value) -> &str {
+    assert_eq!(body["status"], false, "{body}");
+    let error = body["error"].as_object().expect("error object");
+    for key in ["code", "message", "path"] {
+        assert!(error[key].is_string(), "{key} missing: {body}");
+    }
+    assert!(!error["message"].as_str().unwrap().is_empty(), "{body}");
+    error["code"].as_str().unwrap()
+}

@@ -1,0 +1,220 @@
+//! Graceful shutdown: requests in flight finish, then the server stops. The signal tests run the
+//! real `convq-http` binary and send it SIGTERM/SIGINT with `kill`.
+
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use convq_http::Limits;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::oneshot;
+
+use crate::peer::{Behaviour, Peer, record};
+use crate::{TestServer, WAITING, client, parts, post_json};
+
+#[tokio::test]
+async fn in_process_shutdown_finishes_the_request_in_flight() {
+    let peer = Peer::start(Behaviour::slow(
+        Duration::from_millis(800),
+        vec![record("late")],
+    ))
+    .await;
+    let server = TestServer::dataverse(&peer.url, Duration::from_secs(10), Limits::default()).await;
+    let url = server.url("/getConversations");
+    let in_flight = tokio::spawn(async move { parts(post_json(&url, WAITING).await).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        peer.stats
+            .requests
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+
+    let addr = server.addr;
+    server.stop().await.expect("clean stop");
+    let (status, _, body) = in_flight.await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["result"]["values"][0]["activityid"], "late");
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "no longer accepting connections"
+    );
+}
+
+/// The binary, started with `args` on a free port; its stderr lines are collected.
+struct Process {
+    child: Child,
+    base: String,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Process {
+    async fn start(args: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_convq-http"))
+            .args(["--addr", "127.0.0.1:0"])
+            .args(args)
+            .env("CONVQ_DATAVERSE_TOKEN", "test-token")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn convq-http");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = oneshot::channel();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let sink = Arc::clone(&log);
+        tokio::spawn(async move {
+            let mut tx = Some(tx);
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(
+                            rest.split_whitespace()
+                                .next()
+                                .unwrap_or_default()
+                                .to_owned(),
+                        );
+                    }
+                }
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let base = tokio::time::timeout(Duration::from_secs(20), rx)
+            .await
+            .expect("the server logs its address within 20 s")
+            .expect("the server logs its address");
+        Self { child, base, log }
+    }
+
+    fn signal(&self, name: &str) {
+        let pid = self.child.id().expect("running").to_string();
+        let status = std::process::Command::new("kill")
+            .args([format!("-{name}"), pid])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+    }
+
+    async fn wait(mut self) -> (std::process::ExitStatus, String) {
+        let status = tokio::time::timeout(Duration::from_secs(10), self.child.wait())
+            .await
+            .expect("the server exits within 10 s")
+            .unwrap();
+        // Let the reader drain the last lines.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let log = self.log.lock().unwrap().join("\n");
+        (status, log)
+    }
+}
+
+#[tokio::test]
+async fn sigterm_finishes_the_request_in_flight_then_exits_0() {
+    let peer = Peer::start(Behaviour::slow(
+        Duration::from_millis(1000),
+        vec![record("late")],
+    ))
+    .await;
+    let process = Process::start(&["--dataverse", &peer.url]).await;
+
+    let url = format!("{}/getConversations", process.base);
+    let in_flight = tokio::spawn(async move {
+        let response = client()
+            .post(url)
+            .header("content-type", "application/json")
+            .header("x-correlation-id", "in-flight-1")
+            .body(WAITING)
+            .send()
+            .await
+            .unwrap();
+        parts(response).await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    process.signal("TERM");
+
+    let (status, id, body) = in_flight.await.unwrap();
+    assert_eq!((status, id.as_str()), (200, "in-flight-1"), "{body}");
+    assert_eq!(body["result"]["values"][0]["activityid"], "late");
+
+    let (exit, log) = process.wait().await;
+    assert!(exit.success(), "{exit}\n{log}");
+    assert!(log.contains("SIGTERM received"), "{log}");
+    let access = log
+        .lines()
+        .find(|line| line.contains(r#"correlation_id="in-flight-1""#))
+        .unwrap_or_else(|| panic!("no access log line:\n{log}"));
+    for field in [
+        "method=POST",
+        r#"route="/getConversations""#,
+        "status=200",
+        "latency_us=",
+    ] {
+        assert!(access.contains(field), "{field} missing: {access}");
+    }
+    assert!(
+        !log.contains("test-token"),
+        "the token is never logged:\n{log}"
+    );
+    assert!(
+        !log.contains('\u{1b}'),
+        "no colour codes when stderr is not a terminal"
+    );
+}
+
+#[tokio::test]
+async fn sigint_stops_an_idle_server() {
+    let process = Process::start(&[]).await;
+    let response = client()
+        .get(format!("{}/readyz", process.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    process.signal("INT");
+    let (exit, log) = process.wait().await;
+    assert!(exit.success(), "{exit}\n{log}");
+    assert!(log.contains("SIGINT received"), "{log}");
+}
+
+#[tokio::test]
+async fn bad_configuration_stops_the_start_with_a_coded_error() {
+    for (args, env_token, code) in [
+        (
+            vec!["--dataverse", "https://contoso.crm.dynamics.com"],
+            false,
+            "missing_token",
+        ),
+        (
+            vec!["--data", "/nonexistent/conversations.json"],
+            true,
+            "store_unreadable",
+        ),
+        (
+            vec!["--options", r#"{"unknownColumns":"maybe"}"#],
+            true,
+            "invalid_options",
+        ),
+        (
+            vec!["--cors-origin", "app.example.com"],
+            true,
+            "invalid_cors_origin",
+        ),
+    ] {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_convq-http"));
+        command.args(["--addr", "127.0.0.1:0"]).args(&args);
+        if env_token {
+            command.env("CONVQ_DATAVERSE_TOKEN", "test-token");
+        } else {
+            command.env_remove("CONVQ_DATAVERSE_TOKEN");
+        }
+        let output = command.output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!("error[{code}]")),
+            "{args:?}: {stderr}"
+        );
+    }
+}
