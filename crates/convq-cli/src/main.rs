@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 mod input;
 mod output;
 mod query;
+mod serve;
 
 const EXIT_STATUS: &str = "\
 Exit status:
@@ -44,6 +45,11 @@ struct Cli {
 enum Command {
     #[command(after_help = query::EXAMPLES, after_long_help = long_help_footer(query::EXAMPLES))]
     Query(query::QueryArgs),
+    /// Serve getConversations over HTTP until SIGINT or SIGTERM.
+    ///
+    /// Routes: POST /getConversations, POST /query, GET /healthz, /readyz, /openapi.json,
+    /// /metrics. The same flags as the convq-http binary.
+    Serve(convq_http::ServeArgs),
 }
 
 /// What `--help` shows after the options: the examples, then the exit status (`-h` shows the
@@ -77,6 +83,7 @@ fn main() -> ExitCode {
     };
     let result = match &cli.command {
         Command::Query(args) => query::run(args),
+        Command::Serve(args) => serve::run(args),
     };
     match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,

@@ -28,9 +28,10 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(cli.serve.run()) {
         Ok(()) => ExitCode::SUCCESS,
+        // Exit status 1, as `convq serve` (the server could not do its job).
         Err(error) => {
-            eprintln!("error[{}]: {error}", error.code());
-            ExitCode::from(2)
+            eprintln!("error: [{}] {error}", error.code());
+            ExitCode::FAILURE
         }
     }
 }

@@ -211,9 +211,9 @@ async fn bad_configuration_stops_the_start_with_a_coded_error() {
         }
         let output = command.output().unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
         assert!(
-            stderr.contains(&format!("error[{code}]")),
+            stderr.starts_with(&format!("error: [{code}] ")),
             "{args:?}: {stderr}"
         );
     }
