@@ -9,6 +9,8 @@
 //! - `cargo xtask docs [--check]`: the same, for the reference docs only.
 //! - `cargo xtask sample-data [--check]`: regenerate the seeded sample conversation store
 //!   `crates/convq-backend/data/sample-conversations.json` (see `sample_data.rs`).
+//! - `cargo xtask wasm [--test] [--bench]`: build the npm package `crates/convq-wasm/pkg/`,
+//!   installing the tools it needs (see `wasm.rs`); `--test` runs its Node and browser tests.
 //!
 //! Generated files are committed. `cargo test -p xtask` runs every generator in check mode, so a
 //! plain `cargo test --workspace` catches drift.
@@ -16,6 +18,7 @@
 mod codegen;
 mod metadata;
 mod sample_data;
+mod wasm;
 
 use std::path::{Path, PathBuf};
 
@@ -50,6 +53,8 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Build the WebAssembly npm package crates/convq-wasm/pkg/, installing missing tools.
+    Wasm(wasm::WasmArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -61,6 +66,7 @@ fn main() -> anyhow::Result<()> {
             codegen::docs::generate(mode)?;
             codegen::reference::generate(mode)
         }
+        Command::Wasm(args) => wasm::run(&args),
         Command::SampleData { check } => sample_data::generate(Mode::from_check(check)),
     }
 }
