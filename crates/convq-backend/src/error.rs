@@ -78,7 +78,7 @@ pub enum StoreError {
     )]
     IncompletePage,
     /// A record has a value the store cannot use.
-    #[error("{location}: `{field}` {problem}")]
+    #[error("{location}{}{problem}", if field.is_empty() { " ".to_owned() } else { format!(": `{field}` ") })]
     MalformedRecord {
         /// Where the record is.
         location: RecordLocation,

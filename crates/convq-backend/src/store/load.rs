@@ -380,7 +380,7 @@ impl RecordSeed<'_> {
         let error = StoreError::MalformedRecord {
             location: self.location,
             field: String::new(),
-            problem: format!("is not a record: records are objects, found {found}"),
+            problem: format!("is not a record object: found {found}"),
         };
         self.builder.fail(error)
     }

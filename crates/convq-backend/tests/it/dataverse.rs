@@ -1,0 +1,449 @@
+//! The Dataverse client against a local Web API stand-in on 127.0.0.1.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use convq_backend::{
+    Backend, BackendError, DataverseClient, DataverseConfig, Outcome, RunContext, get_conversations,
+};
+use convq_core::{Compiled, Options};
+use serde_json::{Value, json};
+
+use crate::{AGENT, now};
+
+const TOKEN: &str = "eyJ0eXAi.test-token.s1gnature";
+
+/// A request as the server saw it.
+#[derive(Debug, Clone)]
+struct Seen {
+    /// Path and query exactly as received.
+    target: String,
+    headers: HeaderMap,
+}
+
+/// What the server answers.
+struct Reply {
+    status: u16,
+    headers: Vec<(&'static str, String)>,
+    body: String,
+    delay: Duration,
+}
+
+impl Reply {
+    fn json(status: u16, body: &Value) -> Self {
+        Self {
+            status,
+            headers: vec![(
+                "content-type",
+                "application/json; odata.metadata=minimal".into(),
+            )],
+            body: body.to_string(),
+            delay: Duration::ZERO,
+        }
+    }
+}
+
+/// What the handler gets: the call number (0-based) and the server's base URL.
+struct Call<'a> {
+    index: usize,
+    base: &'a str,
+}
+
+struct Server {
+    base: String,
+    requests: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl Server {
+    async fn start(handler: impl Fn(Call<'_>) -> Reply + Send + Sync + 'static) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let requests: Arc<Mutex<Vec<Seen>>> = Arc::default();
+        let handler = Arc::new(handler);
+        let app = {
+            let (base, requests) = (base.clone(), requests.clone());
+            Router::new().fallback(move |request: Request| {
+                let (base, requests, handler) = (base.clone(), requests.clone(), handler.clone());
+                async move {
+                    let seen = Seen {
+                        target: request.uri().to_string(),
+                        headers: request.headers().clone(),
+                    };
+                    let index = {
+                        let mut requests = requests.lock().unwrap();
+                        requests.push(seen.clone());
+                        requests.len() - 1
+                    };
+                    let reply = handler(Call { index, base: &base });
+                    tokio::time::sleep(reply.delay).await;
+                    let mut response = Response::builder().status(reply.status);
+                    for (name, value) in reply.headers {
+                        response = response.header(name, value);
+                    }
+                    response.body(Body::from(reply.body)).unwrap()
+                }
+            })
+        };
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self { base, requests }
+    }
+
+    fn requests(&self) -> Vec<Seen> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+fn config(base: &str) -> DataverseConfig {
+    let mut config = DataverseConfig::new(base, TOKEN);
+    config.page_size = Some(2);
+    config.total_timeout = Duration::from_secs(10);
+    config.connect_timeout = Duration::from_secs(2);
+    config
+}
+
+fn compiled(input: &Value) -> Compiled {
+    convq_core::compile_value(input, &Options::default()).unwrap()
+}
+
+/// The documented example plus a day filter (its `'` and `(` must travel intact) and a title.
+fn example() -> Value {
+    json!({
+        "attributes": ["msdyn_title", "msdyn_channel"],
+        "agentId": AGENT,
+        "status": [3, 2],
+        "createdBeforeDays": 7,
+        "orderBy": [{"attributeName": "createdon", "descending": true}]
+    })
+}
+
+fn row(n: usize) -> Value {
+    json!({
+        "@odata.etag": format!("W/\"{n}\""),
+        "activityid": format!("00000000-0000-4000-8000-{n:012x}"),
+        "statuscode": 3,
+        "msdyn_title": format!("Row {n} «ü» \"q\""),
+    })
+}
+
+/// Pages of two rows; `pages` of them, each but the last with a nextLink to the next.
+fn paged(pages: usize) -> impl Fn(Call<'_>) -> Reply {
+    move |call| {
+        let page = call.index;
+        let mut body = json!({
+            "@odata.context": format!("{}/api/data/v9.2/$metadata#msdyn_ocliveworkitems", call.base),
+            "value": [row(2 * page + 1), row(2 * page + 2)],
+        });
+        if page + 1 < pages {
+            // A skiptoken as Dataverse writes it: an encoded paging cookie.
+            body["@odata.nextLink"] = json!(format!(
+                "{}/api/data/v9.2/msdyn_ocliveworkitems?$select=msdyn_title&$skiptoken=%3Ccookie%20pagenumber=%22{}%22%20pagingcookie=%22%253ccookie%2520page%253d%25221%2522%253e%22%20/%3E",
+                call.base,
+                page + 2
+            ));
+        }
+        Reply::json(200, &body)
+    }
+}
+
+async fn fetch(client: &DataverseClient, input: &Value) -> Result<Vec<Value>, BackendError> {
+    client.fetch(&compiled(input), &RunContext::at(now())).await
+}
+
+fn assert_no_token(error: &BackendError) {
+    let shown = format!("{error} {error:?} {:?}", error.to_body());
+    assert!(!shown.contains("test-token"), "{shown}");
+}
+
+#[tokio::test]
+async fn pages_are_followed_unchanged_with_the_web_api_headers() {
+    let server = Server::start(paged(3)).await;
+    let client = DataverseClient::new(config(&server.base)).unwrap();
+    let compiled = compiled(&example());
+    let rows = client
+        .fetch(&compiled, &RunContext::at(now()))
+        .await
+        .unwrap();
+    let numbers: Vec<&str> = rows
+        .iter()
+        .map(|r| r["msdyn_title"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        numbers,
+        [
+            "Row 1 «ü» \"q\"",
+            "Row 2 «ü» \"q\"",
+            "Row 3 «ü» \"q\"",
+            "Row 4 «ü» \"q\"",
+            "Row 5 «ü» \"q\"",
+            "Row 6 «ü» \"q\""
+        ]
+    );
+    assert_eq!(rows[0]["@odata.etag"], "W/\"1\"", "rows come back as sent");
+
+    let requests = server.requests();
+    assert_eq!(requests.len(), 3);
+    // The compiled path, except that the URL parser escapes ' in queries (WHATWG rules).
+    assert_eq!(requests[0].target, compiled.path.replace('\'', "%27"));
+    assert!(requests[0].target.contains(
+        "Microsoft.Dynamics.CRM.LastXDays(PropertyName%3D%27createdon%27%2CPropertyValue%3D7)"
+    ));
+    assert!(requests[0].target.contains(
+        "$filter=_msdyn_activeagentid_value%20eq%202b330c52-6844-4d36-8e05-03c78c9681dc%20and%20(statuscode%20eq%202%20or%20statuscode%20eq%203)"
+    ));
+    // Later pages: the nextLink byte for byte, including its double-encoded cookie.
+    assert_eq!(
+        requests[1].target,
+        "/api/data/v9.2/msdyn_ocliveworkitems?$select=msdyn_title&$skiptoken=%3Ccookie%20pagenumber=%222%22%20pagingcookie=%22%253ccookie%2520page%253d%25221%2522%253e%22%20/%3E"
+    );
+    for seen in &requests {
+        let header = |name: &str| seen.headers.get(name).map(|v| v.to_str().unwrap());
+        assert_eq!(header("accept"), Some("application/json"));
+        assert_eq!(header("odata-version"), Some("4.0"));
+        assert_eq!(header("odata-maxversion"), Some("4.0"));
+        assert_eq!(header("if-none-match"), Some("null"));
+        assert_eq!(header("prefer"), Some("odata.maxpagesize=2"));
+        assert_eq!(
+            header("authorization"),
+            Some(format!("Bearer {TOKEN}").as_str())
+        );
+    }
+}
+
+#[tokio::test]
+async fn paging_stops_at_top_and_without_a_page_size_no_prefer_is_sent() {
+    let server = Server::start(paged(10)).await;
+    let mut config = config(&server.base);
+    config.page_size = None;
+    let client = DataverseClient::new(config).unwrap();
+    let mut input = example();
+    input["top"] = json!(3);
+    let rows = fetch(&client, &input).await.unwrap();
+    assert_eq!(rows.len(), 3);
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2, "two pages hold three rows");
+    assert!(
+        requests[0].target.ends_with("&$top=3"),
+        "{}",
+        requests[0].target
+    );
+    assert!(requests[0].headers.get("prefer").is_none());
+}
+
+#[tokio::test]
+async fn the_page_cap_is_an_error_not_a_partial_answer() {
+    let server = Server::start(paged(usize::MAX)).await;
+    let mut config = config(&server.base);
+    config.max_pages = 3;
+    let client = DataverseClient::new(config).unwrap();
+    let error = fetch(&client, &example()).await.unwrap_err();
+    assert_eq!(error.code(), "dataverse_page_limit");
+    assert_eq!(server.requests().len(), 3);
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured_on_429() {
+    let server = Server::start(|call| {
+        if call.index == 0 {
+            let mut reply = Reply::json(
+                429,
+                &json!({"error": {"code": "0x80072322", "message": "Number of requests exceeded the limit of 6000 over time window of 300 seconds."}}),
+            );
+            reply.headers.push(("retry-after", "1".into()));
+            reply
+        } else {
+            Reply::json(200, &json!({"value": [row(1)]}))
+        }
+    })
+    .await;
+    let client = DataverseClient::new(config(&server.base)).unwrap();
+    let started = Instant::now();
+    let rows = fetch(&client, &example()).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(server.requests().len(), 2);
+}
+
+#[tokio::test]
+async fn retries_are_bounded_and_long_waits_capped() {
+    let server = Server::start(|_| {
+        let mut reply = Reply::json(503, &json!({}));
+        reply.headers.push(("retry-after", "3600".into()));
+        reply
+    })
+    .await;
+    let mut config = config(&server.base);
+    config.max_retries = 2;
+    config.max_retry_wait = Duration::from_millis(50);
+    let client = DataverseClient::new(config).unwrap();
+    let started = Instant::now();
+    let error = fetch(&client, &example()).await.unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(error.code(), "dataverse_throttled");
+    assert_eq!(
+        error.to_string(),
+        "Dataverse is throttling requests (HTTP 503) and still was after 2 retries; it asked to wait 3600 s"
+    );
+    assert_eq!(server.requests().len(), 3, "the first try and two retries");
+}
+
+#[tokio::test]
+async fn a_wait_past_the_deadline_fails_at_once() {
+    let server = Server::start(|_| {
+        let mut reply = Reply::json(429, &json!({}));
+        reply.headers.push(("retry-after", "20".into()));
+        reply
+    })
+    .await;
+    let mut config = config(&server.base);
+    config.total_timeout = Duration::from_secs(5);
+    let client = DataverseClient::new(config).unwrap();
+    let started = Instant::now();
+    let error = fetch(&client, &example()).await.unwrap_err();
+    assert_eq!(error.code(), "dataverse_throttled");
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[tokio::test]
+async fn dataverse_error_bodies_become_failure_envelopes() {
+    let server = Server::start(|call| match call.index {
+        0 => Reply::json(
+            401,
+            &json!({"error": {"code": "0x80072560", "message": "The user is not a member of the organization."}}),
+        ),
+        1 => Reply::json(
+            400,
+            &json!({"error": {"code": "0x0", "message": "Could not find a property named 'msdyn_nope' on type 'Microsoft.Dynamics.CRM.msdyn_ocliveworkitem'."}}),
+        ),
+        _ => Reply {
+            status: 500,
+            headers: vec![("content-type", "text/html".into())],
+            body: "<html>oops</html>".into(),
+            delay: Duration::ZERO,
+        },
+    })
+    .await;
+    let client = DataverseClient::new(config(&server.base)).unwrap();
+    let ctx = RunContext::at(now());
+    let input = example().to_string();
+    let mut envelopes = Vec::new();
+    for _ in 0..3 {
+        let run = get_conversations(&client, &input, &Options::default(), &ctx).await;
+        assert_eq!(run.outcome, Outcome::BackendFailure { timeout: false });
+        let text = serde_json::to_string(&run.envelope).unwrap();
+        assert!(!text.contains("test-token"), "{text}");
+        envelopes.push(run.envelope);
+    }
+    insta::assert_json_snapshot!(envelopes);
+}
+
+#[tokio::test]
+async fn malformed_bodies_are_bad_responses() {
+    let bodies = [
+        "<html>login</html>",
+        r#"{"value": 5}"#,
+        r#"{"value": [1, 2]}"#,
+        r#"{"value": [{"activityid": "x"}]"#,
+    ];
+    let server = Server::start(move |call| Reply {
+        status: 200,
+        headers: vec![],
+        body: bodies[call.index].to_owned(),
+        delay: Duration::ZERO,
+    })
+    .await;
+    let client = DataverseClient::new(config(&server.base)).unwrap();
+    let mut messages = Vec::new();
+    for _ in bodies {
+        let error = fetch(&client, &example()).await.unwrap_err();
+        assert_eq!(error.code(), "dataverse_bad_response");
+        assert_no_token(&error);
+        messages.push(error.to_string());
+    }
+    insta::assert_json_snapshot!(messages);
+}
+
+#[tokio::test]
+async fn a_slow_answer_times_out() {
+    let server = Server::start(|_| {
+        let mut reply = Reply::json(200, &json!({"value": []}));
+        reply.delay = Duration::from_secs(10);
+        reply
+    })
+    .await;
+    let mut config = config(&server.base);
+    config.total_timeout = Duration::from_millis(300);
+    let client = DataverseClient::new(config).unwrap();
+    let started = Instant::now();
+    let run = get_conversations(
+        &client,
+        &example().to_string(),
+        &Options::default(),
+        &RunContext::at(now()),
+    )
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(run.outcome, Outcome::BackendFailure { timeout: true });
+    let body = serde_json::to_value(&run.envelope).unwrap();
+    assert_eq!(body["error"]["code"], "dataverse_timeout");
+    assert_eq!(
+        body["error"]["message"],
+        "Dataverse did not answer within 300 ms"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_unreachable() {
+    // Bind, note the port, close: nothing listens there any more.
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let client = DataverseClient::new(config(&format!("http://127.0.0.1:{port}"))).unwrap();
+    let error = fetch(&client, &example()).await.unwrap_err();
+    assert_eq!(error.code(), "dataverse_unreachable");
+    assert!(
+        error.to_string().starts_with(&format!(
+            "cannot reach Dataverse at http://127.0.0.1:{port}: "
+        )),
+        "{error}"
+    );
+    assert_no_token(&error);
+}
+
+#[tokio::test]
+async fn a_next_link_to_another_host_is_not_followed() {
+    let elsewhere = Server::start(|_| Reply::json(200, &json!({"value": []}))).await;
+    let target: SocketAddr = elsewhere.base["http://".len()..].parse().unwrap();
+    let server = Server::start(move |_| {
+        Reply::json(
+            200,
+            &json!({
+                "value": [row(1)],
+                "@odata.nextLink": format!("http://localhost:{}/api/data/v9.2/msdyn_ocliveworkitems?$skiptoken=1", target.port()),
+            }),
+        )
+    })
+    .await;
+    let client = DataverseClient::new(config(&server.base)).unwrap();
+    let error = fetch(&client, &example()).await.unwrap_err();
+    assert_eq!(error.code(), "dataverse_bad_response");
+    assert!(
+        error.to_string().contains("does not send the token there"),
+        "{error}"
+    );
+    assert!(elsewhere.requests().is_empty(), "the token went elsewhere");
+}
