@@ -110,6 +110,9 @@ pub struct RunResult {
     pub envelope: Envelope,
     /// How it ended.
     pub outcome: Outcome,
+    /// What compilation warned about (unknown columns, unknown statuses); empty when the input
+    /// was rejected. Adapters show them beside the envelope (stderr, a header), never in it.
+    pub warnings: Vec<convq_core::Warning>,
 }
 
 /// getConversations on input JSON text: compile (core) → fetch (backend) → envelope.
@@ -146,19 +149,22 @@ async fn run(
             return RunResult {
                 envelope: Envelope::from(&error),
                 outcome: Outcome::InvalidInput,
+                warnings: Vec::new(),
             };
         }
     };
-    match backend.fetch(&compiled, ctx).await {
-        Ok(values) => RunResult {
-            envelope: Envelope::success(values),
-            outcome: Outcome::Success,
-        },
-        Err(error) => RunResult {
-            envelope: Envelope::failure(error.to_body()),
-            outcome: Outcome::BackendFailure {
+    let (envelope, outcome) = match backend.fetch(&compiled, ctx).await {
+        Ok(values) => (Envelope::success(values), Outcome::Success),
+        Err(error) => (
+            Envelope::failure(error.to_body()),
+            Outcome::BackendFailure {
                 timeout: error.is_timeout(),
             },
-        },
+        ),
+    };
+    RunResult {
+        envelope,
+        outcome,
+        warnings: compiled.warnings,
     }
 }

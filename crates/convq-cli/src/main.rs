@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod get;
 mod input;
 mod output;
 mod query;
@@ -20,7 +21,9 @@ Exit status:
   0  success (warnings do not change it)
   1  convq could not do its job: a bad command line, a file it cannot read, stdout closed
   2  the input was rejected: an invalid getConversations input or option value
-     (with --ndjson: at least one line was rejected; every line still got its answer)";
+     (with --ndjson: at least one line was rejected; every line still got its answer)
+  3  convq get: the backend failed to answer (Dataverse error, timeout, throttling);
+     the failure envelope is on stdout (with --ndjson: at least one line)";
 
 /// Compile Dynamics 365 Omnichannel getConversations input into Dataverse Web API queries.
 ///
@@ -45,6 +48,8 @@ struct Cli {
 enum Command {
     #[command(after_help = query::EXAMPLES, after_long_help = long_help_footer(query::EXAMPLES))]
     Query(query::QueryArgs),
+    #[command(after_help = get::EXAMPLES, after_long_help = long_help_footer(get::EXAMPLES))]
+    Get(get::GetArgs),
     /// Serve getConversations over HTTP until SIGINT or SIGTERM.
     ///
     /// Routes: POST /getConversations, POST /query, GET /healthz, /readyz, /openapi.json,
@@ -65,6 +70,8 @@ enum Outcome {
     Success,
     /// At least one input was rejected, and reported.
     Rejected,
+    /// A backend failed to answer at least one input (`convq get`), and it was reported.
+    BackendFailed,
 }
 
 fn main() -> ExitCode {
@@ -83,11 +90,13 @@ fn main() -> ExitCode {
     };
     let result = match &cli.command {
         Command::Query(args) => query::run(args),
+        Command::Get(args) => get::run(args),
         Command::Serve(args) => serve::run(args),
     };
     match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
         Ok(Outcome::Rejected) => ExitCode::from(2),
+        Ok(Outcome::BackendFailed) => ExitCode::from(3),
         Err(error) => {
             // A reader that stopped listening (`convq ... | head -1`) is not worth a message.
             let broken_pipe = error.chain().any(|cause| {

@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use convq_core::{Envelope, Error, Warning};
+use convq_core::{Envelope, Error, ErrorBody, Warning};
 
 /// Writes a result to stdout, ending it with exactly one newline, and flushes (NDJSON consumers
 /// wait for each line).
@@ -40,6 +40,16 @@ pub(crate) fn report_error(error: &Error, line: Option<usize>) {
         line,
     );
     if let Some(hint) = error.hint() {
+        let _ = writeln!(text, "  hint: {hint}");
+    }
+    to_stderr(&text);
+}
+
+/// Reports the error of a failure envelope on stderr (`convq get`, where the error may come from
+/// a backend rather than the core).
+pub(crate) fn report_failure(error: &ErrorBody, line: Option<usize>) {
+    let mut text = format_diagnostic("error", &error.code, &error.path, &error.message, line);
+    if let Some(hint) = &error.hint {
         let _ = writeln!(text, "  hint: {hint}");
     }
     to_stderr(&text);

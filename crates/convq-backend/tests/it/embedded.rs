@@ -359,8 +359,18 @@ fn envelopes_and_outcomes() {
         text.starts_with(r#"{"result":{"values":[{"#) && text.ends_with(r#"}]},"status":true}"#),
         "{text}"
     );
+    assert!(ok.warnings.is_empty());
+    let custom = run(
+        &store,
+        &json!({"agentId": AGENT, "attributes": ["new_custom"]}).to_string(),
+        &ctx,
+    );
+    assert_eq!(custom.outcome, Outcome::Success);
+    assert_eq!(custom.warnings.len(), 1, "the unknown column warns");
+    assert_eq!(custom.warnings[0].path, "/attributes/0");
     let bad = run(&store, r#"{"agentId": "x"}"#, &ctx);
     assert_eq!(bad.outcome, Outcome::InvalidInput);
+    assert!(bad.warnings.is_empty());
     let body = serde_json::to_value(&bad.envelope).unwrap();
     assert_eq!(body["error"]["code"], "invalid_agent_id");
     assert_eq!(body["error"]["path"], "/agentId");

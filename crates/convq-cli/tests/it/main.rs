@@ -6,6 +6,7 @@ use std::process::{Command, Output};
 
 mod errors;
 mod formats;
+mod get;
 mod help;
 mod ndjson;
 mod serve;

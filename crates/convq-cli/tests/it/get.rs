@@ -1,0 +1,297 @@
+//! `convq get`: getConversations answered by the sample store, a `--data` file, or a Dataverse
+//! stand-in on 127.0.0.1.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use insta_cmd::assert_cmd_snapshot;
+use serde_json::{Value, json};
+
+use crate::{AGENT, convq, stderr, stdout};
+
+const NOW: &str = "2026-11-20T12:00:00Z";
+const TOKEN: &str = "cli-test-token-7f3a";
+
+fn envelope(output: &std::process::Output) -> Value {
+    serde_json::from_str(stdout(output)).unwrap_or_else(|e| panic!("{e}: {}", stdout(output)))
+}
+
+/// A file in this test binary's scratch directory.
+fn scratch(name: &str, contents: &str) -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    std::fs::write(&path, contents).unwrap();
+    path
+}
+
+#[test]
+fn the_readme_command_answers_from_the_sample_store() {
+    assert_cmd_snapshot!(convq().args(["get", "--now", NOW, "examples/waiting.json"]));
+    let output = convq()
+        .args(["get", "examples/waiting.json"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(stdout(&output).lines().count(), 1, "compact when not a TTY");
+    let body = envelope(&output);
+    assert_eq!(body["status"], true);
+    let values = body["result"]["values"].as_array().unwrap();
+    assert!(values.len() >= 5);
+    assert!(values.iter().all(|v| v["statuscode"] == 3));
+}
+
+#[test]
+fn created_before_days_counts_back_from_now() {
+    let at = |now: &str| {
+        let output = convq()
+            .args(["get", "--now", now, "examples/active-and-waiting.json"])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        envelope(&output)["result"]["values"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let recent = at(NOW);
+    assert!(recent > 0);
+    // A year later nothing in the sample store is within 7 days.
+    assert_eq!(at("2027-11-20T12:00:00Z"), 0);
+    assert_cmd_snapshot!(convq().args([
+        "get",
+        "--now",
+        NOW,
+        "--correlation-id",
+        "c-42",
+        "examples/active-and-waiting.json"
+    ]));
+}
+
+#[test]
+fn invalid_input_exits_2_with_the_envelope_and_a_diagnostic() {
+    assert_cmd_snapshot!(convq().args(["get", "examples/invalid.json"]));
+}
+
+#[test]
+fn ndjson_answers_every_line() {
+    let output = convq()
+        .args(["get", "--ndjson", "--now", NOW, "examples/batch.ndjson"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let lines: Vec<Value> = stdout(&output)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[0]["status"], true);
+    assert_eq!(lines[1]["error"]["code"], "invalid_agent_id");
+    assert_eq!(lines[2]["status"], true);
+    assert!(stderr(&output).starts_with("line 2: error[invalid_agent_id] at /agentId:"));
+}
+
+#[test]
+fn data_files_replace_the_sample_store() {
+    let other = "0a1b2c3d-4e5f-4a6b-8c7d-8e9f0a1b2c3d";
+    let ndjson = [
+        json!({"activityid": "00000000-0000-4000-8000-000000000001", "_msdyn_activeagentid_value": AGENT, "statuscode": 3, "createdon": "2026-11-19T10:00:00Z", "msdyn_title": "first"}),
+        json!({"activityid": "00000000-0000-4000-8000-000000000002", "_msdyn_activeagentid_value": other, "statuscode": 3}),
+        json!({"activityid": "00000000-0000-4000-8000-000000000003", "_msdyn_activeagentid_value": AGENT, "statuscode": 2}),
+    ]
+    .iter()
+    .map(Value::to_string)
+    .collect::<Vec<_>>()
+    .join("\n");
+    let path = scratch("get-data.ndjson", &ndjson);
+    let output = convq()
+        .args(["get", "--data"])
+        .arg(&path)
+        .arg("examples/waiting.json")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(
+        envelope(&output),
+        json!({"result": {"values": [{
+            "activityid": "00000000-0000-4000-8000-000000000001",
+            "msdyn_ocliveworkitemid": null,
+            "_msdyn_liveworkstreamid_value": null,
+            "_msdyn_lastsessionid_value": null,
+            "statuscode": 3,
+            "createdon": "2026-11-19T10:00:00Z",
+            "msdyn_title": "first",
+            "msdyn_channel": null
+        }]}, "status": true})
+    );
+
+    let broken = scratch(
+        "get-broken.json",
+        "{\"value\": [{\"activityid\": \"00000000-0000-4000-8000-000000000001\", \"statuscode\": \"3\"}]}",
+    );
+    let output = convq()
+        .args(["get", "--data"])
+        .arg(&broken)
+        .arg("examples/waiting.json")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(stdout(&output), "");
+    assert_eq!(
+        stderr(&output),
+        "error: [store_malformed_record] at /value/0/statuscode record 0 of `value`: `statuscode` must be an integer, e.g. 3\n"
+    );
+}
+
+#[test]
+fn bad_flags_are_usage_errors() {
+    let output = convq()
+        .args(["get", "--now", "tomorrow", "examples/waiting.json"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("\"tomorrow\" is not an RFC 3339 timestamp"));
+
+    let output = convq()
+        .args(["get", "--dataverse", "https://contoso.crm.dynamics.com"])
+        .arg("examples/waiting.json")
+        .env_remove("CONVQ_DATAVERSE_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        stderr(&output),
+        "error: --dataverse needs a bearer token in the CONVQ_DATAVERSE_TOKEN environment variable\n"
+    );
+
+    let output = convq()
+        .args([
+            "get",
+            "--data",
+            "x.json",
+            "--dataverse",
+            "https://contoso.crm.dynamics.com",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("cannot be used with"));
+}
+
+/// One canned HTTP/1.1 answer per connection, in order, after an optional delay. Returns the
+/// base URL and a receiver of the request heads as received.
+fn stand_in(answers: Vec<(Duration, &'static str, String)>) -> (String, mpsc::Receiver<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (heads, received) = mpsc::channel();
+    std::thread::spawn(move || {
+        for (delay, status, body) in answers {
+            let (stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream);
+            let mut head = String::new();
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
+                    break;
+                }
+                head.push_str(&line);
+            }
+            let _ = heads.send(head);
+            std::thread::sleep(delay);
+            let mut stream = reader.into_inner();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            // Drain until the client closes, so it reads the whole answer first.
+            let _ = stream.read(&mut [0; 64]);
+        }
+    });
+    (base, received)
+}
+
+#[test]
+fn dataverse_answers_with_the_token_from_the_environment() {
+    let page = json!({"value": [{"@odata.etag": "W/\"1\"", "activityid": "00000000-0000-4000-8000-000000000001", "statuscode": 3}]});
+    let (base, heads) = stand_in(vec![(Duration::ZERO, "200 OK", page.to_string())]);
+    let output = convq()
+        .args([
+            "get",
+            "--dataverse",
+            &base,
+            "--page-size",
+            "50",
+            "examples/waiting.json",
+        ])
+        .env("CONVQ_DATAVERSE_TOKEN", TOKEN)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(
+        envelope(&output),
+        json!({"result": {"values": page["value"]}, "status": true})
+    );
+    let head = heads
+        .recv_timeout(Duration::from_secs(5))
+        .unwrap()
+        .to_lowercase();
+    assert!(
+        head.starts_with(
+            "get /api/data/v9.2/msdyn_ocliveworkitems?$select=msdyn_ocliveworkitemid%2c"
+        ),
+        "{head}"
+    );
+    assert!(
+        head.contains(&format!("authorization: bearer {TOKEN}\r\n")),
+        "{head}"
+    );
+    assert!(head.contains("prefer: odata.maxpagesize=50\r\n"), "{head}");
+    assert!(head.contains("odata-version: 4.0\r\n"), "{head}");
+}
+
+#[test]
+fn dataverse_failures_exit_3_without_the_token() {
+    let unauthorized = json!({"error": {"code": "0x80072560", "message": "The user is not a member of the organization."}});
+    let (base, _heads) = stand_in(vec![
+        (Duration::ZERO, "401 Unauthorized", unauthorized.to_string()),
+        (
+            Duration::from_secs(3),
+            "200 OK",
+            json!({"value": []}).to_string(),
+        ),
+    ]);
+    let output = convq()
+        .args(["get", "--dataverse", &base, "examples/waiting.json"])
+        .env("CONVQ_DATAVERSE_TOKEN", TOKEN)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3));
+    let body = envelope(&output);
+    assert_eq!(body["error"]["code"], "dataverse_unauthorized");
+    assert!(stderr(&output).starts_with("error[dataverse_unauthorized]: Dataverse rejected"));
+    for text in [stdout(&output), stderr(&output)] {
+        assert!(!text.contains(TOKEN), "{text}");
+    }
+
+    let output = convq()
+        .args([
+            "get",
+            "--dataverse",
+            &base,
+            "--timeout",
+            "0.3",
+            "examples/waiting.json",
+        ])
+        .env("CONVQ_DATAVERSE_TOKEN", TOKEN)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3));
+    assert_eq!(envelope(&output)["error"]["code"], "dataverse_timeout");
+}
+
+#[test]
+fn get_help_shows_every_option_examples_and_exit_status() {
+    assert_cmd_snapshot!(convq().args(["get", "--help"]));
+}
