@@ -4,6 +4,11 @@
 //! the value it is about. Checks run in input-key order of importance (agent first), and the
 //! first error wins: callers fix one thing at a time, and the pointer makes it unambiguous.
 
+use std::borrow::Cow;
+use std::cell::OnceCell;
+use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, DefaultHasher};
+
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -42,7 +47,10 @@ pub(crate) fn normalize(
 ) -> Result<Query, Error> {
     let object = expect_object(input, "")?;
     reject_unknown_keys(object, "", &INPUT_KEYS)?;
-    let resolver = Resolver { options };
+    let resolver = Resolver {
+        options,
+        suggester: OnceCell::new(),
+    };
 
     let agent_id = agent_id(object)?;
 
@@ -51,24 +59,38 @@ pub(crate) fn normalize(
         .map(|name| resolver.known(name))
         .collect();
     if let Some(list) = optional_array(object, "attributes", Limit::Attributes)? {
-        for (i, item) in list.iter().enumerate() {
-            let path = pointer_index("/attributes", i);
-            let column = resolver.resolve(item, &path, warnings)?;
-            if !select.iter().any(|c| c.logical_name == column.logical_name) {
-                select.push(column);
-            }
-        }
+        let requested = list
+            .iter()
+            .enumerate()
+            .map(|(i, item)| resolver.resolve(item, At::Item("/attributes", i), warnings))
+            .collect::<Result<Vec<_>, _>>()?;
+        // First occurrence wins. A set rather than a scan of `select`: up to 500 columns. The
+        // hasher has fixed keys (no per-process randomness): only membership is used.
+        let mut seen: HashSet<&str, BuildHasherDefault<DefaultHasher>> =
+            HashSet::with_capacity_and_hasher(select.len() + requested.len(), Default::default());
+        seen.extend(DEFAULT_COLUMNS);
+        let first: Vec<bool> = requested
+            .iter()
+            .map(|c| seen.insert(&c.logical_name))
+            .collect();
+        select.extend(
+            requested
+                .into_iter()
+                .zip(first)
+                .filter_map(|(column, first)| first.then_some(column)),
+        );
     }
 
     let mut status = Vec::new();
     if let Some(list) = optional_array(object, "status", Limit::Statuses)? {
+        let known = catalog::column("statuscode").map_or(&[][..], |c| c.options);
         for (i, item) in list.iter().enumerate() {
-            let path = pointer_index("/status", i);
-            let value = status_value(item, &path)?;
-            if !is_known_status(value) && !status.contains(&value) {
+            let at = At::Item("/status", i);
+            let value = status_value(item, at)?;
+            if !known.iter().any(|o| o.value == value) && !status.contains(&value) {
                 warnings.push(Warning::new(
                     WarningCode::UnknownStatus,
-                    path,
+                    at.pointer(),
                     format!(
                         "statuscode {value} is not in the msdyn_ocliveworkitem option set (1..7); \
                          kept, in case your organization added it"
@@ -159,27 +181,112 @@ fn reject_unknown_keys(
 /// by edit distance when it is close enough to be a typo rather than another word.
 pub(crate) fn closest<'a>(
     name: &str,
-    candidates: impl Iterator<Item = &'a str> + Clone,
+    candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
-    if let Some(exact) = candidates.clone().find(|c| c.eq_ignore_ascii_case(name)) {
-        return Some(exact);
+    Suggester::new(candidates).closest(name)
+}
+
+/// [`closest`] over a fixed candidate list, prepared once so that each look-up is cheap: an
+/// input can have hundreds of unknown columns, each checked against the whole catalog.
+pub(crate) struct Suggester<'a> {
+    /// Sorted by length, then by position in the candidate list (which breaks ties).
+    candidates: Vec<Candidate<'a>>,
+    /// Length and character set of each candidate, in the same order, apart from the strings:
+    /// the scan below reads only these for most candidates.
+    lengths: Vec<usize>,
+    char_sets: Vec<u64>,
+}
+
+struct Candidate<'a> {
+    position: usize,
+    name: &'a str,
+    lower: Cow<'a, str>,
+}
+
+impl<'a> Suggester<'a> {
+    pub(crate) fn new(candidates: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut candidates: Vec<_> = candidates
+            .into_iter()
+            .enumerate()
+            .map(|(position, name)| {
+                let lower = ascii_lowercase(name);
+                (lower.chars().count(), position, name, lower)
+            })
+            .collect();
+        candidates.sort_unstable_by_key(|&(length, position, ..)| (length, position));
+        Self {
+            lengths: candidates.iter().map(|c| c.0).collect(),
+            char_sets: candidates.iter().map(|c| char_set(&c.3)).collect(),
+            candidates: candidates
+                .into_iter()
+                .map(|(_, position, name, lower)| Candidate {
+                    position,
+                    name,
+                    lower,
+                })
+                .collect(),
+        }
     }
-    let lower = name.to_ascii_lowercase();
-    let length = lower.chars().count();
-    let allowed = (length / 3).clamp(1, 3);
-    candidates
-        // The distance is at least the difference in length, so most candidates need no
-        // distance computation at all, and a long name (up to 1 MiB) costs no O(n·m) work.
-        .filter(|c| c.chars().count().abs_diff(length) <= allowed)
-        .map(|c| {
-            (
-                strsim::damerau_levenshtein(&lower, &c.to_ascii_lowercase()),
-                c,
-            )
-        })
-        .filter(|(distance, _)| *distance <= allowed)
-        .min_by_key(|(distance, _)| *distance)
-        .map(|(_, c)| c)
+
+    pub(crate) fn closest(&self, name: &str) -> Option<&'a str> {
+        let lower = ascii_lowercase(name);
+        let length = lower.chars().count();
+        let allowed = (length / 3).clamp(1, 3);
+        let chars = char_set(&lower);
+        // Cheap lower bounds of the distance first, so that few candidates need the O(n·m)
+        // computation: the difference in length (only a window of the sorted list is looked
+        // at), and the number of distinct characters either string has and the other lacks
+        // (each needs its own edit; both counts are at most `allowed` only if their sum, one
+        // popcount, is at most twice that).
+        let start = self
+            .lengths
+            .partition_point(|l| *l < length.saturating_sub(allowed));
+        let end = self.lengths.partition_point(|l| *l <= length + allowed);
+        let mut best: Option<(usize, &Candidate<'a>)> = None;
+        for (offset, &set) in self.char_sets[start..end].iter().enumerate() {
+            if (chars ^ set).count_ones() as usize > 2 * allowed
+                || (chars & !set).count_ones() as usize > allowed
+                || (set & !chars).count_ones() as usize > allowed
+            {
+                continue;
+            }
+            let candidate = &self.candidates[start + offset];
+            if set == chars && candidate.lower == lower {
+                // A case-insensitive match beats any edit.
+                return Some(candidate.name);
+            }
+            let distance = strsim::damerau_levenshtein(&lower, &candidate.lower);
+            if distance <= allowed
+                && best.is_none_or(|(d, b)| (distance, candidate.position) < (d, b.position))
+            {
+                best = Some((distance, candidate));
+            }
+        }
+        best.map(|(_, candidate)| candidate.name)
+    }
+}
+
+/// `text` in ASCII lower case, borrowed when it already is (catalog names are).
+fn ascii_lowercase(text: &str) -> Cow<'_, str> {
+    if text.bytes().any(|b| b.is_ascii_uppercase()) {
+        text.to_ascii_lowercase().into()
+    } else {
+        text.into()
+    }
+}
+
+/// The set of characters in `text`, one bit each for `a-z`, `0-9` and `_`, and one bit shared
+/// by everything else (sharing a bit only weakens the bound, it never breaks it).
+fn char_set(text: &str) -> u64 {
+    text.chars().fold(0, |set, ch| {
+        let bit = match ch {
+            'a'..='z' => ch as u32 - 'a' as u32,
+            '0'..='9' => 26 + ch as u32 - '0' as u32,
+            '_' => 36,
+            _ => 37,
+        };
+        set | 1 << bit
+    })
 }
 
 fn agent_id(object: &Map<String, Value>) -> Result<Uuid, Error> {
@@ -236,23 +343,23 @@ fn optional_array<'a>(
     let Some(value) = optional(object, key) else {
         return Ok(None);
     };
-    let path = pointer_key("", key);
+    let path = || pointer_key("", key);
     let list = value
         .as_array()
-        .ok_or_else(|| invalid_type(&path, "an array", value))?;
+        .ok_or_else(|| invalid_type(&path(), "an array", value))?;
     if list.len() > limit.max() {
         return Err(Error::LimitExceeded {
             limit,
-            path,
+            path: path(),
             count: list.len(),
         });
     }
     Ok(Some(list))
 }
 
-fn status_value(item: &Value, path: &str) -> Result<i32, Error> {
+fn status_value(item: &Value, at: At<'_>) -> Result<i32, Error> {
     let invalid = |reason| Error::InvalidStatus {
-        path: path.to_owned(),
+        path: at.pointer(),
         value: item.to_string(),
         reason,
     };
@@ -269,17 +376,19 @@ fn status_value(item: &Value, path: &str) -> Result<i32, Error> {
             // Any digit string too long for i64 is out of range anyway.
             digits.parse::<i64>().unwrap_or(i64::MAX)
         }
-        _ => return Err(invalid_type(path, "an integer or a numeric string", item)),
+        _ => {
+            return Err(invalid_type(
+                &at.pointer(),
+                "an integer or a numeric string",
+                item,
+            ));
+        }
     };
     if (0..=limits::MAX_STATUS_VALUE).contains(&number) {
         i32::try_from(number).map_err(|_| invalid("out of range 0..=2147483647"))
     } else {
         Err(invalid("out of range 0..=2147483647"))
     }
-}
-
-fn is_known_status(value: i32) -> bool {
-    catalog::column("statuscode").is_some_and(|c| c.options.iter().any(|o| o.value == value))
 }
 
 fn order_key(
@@ -296,7 +405,7 @@ fn order_key(
         .ok_or_else(|| Error::MissingField {
             path: name_path.clone(),
         })?;
-    let column = resolver.resolve(name, &name_path, warnings)?;
+    let column = resolver.resolve(name, At::Path(&name_path), warnings)?;
     let descending = match optional(object, "descending") {
         None => false,
         Some(Value::Bool(b)) => *b,
@@ -319,9 +428,9 @@ fn bounded_integer(
     let Some(value) = optional(object, key) else {
         return Ok(None);
     };
-    let path = pointer_key("", key);
+    let path = || pointer_key("", key);
     let Value::Number(number) = value else {
-        return Err(invalid_type(&path, "an integer", value));
+        return Err(invalid_type(&path(), "an integer", value));
     };
     number
         .as_u64()
@@ -329,16 +438,37 @@ fn bounded_integer(
         .filter(|n| (min..=max).contains(n))
         .map(Some)
         .ok_or_else(|| Error::OutOfRange {
-            path,
+            path: path(),
             value: number.to_string(),
             min,
             max,
         })
 }
 
+/// Where a value is, turned into a JSON pointer only when an error or warning needs one: the
+/// values of a large input mostly need none.
+#[derive(Clone, Copy)]
+enum At<'a> {
+    /// Entry `index` of the array at `array`.
+    Item(&'static str, usize),
+    /// A pointer already built.
+    Path(&'a str),
+}
+
+impl At<'_> {
+    fn pointer(self) -> String {
+        match self {
+            At::Item(array, index) => pointer_index(array, index),
+            At::Path(path) => path.to_owned(),
+        }
+    }
+}
+
 /// Resolves column names against the catalog and the declared extra columns.
 struct Resolver<'a> {
     options: &'a Options,
+    /// Built at the first unknown column: most inputs have none.
+    suggester: OnceCell<Suggester<'static>>,
 }
 
 impl Resolver<'_> {
@@ -363,16 +493,16 @@ impl Resolver<'_> {
     fn resolve(
         &self,
         item: &Value,
-        path: &str,
+        at: At<'_>,
         warnings: &mut Vec<Warning>,
     ) -> Result<Column, Error> {
         let raw = item
             .as_str()
-            .ok_or_else(|| invalid_type(path, "a column name string", item))?;
+            .ok_or_else(|| invalid_type(&at.pointer(), "a column name string", item))?;
         let name = raw.trim().to_ascii_lowercase();
         if let Some(reason) = invalid_name_reason(&name) {
             return Err(Error::InvalidColumnName {
-                path: path.to_owned(),
+                path: at.pointer(),
                 value: raw.to_owned(),
                 reason: reason.to_owned(),
             });
@@ -384,17 +514,17 @@ impl Resolver<'_> {
                 Some(t) if t.is_lookup() => Ok(column(inner.to_owned(), Some(t))),
                 // Not "name it `x`" when `x` would be rejected too.
                 Some(t) if t.unsupported_reason().is_some() => Err(Error::UnsupportedColumn {
-                    path: path.to_owned(),
+                    path: at.pointer(),
                     name: inner.to_owned(),
                     reason: t.unsupported_reason().unwrap_or_default(),
                 }),
                 Some(t) => Err(Error::InvalidColumnName {
-                    path: path.to_owned(),
+                    path: at.pointer(),
                     value: raw.to_owned(),
                     reason: format!("`{inner}` is a {t:?} column, not a lookup; name it `{inner}`"),
                 }),
                 None => {
-                    self.unknown(inner, path, warnings)?;
+                    self.unknown(inner, at, warnings)?;
                     Ok(column(inner.to_owned(), Some(ColumnType::Lookup)))
                 }
             };
@@ -403,37 +533,46 @@ impl Resolver<'_> {
         match self.declared_type(&name) {
             Some(t) => match t.unsupported_reason() {
                 Some(reason) => Err(Error::UnsupportedColumn {
-                    path: path.to_owned(),
+                    path: at.pointer(),
                     name,
                     reason,
                 }),
                 None => Ok(column(name, Some(t))),
             },
             None => {
-                self.unknown(&name, path, warnings)?;
+                self.unknown(&name, at, warnings)?;
                 Ok(column(name, None))
             }
         }
     }
 
-    fn unknown(&self, name: &str, path: &str, warnings: &mut Vec<Warning>) -> Result<(), Error> {
-        let suggestion = closest(name, catalog::columns().iter().map(|c| c.logical_name));
+    fn unknown(&self, name: &str, at: At<'_>, warnings: &mut Vec<Warning>) -> Result<(), Error> {
+        let suggestion = self
+            .suggester
+            .get_or_init(|| Suggester::new(catalog::columns().iter().map(|c| c.logical_name)))
+            .closest(name);
         match self.options.unknown_columns {
             UnknownColumns::Error => Err(Error::UnknownColumn {
-                path: path.to_owned(),
+                path: at.pointer(),
                 name: name.to_owned(),
                 suggestion,
             }),
             UnknownColumns::Warn => {
-                let hint =
-                    suggestion.map_or_else(String::new, |s| format!(" (did you mean `{s}`?)"));
+                // Pushed rather than `format!`ted: an input can have hundreds of these.
+                let mut message = String::with_capacity(128 + 2 * name.len());
+                message.push('`');
+                message.push_str(name);
+                message.push_str("` is not a known column of msdyn_ocliveworkitem");
+                if let Some(known) = suggestion {
+                    message.push_str(" (did you mean `");
+                    message.push_str(known);
+                    message.push_str("`?)");
+                }
+                message.push_str("; passed through as a custom column");
                 warnings.push(Warning::new(
                     WarningCode::UnknownColumn,
-                    path.to_owned(),
-                    format!(
-                        "`{name}` is not a known column of msdyn_ocliveworkitem{hint}; passed \
-                         through as a custom column"
-                    ),
+                    at.pointer(),
+                    message,
                 ));
                 Ok(())
             }
@@ -443,7 +582,11 @@ impl Resolver<'_> {
 
 fn column(logical_name: String, column_type: Option<ColumnType>) -> Column {
     let property = if column_type.is_some_and(ColumnType::is_lookup) {
-        format!("_{logical_name}_value")
+        let mut property = String::with_capacity(logical_name.len() + 7);
+        property.push('_');
+        property.push_str(&logical_name);
+        property.push_str("_value");
+        property
     } else {
         logical_name.clone()
     };
@@ -502,11 +645,73 @@ mod tests {
 
     #[test]
     fn closest_prefers_case_then_small_edits() {
-        let keys = INPUT_KEYS.iter().copied();
-        assert_eq!(closest("orderby", keys.clone()), Some("orderBy"));
-        assert_eq!(closest("agentid", keys.clone()), Some("agentId"));
-        assert_eq!(closest("atributes", keys.clone()), Some("attributes"));
+        let keys = INPUT_KEYS;
+        assert_eq!(closest("orderby", keys), Some("orderBy"));
+        assert_eq!(closest("agentid", keys), Some("agentId"));
+        assert_eq!(closest("atributes", keys), Some("attributes"));
         assert_eq!(closest("colour", keys), None);
+    }
+
+    /// The filters in `Suggester::closest` only skip work: it answers exactly as the plain
+    /// search (case-insensitive match first, else the smallest distance within the allowance,
+    /// ties to the earlier candidate) for typos of every catalog column.
+    #[test]
+    fn suggester_agrees_with_the_plain_search() {
+        fn plain<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
+            if let Some(exact) = candidates.iter().find(|c| c.eq_ignore_ascii_case(name)) {
+                return Some(exact);
+            }
+            let lower = name.to_ascii_lowercase();
+            let length = lower.chars().count();
+            let allowed = (length / 3).clamp(1, 3);
+            candidates
+                .iter()
+                // Only to keep the test fast in debug builds; the distance is never smaller.
+                .filter(|c| c.chars().count().abs_diff(length) <= allowed)
+                .map(|c| {
+                    (
+                        strsim::damerau_levenshtein(&lower, &c.to_ascii_lowercase()),
+                        *c,
+                    )
+                })
+                .filter(|(distance, _)| *distance <= allowed)
+                .min_by_key(|(distance, _)| *distance)
+                .map(|(_, c)| c)
+        }
+        let names: Vec<&str> = catalog::columns().iter().map(|c| c.logical_name).collect();
+        let suggester = Suggester::new(names.iter().copied());
+        let mut tried = 0;
+        for name in &names {
+            let chars: Vec<char> = name.chars().collect();
+            let mut typos = vec![name.to_uppercase(), format!("{name}x"), format!("x{name}s")];
+            for i in [0, chars.len() / 2, chars.len() - 1] {
+                let mut deleted = chars.clone();
+                deleted.remove(i);
+                typos.push(deleted.iter().collect());
+                let mut replaced = chars.clone();
+                replaced[i] = 'q';
+                typos.push(replaced.iter().collect());
+                if i + 1 < chars.len() {
+                    let mut swapped = chars.clone();
+                    swapped.swap(i, i + 1);
+                    typos.push(swapped.iter().collect());
+                }
+            }
+            for typo in typos {
+                assert_eq!(suggester.closest(&typo), plain(&typo, &names), "{typo}");
+                tried += 1;
+            }
+        }
+        for other in [
+            "new_col_1",
+            "é",
+            "",
+            "statuscodé",
+            "msdyn_ocliveworkitemid_value",
+        ] {
+            assert_eq!(suggester.closest(other), plain(other, &names), "{other}");
+        }
+        assert!(tried > 500);
     }
 
     #[test]

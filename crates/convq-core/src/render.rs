@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use odata_params::bigdecimal::BigDecimal;
-use odata_params::filters::{CompareOperator, Expr, Value as ODataValue, to_query_string};
+use odata_params::filters::{CompareOperator, Expr, Value as ODataValue};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::ast::Query;
@@ -73,14 +73,8 @@ fn nest_right(mut terms: Vec<Expr>, join: fn(Box<Expr>, Box<Expr>) -> Expr) -> O
     Some(acc)
 }
 
-/// Prints one comparison with odata-params' printer. Comparisons of identifiers with GUIDs and
-/// integers cannot fail to print.
-fn print(expr: &Expr) -> String {
-    to_query_string(expr).unwrap_or_default()
-}
-
 pub(crate) fn select(query: &Query) -> String {
-    let mut out = String::new();
+    let mut out = String::with_capacity(query.select.iter().map(|c| c.property.len() + 1).sum());
     for (i, column) in query.select.iter().enumerate() {
         if i > 0 {
             out.push(',');
@@ -92,16 +86,25 @@ pub(crate) fn select(query: &Query) -> String {
 
 /// `$filter`: agent, then status, then days, joined with ` and `.
 ///
-/// Leaves are printed by odata-params; the joins are flat (`a and (b or c or d)`), where
-/// odata-params' printer would add a parenthesis per nesting level. Both parse to the same tree
-/// (a property test checks it).
+/// Written directly rather than through odata-params' printer, which allocates a tree per
+/// comparison and nests a parenthesis per `or`: the joins here are flat
+/// (`a and (b or c or d)`). The property tests check that this text parses (odata-params) to
+/// exactly [`Query::standard_filter`], and that the crate's printing of that tree parses to
+/// the same.
 pub(crate) fn filter(query: &Query, style: StatusFilter) -> String {
-    let mut out = print(&eq(AGENT_PROPERTY, ODataValue::Uuid(query.agent_id)));
+    let mut out = String::with_capacity(96 + 24 * query.status.len());
+    out.push_str(AGENT_PROPERTY);
+    out.push_str(" eq ");
+    out.push_str(
+        query
+            .agent_id
+            .hyphenated()
+            .encode_lower(&mut uuid::Uuid::encode_buffer()),
+    );
     match (query.status.as_slice(), style) {
         ([], _) => {}
         ([single], _) => {
-            out.push_str(" and ");
-            out.push_str(&print(&status_eq(*single)));
+            let _ = write!(out, " and statuscode eq {single}");
         }
         (many, StatusFilter::OrChain) => {
             out.push_str(" and (");
@@ -109,7 +112,7 @@ pub(crate) fn filter(query: &Query, style: StatusFilter) -> String {
                 if i > 0 {
                     out.push_str(" or ");
                 }
-                out.push_str(&print(&status_eq(*s)));
+                let _ = write!(out, "statuscode eq {s}");
             }
             out.push(')');
         }
@@ -135,10 +138,6 @@ pub(crate) fn filter(query: &Query, style: StatusFilter) -> String {
     out
 }
 
-fn status_eq(value: i32) -> Expr {
-    eq("statuscode", ODataValue::Number(BigDecimal::from(value)))
-}
-
 pub(crate) fn orderby(query: &Query) -> Option<String> {
     if query.order_by.is_empty() {
         return None;
@@ -160,7 +159,7 @@ pub(crate) fn option_pairs<'a>(
     filter: &'a str,
     orderby: Option<&'a str>,
     top: Option<&'a str>,
-) -> impl Iterator<Item = (&'static str, &'a str)> {
+) -> impl Iterator<Item = (&'static str, &'a str)> + Clone {
     [
         Some(("$select", select)),
         Some(("$filter", filter)),
@@ -172,23 +171,30 @@ pub(crate) fn option_pairs<'a>(
 }
 
 /// `?$select=...&$filter=...`: the string `Xrm.WebApi.retrieveMultipleRecords` takes.
-pub(crate) fn options_string<'a>(pairs: impl Iterator<Item = (&'static str, &'a str)>) -> String {
-    join_pairs(pairs, |v, out| out.push_str(v))
+pub(crate) fn options_string<'a>(
+    pairs: impl Iterator<Item = (&'static str, &'a str)> + Clone,
+) -> String {
+    join_pairs(String::new(), pairs, |v, out| out.push_str(v))
 }
 
 /// `/api/data/v9.2/msdyn_ocliveworkitems?$select=...`, each value percent-encoded.
-pub(crate) fn request_path<'a>(pairs: impl Iterator<Item = (&'static str, &'a str)>) -> String {
-    let query = join_pairs(pairs, |v, out| {
+pub(crate) fn request_path<'a>(
+    pairs: impl Iterator<Item = (&'static str, &'a str)> + Clone,
+) -> String {
+    let mut out = String::from(API_PATH);
+    out.push_str(ENTITY_SET_NAME);
+    join_pairs(out, pairs, |v, out| {
         out.extend(utf8_percent_encode(v, URI_COMPONENT));
-    });
-    format!("{API_PATH}{ENTITY_SET_NAME}{query}")
+    })
 }
 
 fn join_pairs<'a>(
-    pairs: impl Iterator<Item = (&'static str, &'a str)>,
+    mut out: String,
+    pairs: impl Iterator<Item = (&'static str, &'a str)> + Clone,
     mut push_value: impl FnMut(&str, &mut String),
 ) -> String {
-    let mut out = String::new();
+    // Percent-encoding at most triples a value; reserving that once avoids regrowing.
+    out.reserve(pairs.clone().map(|(n, v)| n.len() + 2 + 3 * v.len()).sum());
     for (i, (name, value)) in pairs.enumerate() {
         out.push(if i == 0 { '?' } else { '&' });
         out.push_str(name);
@@ -202,7 +208,12 @@ fn join_pairs<'a>(
 /// `last-x-days`, and `top` on `<fetch>`. `useraworderby` makes choice columns sort by value,
 /// as Web API does, instead of by label.
 pub(crate) fn fetchxml(query: &Query) -> String {
-    let mut out = String::from("<fetch");
+    // Lines are pushed rather than `write!`ten where there can be hundreds of them.
+    let names: usize = query.select.iter().map(|c| c.logical_name.len()).sum();
+    let mut out = String::with_capacity(
+        512 + names + 30 * query.select.len() + 64 * query.order_by.len() + 24 * query.status.len(),
+    );
+    out.push_str("<fetch");
     if let Some(top) = query.top {
         let _ = write!(out, " top=\"{top}\"");
     }
@@ -213,28 +224,34 @@ pub(crate) fn fetchxml(query: &Query) -> String {
     {
         out.push_str(" useraworderby=\"true\"");
     }
-    let _ = writeln!(out, ">\n  <entity name=\"{ENTITY_LOGICAL_NAME}\">");
+    out.push_str(">\n  <entity name=\"");
+    out.push_str(ENTITY_LOGICAL_NAME);
+    out.push_str("\">\n");
     for column in &query.select {
-        let _ = writeln!(
-            out,
-            "    <attribute name=\"{}\" />",
-            xml_escape(&column.logical_name)
-        );
+        out.push_str("    <attribute name=\"");
+        out.push_str(&xml_escape(&column.logical_name));
+        out.push_str("\" />\n");
     }
     for key in &query.order_by {
-        let _ = writeln!(
-            out,
-            "    <order attribute=\"{}\" descending=\"{}\" />",
-            xml_escape(&key.column.logical_name),
-            key.descending
-        );
+        out.push_str("    <order attribute=\"");
+        out.push_str(&xml_escape(&key.column.logical_name));
+        out.push_str(if key.descending {
+            "\" descending=\"true\" />\n"
+        } else {
+            "\" descending=\"false\" />\n"
+        });
     }
     out.push_str("    <filter type=\"and\">\n");
-    let _ = writeln!(
-        out,
-        "      <condition attribute=\"{AGENT_ATTRIBUTE}\" operator=\"eq\" value=\"{}\" />",
-        query.agent_id
+    out.push_str("      <condition attribute=\"");
+    out.push_str(AGENT_ATTRIBUTE);
+    out.push_str("\" operator=\"eq\" value=\"");
+    out.push_str(
+        query
+            .agent_id
+            .hyphenated()
+            .encode_lower(&mut uuid::Uuid::encode_buffer()),
     );
+    out.push_str("\" />\n");
     match query.status.as_slice() {
         [] => {}
         [single] => {
@@ -264,7 +281,10 @@ pub(crate) fn fetchxml(query: &Query) -> String {
 /// Escapes the five XML special characters. Column names are restricted to `[a-z0-9_]`, so this
 /// is defence in depth rather than a path any valid input takes.
 fn xml_escape(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.contains(['&', '<', '>', '"', '\'']) {
+    if !text
+        .bytes()
+        .any(|b| matches!(b, b'&' | b'<' | b'>' | b'"' | b'\''))
+    {
         return text.into();
     }
     let mut out = String::with_capacity(text.len() + 8);
