@@ -156,10 +156,21 @@ impl IntoResponse for ApiError {
 /// A JSON response. Serializing our own types cannot fail (string keys, no non-finite floats
 /// are produced by the core); if it ever did, the client still gets a well-formed envelope.
 pub(crate) fn json_response<T: serde::Serialize>(status: StatusCode, value: &T) -> Response {
-    match serde_json::to_vec(value) {
-        Ok(bytes) => json_bytes(status, bytes),
-        Err(err) => {
-            tracing::error!(error = %err, "response serialization failed");
+    json_response_sized(status, value, 256)
+}
+
+/// As [`json_response`], serializing into a buffer of `capacity` bytes to start with: growing a
+/// buffer by doubling copies the answer several times, which showed in the load profile.
+pub(crate) fn json_response_sized<T: serde::Serialize>(
+    status: StatusCode,
+    value: &T,
+    capacity: usize,
+) -> Response {
+    let mut buffer = Vec::with_capacity(capacity);
+    match serde_json::to_writer(&mut buffer, value) {
+        Ok(()) => json_bytes(status, buffer),
+        Err(error) => {
+            tracing::error!(%error, "response serialization failed");
             let body = br#"{"error":{"code":"internal_error","message":"the response could not be serialized","path":""},"status":false}"#;
             json_bytes(StatusCode::INTERNAL_SERVER_ERROR, body.to_vec())
         }

@@ -12,7 +12,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::AppState;
-use crate::error::{ApiError, json_bytes, json_response};
+use crate::error::{ApiError, json_bytes, json_response, json_response_sized};
 use crate::middleware::{CorrelationId, is_json};
 
 /// `POST /getConversations`: the getConversations envelope.
@@ -50,7 +50,12 @@ pub(crate) async fn get_conversations(
         Outcome::BackendFailure { timeout: true } => StatusCode::GATEWAY_TIMEOUT,
         Outcome::BackendFailure { timeout: false } => StatusCode::BAD_GATEWAY,
     };
-    json_response(status, &run.envelope)
+    // A conversation record serializes to about 400 bytes with a few extra columns.
+    let records = match &run.envelope {
+        convq_core::Envelope::Success { result, .. } => result.values.len(),
+        convq_core::Envelope::Failure { .. } => 0,
+    };
+    json_response_sized(status, &run.envelope, 256 + 512 * records)
 }
 
 /// `POST /query`: the compiled query, without running it.

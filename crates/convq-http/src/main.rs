@@ -4,6 +4,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+// glibc's allocator took about a third of the server's CPU under load (every response buffer
+// triggered `malloc_consolidate`); see docs/performance.md.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Serve getConversations over HTTP: POST /getConversations, POST /query, GET /healthz,
 /// /readyz, /openapi.json, /metrics. Logs go to stderr (RUST_LOG=debug for more).
 #[derive(Debug, Parser)]

@@ -242,7 +242,42 @@ fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use axum::body::Body;
+    use axum::routing::get;
+    use tower::ServiceExt;
+
     use super::*;
+
+    async fn boom() -> StatusCode {
+        panic!("a handler bug")
+    }
+
+    /// A bug in a handler: the client still gets the envelope, a status and its correlation id.
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_with_the_envelope() {
+        let state = AppState::new(
+            Arc::new(convq_backend::EmbeddedStore::sample()),
+            convq_core::Options::default(),
+        );
+        let routes = Router::new()
+            .route("/boom", get(boom))
+            .with_state(state.clone());
+        let request = axum::http::Request::get("/boom")
+            .header(CORRELATION_HEADER, "bug-1")
+            .body(Body::empty())
+            .unwrap();
+        let response = apply(routes, &state).oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(response.headers()[CORRELATION_HEADER], "bug-1");
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"]["code"], "internal_error");
+        assert_eq!(body["status"], false);
+    }
 
     #[test]
     fn json_media_types() {
