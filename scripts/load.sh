@@ -6,6 +6,7 @@
 #   scripts/load.sh                      # 30 s per endpoint, 64 connections
 #   DURATION=10s scripts/load.sh         # shorter
 #   TOOL=oha scripts/load.sh             # oha instead of wrk (installed into ~/.cache/convq/tools)
+#   BUILD_FLAGS=--no-default-features scripts/load.sh   # the system allocator instead of mimalloc
 #
 # Builds the release binary, starts it on a free loopback port (logs to target/load/server.log),
 # runs the load, prints requests/s, p50/p99 latency, errors and the ratio, and stops the server.
@@ -35,7 +36,8 @@ if [[ "$TOOL" == oha ]]; then
 fi
 
 echo "== building convq-http (release)"
-cargo build --release --locked -p convq-http
+# shellcheck disable=SC2086 # BUILD_FLAGS is a list of flags
+cargo build --release --locked -p convq-http ${BUILD_FLAGS:-}
 BIN=target/release/convq-http
 
 echo "== starting convq-http on the sample store"
@@ -58,8 +60,20 @@ curl -sf -H 'content-type: application/json' --data-binary "@$INPUT" "$ADDR/getC
     | grep -q '"status":true' || { echo "getConversations does not answer a success envelope"; exit 1; }
 curl -sf "$ADDR/healthz" >/dev/null
 
-# Prints "rps p50_ms p99_ms errors requests" for one endpoint.
+# CPU time the server has used so far, in clock ticks (user + system).
+server_ticks() { awk '{print $14 + $15}' "/proc/$SERVER/stat"; }
+TICK=$(getconf CLK_TCK)
+
+# Prints "rps p50_ms p99_ms errors requests server_cpu_us_per_request" for one endpoint.
 run() {
+    local name=$1 method=$2 path=$3 before result
+    before=$(server_ticks)
+    result=$(load "$name" "$method" "$path")
+    echo "$result $(python3 -c "print(f'{($(server_ticks) - $before) / $TICK * 1e6 / ${result##* }:.1f}')")"
+}
+
+# Prints "rps p50_ms p99_ms errors requests" for one endpoint.
+load() {
     local name=$1 method=$2 path=$3
     if [[ "$TOOL" == wrk ]]; then
         cat >"$OUT/$name.lua" <<LUA
@@ -98,11 +112,11 @@ PY
 }
 
 echo "== POST /getConversations ($INPUT)"
-read -r G_RPS G_P50 G_P99 G_ERR G_N < <(run getConversations POST /getConversations)
+read -r G_RPS G_P50 G_P99 G_ERR G_N G_CPU < <(run getConversations POST /getConversations)
 echo "== POST /query (compile only, no backend: separates the core's cost from the store's)"
-read -r Q_RPS Q_P50 Q_P99 Q_ERR Q_N < <(run query POST /query)
+read -r Q_RPS Q_P50 Q_P99 Q_ERR Q_N Q_CPU < <(run query POST /query)
 echo "== GET /healthz"
-read -r H_RPS H_P50 H_P99 H_ERR H_N < <(run healthz GET /healthz)
+read -r H_RPS H_P50 H_P99 H_ERR H_N H_CPU < <(run healthz GET /healthz)
 
 # Stop the server (graceful, as in production) and keep only the ends of its access log: a
 # line per request adds up to hundreds of MB.
@@ -114,11 +128,17 @@ LINES=$(wc -l <"$OUT/server.log")
 mv "$OUT/server.log.ends" "$OUT/server.log"
 
 RATIO=$(python3 -c "print(f'{$G_RPS / $H_RPS:.2f}')")
-printf '\n%-20s %12s %10s %10s %8s %10s\n' endpoint 'requests/s' 'p50 ms' 'p99 ms' errors requests
-printf '%-20s %12s %10s %10s %8s %10s\n' /getConversations "$G_RPS" "$G_P50" "$G_P99" "$G_ERR" "$G_N"
-printf '%-20s %12s %10s %10s %8s %10s\n' /query "$Q_RPS" "$Q_P50" "$Q_P99" "$Q_ERR" "$Q_N"
-printf '%-20s %12s %10s %10s %8s %10s\n' /healthz "$H_RPS" "$H_P50" "$H_P99" "$H_ERR" "$H_N"
+FORMAT='%-20s %12s %10s %10s %8s %10s %16s\n'
+# shellcheck disable=SC2059 # the format is ours
+{
+    printf "\n$FORMAT" endpoint 'requests/s' 'p50 ms' 'p99 ms' errors requests 'server CPU us/req'
+    printf "$FORMAT" /getConversations "$G_RPS" "$G_P50" "$G_P99" "$G_ERR" "$G_N" "$G_CPU"
+    printf "$FORMAT" /query "$Q_RPS" "$Q_P50" "$Q_P99" "$Q_ERR" "$Q_N" "$Q_CPU"
+    printf "$FORMAT" /healthz "$H_RPS" "$H_P50" "$H_P99" "$H_ERR" "$H_N" "$H_CPU"
+}
 echo "ratio getConversations/healthz: $RATIO (target >= $TARGET_RATIO, zero errors)"
+echo "server CPU per request: /getConversations $G_CPU us, /healthz $H_CPU us" \
+     "(ratio $(python3 -c "print(f'{$H_CPU / $G_CPU:.2f}')") if the server had the CPUs to itself)"
 echo "raw output: $OUT/{getConversations,query,healthz}.*, server log: $OUT/server.log"
 
 python3 -c "import sys; sys.exit(0 if $RATIO >= $TARGET_RATIO and $G_ERR + $Q_ERR + $H_ERR == 0 else 1)"

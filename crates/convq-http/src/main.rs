@@ -6,6 +6,7 @@ use clap::Parser;
 
 // glibc's allocator took about a third of the server's CPU under load (every response buffer
 // triggered `malloc_consolidate`); see docs/performance.md.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use crate::{AppState, ServerConfig, router};
@@ -53,7 +54,13 @@ impl Server {
             concurrency_limit = self.state.limits().concurrency_limit,
             "listening on http://{addr}"
         );
-        axum::serve(self.listener, router(self.state))
+        // Answers go out whole, without waiting for the previous segment's ACK (Nagle).
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(error) = tcp.set_nodelay(true) {
+                tracing::debug!(%error, "cannot set TCP_NODELAY");
+            }
+        });
+        axum::serve(listener, router(self.state))
             .with_graceful_shutdown(async move {
                 shutdown.await;
                 tracing::info!("shutting down: no new connections, finishing requests in flight");
