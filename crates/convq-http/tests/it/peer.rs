@@ -71,6 +71,18 @@ impl Peer {
         tokio::spawn(async move { axum::serve(listener, app).await });
         Self { url, stats }
     }
+
+    /// Waits (up to 10 s) until the peer has received `count` requests.
+    pub(crate) async fn wait_for_requests(&self, count: usize) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while self.stats.requests.load(Ordering::SeqCst) < count {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the peer did not get {count} requests within 10 s"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
 }
 
 async fn answer(State(state): State<Arc<PeerState>>, headers: HeaderMap) -> impl IntoResponse {

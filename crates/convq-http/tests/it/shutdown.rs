@@ -23,13 +23,7 @@ async fn in_process_shutdown_finishes_the_request_in_flight() {
     let server = TestServer::dataverse(&peer.url, Duration::from_secs(10), Limits::default()).await;
     let url = server.url("/getConversations");
     let in_flight = tokio::spawn(async move { parts(post_json(&url, WAITING).await).await });
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(
-        peer.stats
-            .requests
-            .load(std::sync::atomic::Ordering::SeqCst),
-        1
-    );
+    peer.wait_for_requests(1).await;
 
     let addr = server.addr;
     server.stop().await.expect("clean stop");
@@ -131,7 +125,8 @@ async fn sigterm_finishes_the_request_in_flight_then_exits_0() {
             .unwrap();
         parts(response).await
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The request is at the backend (and stays there for a second) when the signal comes.
+    peer.wait_for_requests(1).await;
     process.signal("TERM");
 
     let (status, id, body) = in_flight.await.unwrap();
