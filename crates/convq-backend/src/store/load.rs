@@ -48,9 +48,12 @@ pub(crate) struct Loaded {
     /// The distinct property-name lists of the records (most stores have a handful), so a
     /// record spends 4 bytes rather than a list on its names.
     pub(crate) shapes: Vec<Box<[FieldId]>>,
+    /// Clustered by agent: each agent's records are contiguous and in store order, so a query
+    /// reads one run of memory instead of one cache line per record scattered over the store.
+    /// Records without an agent come last (no query matches them).
     pub(crate) records: Vec<Record>,
-    /// Record indexes by `_msdyn_activeagentid_value`, ascending (store order).
-    pub(crate) by_agent: HashMap<Uuid, Vec<u32>>,
+    /// Each agent's run of `records` (`_msdyn_activeagentid_value`), as start..end.
+    pub(crate) by_agent: HashMap<Uuid, (u32, u32)>,
 }
 
 /// Loads a store from the bytes of a file.
@@ -209,6 +212,8 @@ fn json_error(error: &serde_json::Error, line: Option<usize>) -> StoreError {
 struct Builder {
     loaded: Loaded,
     shape_ids: HashMap<Box<[FieldId]>, u32>,
+    /// Record indexes (in load order) by agent, until [`Builder::finish`] clusters them.
+    agent_rows: HashMap<Uuid, Vec<u32>>,
     /// First location of every activityid, to reject duplicates.
     ids: HashMap<Uuid, RecordLocation>,
     /// For each field, the serial of the last record that had it: finds a property given twice
@@ -226,6 +231,7 @@ impl Builder {
         let mut builder = Self {
             loaded: Loaded::default(),
             shape_ids: HashMap::new(),
+            agent_rows: HashMap::new(),
             ids: HashMap::new(),
             last_seen: Vec::new(),
             serial: 0,
@@ -260,13 +266,24 @@ impl Builder {
         self.error.take().unwrap_or_else(|| json_error(error, line))
     }
 
+    /// Clusters the records by agent (keeping store order within each agent).
     fn finish(self) -> Loaded {
         let mut loaded = self.loaded;
-        loaded.by_agent.shrink_to_fit();
-        for rows in loaded.by_agent.values_mut() {
-            rows.shrink_to_fit();
+        let mut slots: Vec<Option<Record>> = loaded.records.drain(..).map(Some).collect();
+        let mut agents: Vec<(Uuid, Vec<u32>)> = self.agent_rows.into_iter().collect();
+        // By first appearance, so the layout does not depend on hash order.
+        agents.sort_unstable_by_key(|(_, rows)| rows[0]);
+        let mut records = Vec::with_capacity(slots.len());
+        let mut by_agent = HashMap::with_capacity(agents.len());
+        for (agent, rows) in agents {
+            // Fits: at most u32::MAX records are loaded.
+            let start = records.len() as u32;
+            records.extend(rows.iter().filter_map(|&row| slots[row as usize].take()));
+            by_agent.insert(agent, (start, records.len() as u32));
         }
-        loaded.records.shrink_to_fit();
+        records.extend(slots.into_iter().flatten());
+        loaded.records = records;
+        loaded.by_agent = by_agent;
         loaded
     }
 }
@@ -515,7 +532,7 @@ impl<'de> Visitor<'de> for RecordSeed<'_> {
             values: b.values.drain(..).collect(),
         });
         if let Some(agent) = agent {
-            b.loaded.by_agent.entry(agent).or_default().push(index);
+            b.agent_rows.entry(agent).or_default().push(index);
         }
         Ok(())
     }

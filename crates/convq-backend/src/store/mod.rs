@@ -21,8 +21,8 @@
 //!   for a selected empty column). Other properties, including `@odata.etag` and annotations, are
 //!   not returned.
 //!
-//! Cost: a hash look-up of the agent's rows (an index built at load), then a pass over those
-//! rows only; ordering extracts the keys once and sorts the matches (with `top`, a selection
+//! Cost: a hash look-up of the agent's rows (records are clustered by agent at load, so they are
+//! one contiguous run), then a pass over those rows only; ordering extracts the keys once and sorts the matches (with `top`, a selection
 //! of the first N, then a sort of those N).
 
 mod load;
@@ -130,16 +130,14 @@ impl EmbeddedStore {
 
     /// The indexes of the matching records, ordered and cut to `top`.
     fn matching_rows(&self, query: &Query, now: SystemTime) -> Vec<u32> {
-        let Some(agent_rows) = self.loaded.by_agent.get(&query.agent_id) else {
+        let Some(&(start, end)) = self.loaded.by_agent.get(&query.agent_id) else {
             return Vec::new();
         };
         let window = query
             .created_within_days
             .map(|days| created_window(days, now));
         let records = &self.loaded.records;
-        let mut rows: Vec<u32> = agent_rows
-            .iter()
-            .copied()
+        let mut rows: Vec<u32> = (start..end)
             .filter(|&row| {
                 let record = &records[row as usize];
                 let status_ok = query.status.is_empty()

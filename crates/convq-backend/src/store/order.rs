@@ -98,6 +98,15 @@ pub(crate) fn compare_numbers(a: &Number, b: &Number) -> Ordering {
 
 /// Case-insensitive: compares the Unicode lowercase forms code point by code point.
 pub(crate) fn compare_text(a: &str, b: &str) -> Ordering {
+    // Identical leading characters lowercase identically, so only the rest needs case mapping
+    // (titles often share a prefix, e.g. "Chat with ..."). Bytes equal up to `common`, so a
+    // char boundary of `a` there is one of `b` too.
+    let common = a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
+    let mut start = common;
+    while !a.is_char_boundary(start) {
+        start -= 1;
+    }
+    let (a, b) = (&a[start..], &b[start..]);
     if a.is_ascii() && b.is_ascii() {
         // The common case (GUIDs, codes, English titles), without per-char case mapping.
         return a
@@ -160,6 +169,14 @@ mod tests {
         assert_eq!(compare_text("abc", "ABD"), Ordering::Less);
         assert_eq!(compare_text("Éclair", "éclair"), Ordering::Equal);
         assert_eq!(compare_text("zebra", "Émile"), Ordering::Less);
+        // A shared prefix that ends inside a multi-byte character: é (C3 A9) vs É (C3 89).
+        assert_eq!(compare_text("caf\u{e9}", "caf\u{c9}"), Ordering::Equal);
+        assert_eq!(
+            compare_text("Chat with Zoë", "chat with zoe"),
+            Ordering::Greater
+        );
+        assert_eq!(compare_text("same", "same"), Ordering::Equal);
+        assert_eq!(compare_text("same", "sameness"), Ordering::Less);
         let id = Uuid::parse_str("2b330c52-6844-4d36-8e05-03c78c9681dc").unwrap();
         assert_eq!(
             Key::Guid(id).cmp(&Key::Text("2B330C52-6844-4D36-8E05-03C78C9681DC")),

@@ -38,7 +38,14 @@ impl Val {
             Self::Null => Value::Null,
             Self::Bool(b) => Value::Bool(*b),
             Self::Num(n) => Value::Number(n.clone()),
-            Self::Guid(id) => Value::String(id.hyphenated().to_string()),
+            Self::Guid(id) => {
+                // encode_lower skips the formatting machinery of to_string().
+                Value::String(
+                    id.hyphenated()
+                        .encode_lower(&mut Uuid::encode_buffer())
+                        .to_owned(),
+                )
+            }
             Self::Str(s) => Value::String(s.to_string()),
             Self::Json(v) => (**v).clone(),
         }
