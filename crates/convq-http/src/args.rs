@@ -28,9 +28,14 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE", conflicts_with = "dataverse")]
     pub data: Option<PathBuf>,
 
-    /// Answer from this Dataverse organization (e.g. https://contoso.crm.dynamics.com), with the
-    /// bearer token from CONVQ_DATAVERSE_TOKEN.
-    #[arg(long, value_name = "URL")]
+    /// The Dataverse organization to answer from (the help text spells out an example URL,
+    /// which rustdoc would otherwise flag as a bare link).
+    #[arg(
+        long,
+        value_name = "URL",
+        help = "Answer from this Dataverse organization (e.g. https://contoso.crm.dynamics.com), \
+                with the bearer token from CONVQ_DATAVERSE_TOKEN"
+    )]
     pub dataverse: Option<String>,
 
     /// Compile options as JSON (the camelCase form of convq_core::Options, e.g.
