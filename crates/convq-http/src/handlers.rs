@@ -55,7 +55,22 @@ pub(crate) async fn get_conversations(
         convq_core::Envelope::Success { result, .. } => result.values.len(),
         convq_core::Envelope::Failure { .. } => 0,
     };
-    json_response_sized(status, &run.envelope, 256 + 512 * records)
+    let mut response = json_response_sized(status, &run.envelope, 256 + 512 * records);
+    // Warnings go beside the envelope, never in it (the envelope is the API's exact shape).
+    for warning in &run.warnings {
+        if let Some(value) = warning_header(warning) {
+            response.headers_mut().append(WARNING_HEADER, value);
+        }
+    }
+    response
+}
+
+/// One response header per compile warning of `/getConversations`: `<code> <JSON pointer>`.
+pub(crate) const WARNING_HEADER: &str = "x-convq-warning";
+
+fn warning_header(warning: &convq_core::Warning) -> Option<HeaderValue> {
+    let code = serde_json::to_value(warning.code).ok()?;
+    HeaderValue::from_str(&format!("{} {}", code.as_str()?, warning.path)).ok()
 }
 
 /// `POST /query`: the compiled query, without running it.

@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 
 use crate::CORRELATION_HEADER;
 use crate::error::HTTP_ERROR_CODES;
-use crate::handlers::Health;
+use crate::handlers::{Health, WARNING_HEADER};
 
 struct Components {
     /// Requests are read (deserialize contract), responses written (serialize contract); the
@@ -123,15 +123,21 @@ pub fn document() -> Value {
         })
     };
 
+    let mut success = correlated(
+        "Success: `{\"result\":{\"values\":[...]},\"status\":true}`.".to_owned(),
+        json_content(&envelope),
+    );
+    success["headers"][WARNING_HEADER] = json!({
+        "description": "One header per compile warning, `<code> <JSON pointer>` \
+                        (e.g. `unknown_column /attributes/0`). The envelope itself never carries warnings.",
+        "schema": { "type": "string" },
+    });
     let mut get_conversations = input_operation(
         "Run getConversations",
         "Compiles the input and runs it on the configured backend (embedded store or Dataverse). \
          Answers with the getConversations envelope.",
         "getConversations",
-        correlated(
-            "Success: `{\"result\":{\"values\":[...]},\"status\":true}`.".to_owned(),
-            json_content(&envelope),
-        ),
+        success,
     );
     let responses = get_conversations["responses"]
         .as_object_mut()

@@ -63,6 +63,18 @@ async fn strict_query_parameter_turns_unknown_column_warnings_into_errors() {
     assert_eq!(status, 200);
     assert_eq!(body["warnings"][0]["code"], "unknown_column", "{body}");
 
+    // getConversations answers the envelope unchanged and the warning in a header.
+    let response = post_json(&server.url("/getConversations"), input).await;
+    let warnings: Vec<&str> = response
+        .headers()
+        .get_all("x-convq-warning")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert_eq!(warnings, ["unknown_column /attributes/0"]);
+    let (status, _, body) = parts(response).await;
+    assert_eq!((status, &body["status"]), (200, &serde_json::json!(true)));
+
     for path in ["/query?strict=true", "/getConversations?strict=true"] {
         let (status, _, body) = parts(post_json(&server.url(path), input).await).await;
         assert_eq!(status, 400, "{path}");
