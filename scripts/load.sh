@@ -96,7 +96,7 @@ LUA
             >"$OUT/$name.txt"
         grep '^RESULT' "$OUT/$name.txt" | cut -d' ' -f2-
     else
-        local args=(-z "$DURATION" -c "$CONNECTIONS" --no-tui --output-format json -m "$method")
+        local args=(-z "$DURATION" -w -c "$CONNECTIONS" --no-tui --output-format json -m "$method")
         [[ "$method" == POST ]] && args+=(-H 'content-type: application/json' -D "$INPUT")
         "$OHA" "${args[@]}" "$ADDR$path" >"$OUT/$name.json"
         python3 - "$OUT/$name.json" <<'PY'
