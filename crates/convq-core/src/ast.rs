@@ -1,5 +1,7 @@
 //! The normalized query: what the input means, independent of how it is rendered.
 
+use std::borrow::Cow;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -29,13 +31,16 @@ pub struct Query {
 }
 
 /// A column of the conversation table, resolved against the catalog.
+// (Not in the doc comment, which becomes the JSON Schema's description:) the names of a catalog
+// column borrow the catalog's static strings, so a known column costs no allocation; only
+// custom columns own theirs.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Column {
     /// Logical name (what FetchXML uses), e.g. `msdyn_liveworkstreamid`.
-    pub logical_name: String,
+    pub logical_name: Cow<'static, str>,
     /// Web API property name, e.g. `_msdyn_liveworkstreamid_value` for a lookup.
-    pub property: String,
+    pub property: Cow<'static, str>,
     /// Attribute type; `None` for a column the catalog does not know and the options do not declare.
     #[serde(rename = "type")]
     pub column_type: Option<ColumnType>,
@@ -64,7 +69,7 @@ impl Query {
                 .select
                 .iter()
                 .skip(crate::normalize::DEFAULT_COLUMNS.len())
-                .map(|c| c.property.clone())
+                .map(|c| c.property.to_string())
                 .collect(),
             status: self
                 .status
@@ -75,7 +80,7 @@ impl Query {
                 .order_by
                 .iter()
                 .map(|k| OrderByInput {
-                    attribute_name: k.column.property.clone(),
+                    attribute_name: k.column.property.to_string(),
                     descending: Some(k.descending),
                 })
                 .collect(),

@@ -456,21 +456,11 @@ pub(crate) fn pointer_key(path: &str, key: &str) -> String {
 /// Digits by hand rather than `format!`, which costs several times more: a large input can
 /// need hundreds of pointers (one per warning).
 pub(crate) fn pointer_index(path: &str, index: usize) -> String {
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
-    let mut rest = index;
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    let mut out = String::with_capacity(path.len() + 1 + digits.len() - start);
+    let digits = index.checked_ilog10().map_or(1, |log| log as usize + 1);
+    let mut out = String::with_capacity(path.len() + 1 + digits);
     out.push_str(path);
     out.push('/');
-    out.extend(digits[start..].iter().map(|&d| char::from(d)));
+    crate::render::push_unsigned(&mut out, index as u64);
     out
 }
 

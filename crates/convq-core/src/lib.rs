@@ -22,8 +22,8 @@
 //! The function is pure: no I/O, no clock, no environment, no global state. Same input and
 //! options, same output, on every platform (including wasm32).
 //!
-//! Pipeline: parse (serde_json) → validate and normalize ([`Query`]) → render (Web API, URL,
-//! FetchXML). See `docs/architecture.md`.
+//! Pipeline: parse (serde_json, into a tree that borrows the input's strings) → validate and
+//! normalize ([`Query`]) → render (Web API, URL, FetchXML). See `docs/architecture.md`.
 
 mod ast;
 pub mod catalog;
@@ -35,6 +35,7 @@ pub mod limits;
 mod normalize;
 mod options;
 mod render;
+mod suggest;
 mod warning;
 
 use schemars::JsonSchema;
@@ -88,7 +89,7 @@ pub fn compile(input: &str, options: &Options) -> Result<Compiled, Error> {
             limit: limits::MAX_INPUT_BYTES,
         });
     }
-    compile_value(&json::parse(input)?, options)
+    compile_json(&json::parse(input)?, options)
 }
 
 /// Compiles getConversations input that is already parsed.
@@ -96,6 +97,10 @@ pub fn compile(input: &str, options: &Options) -> Result<Compiled, Error> {
 /// # Errors
 /// As [`compile`], except the JSON and size errors.
 pub fn compile_value(input: &serde_json::Value, options: &Options) -> Result<Compiled, Error> {
+    compile_json(&json::Json::borrow(input, normalize::DEPTH), options)
+}
+
+fn compile_json(input: &json::Json<'_>, options: &Options) -> Result<Compiled, Error> {
     let base_url = options.base_url.as_deref().map(base_url).transpose()?;
     let mut warnings = Vec::new();
     let ast = normalize::normalize(input, options, &mut warnings)?;
@@ -103,7 +108,11 @@ pub fn compile_value(input: &serde_json::Value, options: &Options) -> Result<Com
     let select = render::select(&ast);
     let filter = render::filter(&ast, options.status_filter);
     let orderby = render::orderby(&ast);
-    let top_text = ast.top.map(|t| t.to_string());
+    let top_text = ast.top.map(|t| {
+        let mut text = String::with_capacity(4);
+        render::push_unsigned(&mut text, u64::from(t));
+        text
+    });
     let pairs = || render::option_pairs(&select, &filter, orderby.as_deref(), top_text.as_deref());
     let options_string = render::options_string(pairs());
     let path = render::request_path(pairs());

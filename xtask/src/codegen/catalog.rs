@@ -65,10 +65,14 @@ fn render(metadata: &Metadata) -> String {
             )
             .expect("writing to a String");
         }
+        // PartyList and EntityName columns have no property of their own; they keep their
+        // logical name there, and the compiler rejects them by type before it looks.
+        let property = c.web_api_property().unwrap_or_else(|| c.logical_name.clone());
         w(&format!(
-            "ColumnDef {{ logical_name: {}, column_type: ColumnType::{:?}, display_name: {}, \
-             targets: &[{}], options: &[{}] }},\n",
+            "ColumnDef {{ logical_name: {}, property: {}, column_type: ColumnType::{:?}, \
+             display_name: {}, targets: &[{}], options: &[{}] }},\n",
             lit(&c.logical_name),
+            lit(&property),
             c.column_type,
             lit(c.display_name.as_deref().unwrap_or("")),
             targets.join(", "),

@@ -111,7 +111,7 @@ impl EmbeddedStore {
     pub fn query(&self, query: &Query, now: SystemTime) -> Vec<Value> {
         let rows = self.matching_rows(query, now);
         let columns: Vec<(&str, Option<FieldId>)> = std::iter::once("activityid")
-            .chain(query.select.iter().map(|c| c.property.as_str()))
+            .chain(query.select.iter().map(|c| c.property.as_ref()))
             .map(|name| (name, self.loaded.name_ids.get(name).copied()))
             .collect();
         rows.into_iter()
@@ -170,7 +170,7 @@ impl EmbeddedStore {
                 let field = self
                     .loaded
                     .name_ids
-                    .get(key.column.property.as_str())
+                    .get(key.column.property.as_ref())
                     .copied();
                 let date = key.column.column_type == Some(ColumnType::DateTime);
                 (field, date, key.descending)

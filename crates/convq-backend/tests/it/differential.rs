@@ -278,7 +278,7 @@ fn reference(records: &[Value], query: &Query, now_nanos: i128) -> Vec<Value> {
     matches.sort_by(|a, b| {
         for key in &query.order_by {
             let date = key.column.column_type == Some(ColumnType::DateTime);
-            let property = key.column.property.as_str();
+            let property = key.column.property.as_ref();
             let (x, y) = (
                 sortable(a.get(property), date),
                 sortable(b.get(property), date),
@@ -302,8 +302,8 @@ fn reference(records: &[Value], query: &Query, now_nanos: i128) -> Vec<Value> {
             let mut out = Map::new();
             out.insert("activityid".into(), r["activityid"].clone());
             for column in &query.select {
-                let value = r.get(&column.property).cloned().unwrap_or(Value::Null);
-                out.insert(column.property.clone(), value);
+                let value = r.get(column.property.as_ref()).cloned().unwrap_or(Value::Null);
+                out.insert(column.property.to_string(), value);
             }
             Value::Object(out)
         })

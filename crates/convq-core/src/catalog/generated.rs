@@ -12,6 +12,7 @@ pub const PRIMARY_ID_ATTRIBUTE: &str = "activityid";
 pub(super) static COLUMNS: &[ColumnDef] = &[
     ColumnDef {
         logical_name: "activityadditionalparams",
+        property: "activityadditionalparams",
         column_type: ColumnType::Memo,
         display_name: "Activity Additional Parameters",
         targets: &[],
@@ -19,6 +20,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "activityid",
+        property: "activityid",
         column_type: ColumnType::Uniqueidentifier,
         display_name: "Activity",
         targets: &[],
@@ -26,6 +28,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "activitytypecode",
+        property: "activitytypecode",
         column_type: ColumnType::EntityName,
         display_name: "Activity Type",
         targets: &[],
@@ -33,6 +36,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "bcc",
+        property: "bcc",
         column_type: ColumnType::PartyList,
         display_name: "BCC",
         targets: &[],
@@ -40,6 +44,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "cc",
+        property: "cc",
         column_type: ColumnType::PartyList,
         display_name: "CC",
         targets: &[],
@@ -47,6 +52,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "createdby",
+        property: "_createdby_value",
         column_type: ColumnType::Lookup,
         display_name: "Created By",
         targets: &["systemuser"],
@@ -54,6 +60,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "createdon",
+        property: "createdon",
         column_type: ColumnType::DateTime,
         display_name: "Date Created",
         targets: &[],
@@ -61,6 +68,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "createdonbehalfby",
+        property: "_createdonbehalfby_value",
         column_type: ColumnType::Lookup,
         display_name: "Created By (Delegate)",
         targets: &["systemuser"],
@@ -68,6 +76,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "customers",
+        property: "customers",
         column_type: ColumnType::PartyList,
         display_name: "Customers",
         targets: &[],
@@ -75,6 +84,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "description",
+        property: "description",
         column_type: ColumnType::Memo,
         display_name: "Description",
         targets: &[],
@@ -82,6 +92,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "from",
+        property: "from",
         column_type: ColumnType::PartyList,
         display_name: "From",
         targets: &[],
@@ -89,6 +100,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "modifiedby",
+        property: "_modifiedby_value",
         column_type: ColumnType::Lookup,
         display_name: "Modified By",
         targets: &["systemuser"],
@@ -96,6 +108,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "modifiedon",
+        property: "modifiedon",
         column_type: ColumnType::DateTime,
         display_name: "Last Updated",
         targets: &[],
@@ -103,6 +116,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "modifiedonbehalfby",
+        property: "_modifiedonbehalfby_value",
         column_type: ColumnType::Lookup,
         display_name: "Modified By (Delegate)",
         targets: &["systemuser"],
@@ -110,6 +124,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_activeagentassignedon",
+        property: "msdyn_activeagentassignedon",
         column_type: ColumnType::DateTime,
         display_name: "Active Agent Assigned On",
         targets: &[],
@@ -117,6 +132,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_activeagentid",
+        property: "_msdyn_activeagentid_value",
         column_type: ColumnType::Lookup,
         display_name: "Active Agent",
         targets: &["systemuser"],
@@ -124,6 +140,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_activeintentfamilyid",
+        property: "_msdyn_activeintentfamilyid_value",
         column_type: ColumnType::Lookup,
         display_name: "Active Intent Family",
         targets: &["msdyn_intentfamily"],
@@ -131,6 +148,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_activeintentgroupid",
+        property: "_msdyn_activeintentgroupid_value",
         column_type: ColumnType::Lookup,
         display_name: "Active Intent Group",
         targets: &["msdyn_intent"],
@@ -138,6 +156,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_activeintentid",
+        property: "_msdyn_activeintentid_value",
         column_type: ColumnType::Lookup,
         display_name: "Active Intent",
         targets: &["msdyn_intent"],
@@ -145,6 +164,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_activesessionparticipantid",
+        property: "_msdyn_activesessionparticipantid_value",
         column_type: ColumnType::Lookup,
         display_name: "Active session participant",
         targets: &["msdyn_sessionparticipant"],
@@ -152,6 +172,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_averageresponsetimeinmsadjforoh",
+        property: "msdyn_averageresponsetimeinmsadjforoh",
         column_type: ColumnType::Decimal,
         display_name: "Conversation average response time",
         targets: &[],
@@ -159,6 +180,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_cdsqueueid",
+        property: "_msdyn_cdsqueueid_value",
         column_type: ColumnType::Lookup,
         display_name: "Queue",
         targets: &["queue"],
@@ -166,6 +188,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_channel",
+        property: "msdyn_channel",
         column_type: ColumnType::MultiSelectPicklist,
         display_name: "Channel",
         targets: &[],
@@ -242,6 +265,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_channelinstanceid",
+        property: "_msdyn_channelinstanceid_value",
         column_type: ColumnType::Lookup,
         display_name: "Channel Instance ID",
         targets: &["msdyn_channelinstance"],
@@ -249,6 +273,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_channelprovidername",
+        property: "msdyn_channelprovidername",
         column_type: ColumnType::Memo,
         display_name: "Channel Provider Name",
         targets: &[],
@@ -256,6 +281,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_closedon",
+        property: "msdyn_closedon",
         column_type: ColumnType::DateTime,
         display_name: "Closed On",
         targets: &[],
@@ -263,6 +289,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_conversationactivitystate",
+        property: "msdyn_conversationactivitystate",
         column_type: ColumnType::Picklist,
         display_name: "Conversation activity state",
         targets: &[],
@@ -287,6 +314,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_conversationfirstwaittimeinseconds",
+        property: "msdyn_conversationfirstwaittimeinseconds",
         column_type: ColumnType::Integer,
         display_name: "Conversation First Wait Time In Seconds",
         targets: &[],
@@ -294,6 +322,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_conversationhandletimeinseconds",
+        property: "msdyn_conversationhandletimeinseconds",
         column_type: ColumnType::Integer,
         display_name: "Conversation Handle Time In Seconds",
         targets: &[],
@@ -301,6 +330,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_conversationholdtimeinseconds",
+        property: "msdyn_conversationholdtimeinseconds",
         column_type: ColumnType::Integer,
         display_name: "Conversation Hold Time In Seconds",
         targets: &[],
@@ -308,6 +338,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_conversationsummaryfield",
+        property: "msdyn_conversationsummaryfield",
         column_type: ColumnType::String,
         display_name: "Conversation summary field",
         targets: &[],
@@ -315,6 +346,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_conversationtalktimeinseconds",
+        property: "msdyn_conversationtalktimeinseconds",
         column_type: ColumnType::Integer,
         display_name: "Conversation Talk Time In Seconds",
         targets: &[],
@@ -322,6 +354,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_conversationwrapuptimeinseconds",
+        property: "msdyn_conversationwrapuptimeinseconds",
         column_type: ColumnType::Integer,
         display_name: "Conversation Wrap Up Time In Seconds",
         targets: &[],
@@ -329,6 +362,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_copilotengaged",
+        property: "msdyn_copilotengaged",
         column_type: ColumnType::Boolean,
         display_name: "Copilot Engaged",
         targets: &[],
@@ -336,6 +370,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_createdon",
+        property: "msdyn_createdon",
         column_type: ColumnType::DateTime,
         display_name: "Created On",
         targets: &[],
@@ -343,6 +378,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_customer",
+        property: "_msdyn_customer_value",
         column_type: ColumnType::Customer,
         display_name: "Customer",
         targets: &["account", "contact"],
@@ -350,6 +386,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_customeridtype",
+        property: "msdyn_customeridtype",
         column_type: ColumnType::EntityName,
         display_name: "",
         targets: &[],
@@ -357,6 +394,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_customerlanguageid",
+        property: "_msdyn_customerlanguageid_value",
         column_type: ColumnType::Lookup,
         display_name: "Customer Language",
         targets: &["msdyn_oclanguage"],
@@ -364,6 +402,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_customerlocale",
+        property: "msdyn_customerlocale",
         column_type: ColumnType::String,
         display_name: "Customer Locale",
         targets: &[],
@@ -371,6 +410,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_customersentimentlabel",
+        property: "msdyn_customersentimentlabel",
         column_type: ColumnType::Picklist,
         display_name: "Customer Sentiment",
         targets: &[],
@@ -411,6 +451,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_dailytopicid",
+        property: "_msdyn_dailytopicid_value",
         column_type: ColumnType::Lookup,
         display_name: "TopicID",
         targets: &["msdyn_ocsentimentdailytopic"],
@@ -418,6 +459,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_effortpredictionresult",
+        property: "_msdyn_effortpredictionresult_value",
         column_type: ColumnType::Lookup,
         display_name: "Effort prediction result",
         targets: &["msdyn_effortpredictionresult"],
@@ -425,6 +467,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_escalationcount",
+        property: "msdyn_escalationcount",
         column_type: ColumnType::Integer,
         display_name: "Escalation Count",
         targets: &[],
@@ -432,6 +475,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_externalcontext",
+        property: "_msdyn_externalcontext_value",
         column_type: ColumnType::Lookup,
         display_name: "External context",
         targets: &["msdyn_ocexternalcontext"],
@@ -439,6 +483,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_firstresponsetimeinmsadjforoh",
+        property: "msdyn_firstresponsetimeinmsadjforoh",
         column_type: ColumnType::Decimal,
         display_name: "Conversation first response time",
         targets: &[],
@@ -446,6 +491,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_firstwaitstartedon",
+        property: "msdyn_firstwaitstartedon",
         column_type: ColumnType::DateTime,
         display_name: "First Wait Started On",
         targets: &[],
@@ -453,6 +499,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_initiatedon",
+        property: "msdyn_initiatedon",
         column_type: ColumnType::DateTime,
         display_name: "Initiated On",
         targets: &[],
@@ -460,6 +507,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_intent",
+        property: "msdyn_intent",
         column_type: ColumnType::String,
         display_name: "Intent of Conversation",
         targets: &[],
@@ -467,6 +515,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_isabandoned",
+        property: "msdyn_isabandoned",
         column_type: ColumnType::Boolean,
         display_name: "Is Abandoned",
         targets: &[],
@@ -474,6 +523,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_isagentaccepted",
+        property: "msdyn_isagentaccepted",
         column_type: ColumnType::Boolean,
         display_name: "Is Agent Accepted",
         targets: &[],
@@ -481,6 +531,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_isagentsession",
+        property: "msdyn_isagentsession",
         column_type: ColumnType::Boolean,
         display_name: "Is Agent Session",
         targets: &[],
@@ -488,6 +539,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_isoutbound",
+        property: "msdyn_isoutbound",
         column_type: ColumnType::Boolean,
         display_name: "Outbound Conversation",
         targets: &[],
@@ -495,6 +547,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_issueid",
+        property: "_msdyn_issueid_value",
         column_type: ColumnType::Lookup,
         display_name: "Issue",
         targets: &["incident"],
@@ -502,6 +555,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_lastsessionid",
+        property: "_msdyn_lastsessionid_value",
         column_type: ColumnType::Lookup,
         display_name: "Last Session",
         targets: &["msdyn_ocsession"],
@@ -509,6 +563,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_liveworkstreamid",
+        property: "_msdyn_liveworkstreamid_value",
         column_type: ColumnType::Lookup,
         display_name: "Work stream",
         targets: &["msdyn_liveworkstream"],
@@ -516,6 +571,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_liveworkstreamnotificationdata",
+        property: "msdyn_liveworkstreamnotificationdata",
         column_type: ColumnType::Memo,
         display_name: "LiveWorkStream Notification Data",
         targets: &[],
@@ -523,6 +579,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_modifiedon",
+        property: "msdyn_modifiedon",
         column_type: ColumnType::DateTime,
         display_name: "Modified On",
         targets: &[],
@@ -530,6 +587,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_ocliveworkitemid",
+        property: "msdyn_ocliveworkitemid",
         column_type: ColumnType::String,
         display_name: "ConversationId",
         targets: &[],
@@ -537,6 +595,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_overflowtransfercount",
+        property: "msdyn_overflowtransfercount",
         column_type: ColumnType::Integer,
         display_name: "Overflow Transfer Count",
         targets: &[],
@@ -544,6 +603,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_queueid",
+        property: "_msdyn_queueid_value",
         column_type: ColumnType::Lookup,
         display_name: "Queue",
         targets: &["msdyn_omnichannelqueue"],
@@ -551,6 +611,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_queueitemid",
+        property: "_msdyn_queueitemid_value",
         column_type: ColumnType::Lookup,
         display_name: "Queue item",
         targets: &["queueitem"],
@@ -558,6 +619,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_routableobjectid",
+        property: "_msdyn_routableobjectid_value",
         column_type: ColumnType::Lookup,
         display_name: "Routed record",
         targets: &["task"],
@@ -565,6 +627,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_routableobjectididtype",
+        property: "msdyn_routableobjectididtype",
         column_type: ColumnType::EntityName,
         display_name: "",
         targets: &[],
@@ -572,6 +635,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_routableobjectlogicalname",
+        property: "msdyn_routableobjectlogicalname",
         column_type: ColumnType::String,
         display_name: "Record routing routable object type",
         targets: &[],
@@ -579,6 +643,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_socialprofileid",
+        property: "_msdyn_socialprofileid_value",
         column_type: ColumnType::Lookup,
         display_name: "Social Profile",
         targets: &["socialprofile"],
@@ -586,6 +651,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_startedon",
+        property: "msdyn_startedon",
         column_type: ColumnType::DateTime,
         display_name: "Started On",
         targets: &[],
@@ -593,6 +659,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_statereason",
+        property: "msdyn_statereason",
         column_type: ColumnType::String,
         display_name: "State Reason",
         targets: &[],
@@ -600,6 +667,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_statuschangereason",
+        property: "msdyn_statuschangereason",
         column_type: ColumnType::Picklist,
         display_name: "Status change reason",
         targets: &[],
@@ -676,6 +744,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_statusupdatedon",
+        property: "msdyn_statusupdatedon",
         column_type: ColumnType::DateTime,
         display_name: "Status Updated On",
         targets: &[],
@@ -683,6 +752,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_thirdpartyconversation",
+        property: "msdyn_thirdpartyconversation",
         column_type: ColumnType::Boolean,
         display_name: "Third Party Conversation",
         targets: &[],
@@ -690,6 +760,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_timelinecontrolfield",
+        property: "msdyn_timelinecontrolfield",
         column_type: ColumnType::Memo,
         display_name: "Timeline Control Field",
         targets: &[],
@@ -697,6 +768,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_title",
+        property: "msdyn_title",
         column_type: ColumnType::String,
         display_name: "Title",
         targets: &[],
@@ -704,6 +776,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_transfercount",
+        property: "msdyn_transfercount",
         column_type: ColumnType::Integer,
         display_name: "Transfer Count",
         targets: &[],
@@ -711,6 +784,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_urcustomersentimentlabel",
+        property: "msdyn_urcustomersentimentlabel",
         column_type: ColumnType::Picklist,
         display_name: "Sentiment Category",
         targets: &[],
@@ -751,6 +825,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_workstreamworkdistributionmode",
+        property: "msdyn_workstreamworkdistributionmode",
         column_type: ColumnType::Picklist,
         display_name: "Work distribution mode",
         targets: &[],
@@ -767,6 +842,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "msdyn_wrapupinitiatedon",
+        property: "msdyn_wrapupinitiatedon",
         column_type: ColumnType::DateTime,
         display_name: "Wrap-up Status Intiated On",
         targets: &[],
@@ -774,6 +850,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "optionalattendees",
+        property: "optionalattendees",
         column_type: ColumnType::PartyList,
         display_name: "Optional Attendees",
         targets: &[],
@@ -781,6 +858,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "organizer",
+        property: "organizer",
         column_type: ColumnType::PartyList,
         display_name: "Organizer",
         targets: &[],
@@ -788,6 +866,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "ownerid",
+        property: "_ownerid_value",
         column_type: ColumnType::Owner,
         display_name: "Owner",
         targets: &["systemuser", "team"],
@@ -795,6 +874,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "owneridtype",
+        property: "owneridtype",
         column_type: ColumnType::EntityName,
         display_name: "",
         targets: &[],
@@ -802,6 +882,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "owningbusinessunit",
+        property: "_owningbusinessunit_value",
         column_type: ColumnType::Lookup,
         display_name: "Owning Business Unit",
         targets: &["businessunit"],
@@ -809,6 +890,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "owningteam",
+        property: "_owningteam_value",
         column_type: ColumnType::Lookup,
         display_name: "Owning Team",
         targets: &["team"],
@@ -816,6 +898,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "owninguser",
+        property: "_owninguser_value",
         column_type: ColumnType::Lookup,
         display_name: "Owning User",
         targets: &["systemuser"],
@@ -823,6 +906,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "partners",
+        property: "partners",
         column_type: ColumnType::PartyList,
         display_name: "Outsource Vendors",
         targets: &[],
@@ -830,6 +914,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "regardingobjectid",
+        property: "_regardingobjectid_value",
         column_type: ColumnType::Lookup,
         display_name: "Regarding",
         targets: &[
@@ -870,6 +955,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "regardingobjecttypecode",
+        property: "regardingobjecttypecode",
         column_type: ColumnType::EntityName,
         display_name: "",
         targets: &[],
@@ -877,6 +963,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "requiredattendees",
+        property: "requiredattendees",
         column_type: ColumnType::PartyList,
         display_name: "Required Attendees",
         targets: &[],
@@ -884,6 +971,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "resources",
+        property: "resources",
         column_type: ColumnType::PartyList,
         display_name: "Resources",
         targets: &[],
@@ -891,6 +979,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "sendermailboxid",
+        property: "_sendermailboxid_value",
         column_type: ColumnType::Lookup,
         display_name: "Sender's Mailbox",
         targets: &["mailbox"],
@@ -898,6 +987,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "serviceid",
+        property: "_serviceid_value",
         column_type: ColumnType::Lookup,
         display_name: "Service",
         targets: &["service"],
@@ -905,6 +995,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "slaid",
+        property: "_slaid_value",
         column_type: ColumnType::Lookup,
         display_name: "SLA",
         targets: &["sla"],
@@ -912,6 +1003,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "slainvokedid",
+        property: "_slainvokedid_value",
         column_type: ColumnType::Lookup,
         display_name: "Last SLA applied",
         targets: &["sla"],
@@ -919,6 +1011,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "statecode",
+        property: "statecode",
         column_type: ColumnType::State,
         display_name: "State",
         targets: &[],
@@ -947,6 +1040,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "statuscode",
+        property: "statuscode",
         column_type: ColumnType::Status,
         display_name: "Status Reason",
         targets: &[],
@@ -983,6 +1077,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "subject",
+        property: "subject",
         column_type: ColumnType::String,
         display_name: "Subject",
         targets: &[],
@@ -990,6 +1085,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "to",
+        property: "to",
         column_type: ColumnType::PartyList,
         display_name: "To",
         targets: &[],
@@ -997,6 +1093,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         logical_name: "transactioncurrencyid",
+        property: "_transactioncurrencyid_value",
         column_type: ColumnType::Lookup,
         display_name: "Currency",
         targets: &["transactioncurrency"],

@@ -338,7 +338,7 @@ fn check_structure(compiled: &Compiled, options: &Options) -> Result<(), TestCas
     prop_assert!(ast.status.windows(2).all(|w| w[0] < w[1]), "sorted, unique");
 
     let properties: Vec<&str> = compiled.select.split(',').collect();
-    let ast_properties: Vec<&str> = ast.select.iter().map(|c| c.property.as_str()).collect();
+    let ast_properties: Vec<&str> = ast.select.iter().map(|c| c.property.as_ref()).collect();
     prop_assert_eq!(&properties, &ast_properties);
     let columns = ast
         .select
