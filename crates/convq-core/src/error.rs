@@ -190,7 +190,7 @@ pub enum Error {
         count: usize,
     },
     /// The same column appears twice in `orderBy`.
-    #[error("{} repeats `{name}`, already ordered by at {first}", describe(path))]
+    #[error("{} repeats `{name}` (first at `{first}`)", describe(path))]
     DuplicateOrderKey {
         /// Where the repeat is.
         path: String,
@@ -378,6 +378,9 @@ impl Error {
                  braces and upper case are accepted"
                     .to_owned(),
             ),
+            Self::InvalidColumnName { path, value, .. } => {
+                invalid_column_name_hint(path, value).map(str::to_owned)
+            }
             Self::InvalidStatus { value, .. } if value.contains(',') => Some(
                 "give each statuscode as its own array element, e.g. [2, 3]".to_owned(),
             ),
@@ -420,6 +423,37 @@ impl Error {
 impl serde::Serialize for Error {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         self.to_body().serialize(serializer)
+    }
+}
+
+/// What to do about a column name that is not a logical name, when there is something to say.
+fn invalid_column_name_hint(path: &str, value: &str) -> Option<&'static str> {
+    let in_order_by = path.starts_with("/orderBy/");
+    let trimmed = value.trim();
+    let mut words = trimmed.split_whitespace().skip(1);
+    let direction_word = matches!((words.next(), words.next()), (Some(word), None)
+        if word.eq_ignore_ascii_case("asc") || word.eq_ignore_ascii_case("desc"));
+    if value.contains(',') {
+        Some(if in_order_by {
+            "give each column its own orderBy entry, and the direction as `descending`, e.g. \
+             [{\"attributeName\": \"createdon\", \"descending\": true}, \
+             {\"attributeName\": \"msdyn_title\"}]"
+        } else {
+            "give each column as its own array element, e.g. [\"msdyn_title\", \"msdyn_channel\"]"
+        })
+    } else if trimmed.is_empty() {
+        Some("remove the empty entry")
+    } else if in_order_by && direction_word {
+        Some(
+            "give the direction as `descending`, e.g. \
+             {\"attributeName\": \"createdon\", \"descending\": true}",
+        )
+    } else if crate::normalize::invalid_name_reason(&trimmed.to_ascii_lowercase()).is_some() {
+        Some("logical names are lowercase letters, digits and `_`, e.g. msdyn_title")
+    } else {
+        // The name is fine but names the wrong thing (`_x_value` of a column that is not a
+        // lookup): the message already says what to write instead.
+        None
     }
 }
 
@@ -495,6 +529,36 @@ mod tests {
             limit.to_string(),
             "`/orderBy` has 17 orderBy keys; the limit is 16"
         );
+    }
+
+    #[test]
+    fn invalid_column_names_get_the_hint_that_fits() {
+        let hint = |path: &str, value: &str| {
+            Error::InvalidColumnName {
+                path: path.into(),
+                value: value.into(),
+                reason: String::new(),
+            }
+            .hint()
+        };
+        let has = |hint: Option<String>, words: &str| hint.is_some_and(|h| h.contains(words));
+        assert!(has(hint("/attributes/0", "a, b"), "own array element"));
+        assert!(has(
+            hint("/orderBy/0/attributeName", "a,b"),
+            "own orderBy entry"
+        ));
+        assert!(has(
+            hint("/orderBy/0/attributeName", "createdon DESC"),
+            "`descending`"
+        ));
+        assert!(has(hint("/attributes/0", " "), "remove the empty entry"));
+        for value in ["msdyn title", "createdon desc", "a.b", "1a", "é", "a%20b"] {
+            assert!(
+                has(hint("/attributes/0", value), "lowercase letters"),
+                "{value}"
+            );
+        }
+        assert_eq!(hint("/attributes/0", "_msdyn_title_value"), None);
     }
 
     #[test]

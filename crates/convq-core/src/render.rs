@@ -86,8 +86,10 @@ pub(crate) fn push_unsigned(out: &mut String, n: u64) {
             break;
         }
     }
-    // ASCII digits: always UTF-8.
-    out.push_str(std::str::from_utf8(&digits[start..]).unwrap_or_default());
+    out.reserve(digits.len() - start);
+    for &digit in &digits[start..] {
+        out.push(char::from(digit));
+    }
 }
 
 impl Query {

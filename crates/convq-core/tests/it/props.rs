@@ -539,6 +539,11 @@ proptest! {
                 && compiled.ast.created_within_days.is_none()
             {
                 prop_assert_eq!(parse_str(&compiled.filter), Ok(standard.clone()));
+                // Up to two statuses the crate's printer is flat too, and ours prints exactly
+                // what it prints; from three on it nests a parenthesis per `or`.
+                if compiled.ast.status.len() <= 2 {
+                    prop_assert_eq!(&compiled.filter, &to_query_string(&standard).unwrap());
+                }
             }
             // odata-params' printer nests a parenthesis per `or`, and its parser takes time
             // exponential in nesting depth (peers.md §7), so compare printers on short chains.
@@ -591,4 +596,18 @@ fn odata_params_cannot_read_back_its_own_quote_escape() {
     let printed = to_query_string(&expr).unwrap();
     assert_eq!(printed, "name eq 'O''Brien'");
     assert_eq!(parse_str(&printed), Err(ParseError::Parsing));
+}
+
+/// The crate's printer and ours agree byte for byte up to two statuses; from three on it nests
+/// a parenthesis per `or` (`(a or (b or c))`), which our flat chain leaves out; both parse to
+/// the same tree.
+#[test]
+fn our_filter_is_odata_params_printing_up_to_two_statuses() {
+    for status in [&[][..], &[3], &[2, 3], &[1, 2, 3]] {
+        let input = serde_json::json!({ "agentId": crate::AGENT, "status": status });
+        let compiled = compile_value(&input, &Options::default()).unwrap();
+        let printed = to_query_string(&compiled.ast.standard_filter()).unwrap();
+        assert_eq!(compiled.filter == printed, status.len() <= 2, "{printed}");
+        assert_eq!(parse_str(&compiled.filter), parse_str(&printed));
+    }
 }
