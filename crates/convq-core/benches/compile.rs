@@ -4,6 +4,10 @@
 //!
 //! Inputs: the documented example, and a large input at every array limit (500 attributes: the
 //! selectable catalog columns plus custom `new_col_N` names; 64 statuses; 16 orderBy keys).
+//!
+//! Times on a shared machine move with its load; instruction counts do not. For those, run the
+//! bench under `valgrind --tool=callgrind` with `--profile-time 1` and a `--bench` filter per
+//! function, or a small binary that calls `compile` N times and one that calls it once.
 
 use std::hint::black_box;
 
