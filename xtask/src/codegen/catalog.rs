@@ -67,7 +67,9 @@ fn render(metadata: &Metadata) -> String {
         }
         // PartyList and EntityName columns have no property of their own; they keep their
         // logical name there, and the compiler rejects them by type before it looks.
-        let property = c.web_api_property().unwrap_or_else(|| c.logical_name.clone());
+        let property = c
+            .web_api_property()
+            .unwrap_or_else(|| c.logical_name.clone());
         w(&format!(
             "ColumnDef {{ logical_name: {}, property: {}, column_type: ColumnType::{:?}, \
              display_name: {}, targets: &[{}], options: &[{}] }},\n",
