@@ -302,7 +302,10 @@ fn reference(records: &[Value], query: &Query, now_nanos: i128) -> Vec<Value> {
             let mut out = Map::new();
             out.insert("activityid".into(), r["activityid"].clone());
             for column in &query.select {
-                let value = r.get(column.property.as_ref()).cloned().unwrap_or(Value::Null);
+                let value = r
+                    .get(column.property.as_ref())
+                    .cloned()
+                    .unwrap_or(Value::Null);
                 out.insert(column.property.to_string(), value);
             }
             Value::Object(out)
