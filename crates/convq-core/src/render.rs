@@ -387,8 +387,7 @@ pub(crate) fn fetchxml(query: &Query) -> String {
 }
 
 /// Appends `text` with the five XML special characters escaped. Column names are restricted
-/// to `[a-z0-9_]`, so escaping is defence in depth rather than a path any valid input takes;
-/// the scan is a table look-up per byte.
+/// to `[a-z0-9_]`, so escaping is defence in depth rather than a path any valid input takes.
 fn push_xml_escaped(out: &mut String, text: &str) {
     static SPECIAL: [bool; 256] = {
         let mut table = [false; 256];
@@ -399,6 +398,11 @@ fn push_xml_escaped(out: &mut String, text: &str) {
         table[b'\'' as usize] = true;
         table
     };
+    // The usual case, nothing to escape, without a branch per byte.
+    if !text.bytes().fold(false, |any, b| any | SPECIAL[usize::from(b)]) {
+        out.push_str(text);
+        return;
+    }
     let mut rest = text;
     while let Some(i) = rest.bytes().position(|b| SPECIAL[usize::from(b)]) {
         // The special characters are ASCII: `i` and `i + 1` are character boundaries.
