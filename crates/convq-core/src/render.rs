@@ -399,7 +399,10 @@ fn push_xml_escaped(out: &mut String, text: &str) {
         table
     };
     // The usual case, nothing to escape, without a branch per byte.
-    if !text.bytes().fold(false, |any, b| any | SPECIAL[usize::from(b)]) {
+    if !text
+        .bytes()
+        .fold(false, |any, b| any | SPECIAL[usize::from(b)])
+    {
         out.push_str(text);
         return;
     }
