@@ -79,6 +79,32 @@ pub trait Backend: Send + Sync {
         ctx: &'a RunContext,
     ) -> BoxFuture<'a, Result<Vec<serde_json::Value>, BackendError>>;
 
+    /// Runs a compiled query and appends the records' JSON to `out`, comma-separated
+    /// (`{...},{...}`, no brackets), exactly as `serde_json` writes the [`fetch`](Self::fetch)
+    /// values; returns how many records it wrote. On error, `out` may hold a partial list (the
+    /// caller discards it).
+    ///
+    /// The provided implementation calls [`fetch`](Self::fetch) and serializes the values. A
+    /// backend that can write its records' JSON directly (the embedded store) overrides it to skip
+    /// building `serde_json::Value`s, which is most of the cost of a small answer.
+    fn fetch_json<'a>(
+        &'a self,
+        compiled: &'a Compiled,
+        ctx: &'a RunContext,
+        out: &'a mut Vec<u8>,
+    ) -> BoxFuture<'a, Result<usize, BackendError>> {
+        Box::pin(async move {
+            let values = self.fetch(compiled, ctx).await?;
+            for (index, value) in values.iter().enumerate() {
+                if index > 0 {
+                    out.push(b',');
+                }
+                append_json(out, value);
+            }
+            Ok(values.len())
+        })
+    }
+
     /// Whether the backend can answer (store loaded / client configured).
     fn is_ready(&self) -> bool {
         true
@@ -115,6 +141,21 @@ pub struct RunResult {
     pub warnings: Vec<convq_core::Warning>,
 }
 
+/// The serialized envelope of a run and how it ended: what [`get_conversations_json`] returns.
+#[derive(Debug, Clone)]
+pub struct JsonRunResult {
+    /// The envelope's JSON text: byte for byte `serde_json::to_vec(&envelope)` of the
+    /// [`RunResult::envelope`] that [`get_conversations`] gives for the same run.
+    pub body: Vec<u8>,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// The failure envelope's error (also in `body`), so an adapter can map it, e.g. to an HTTP
+    /// status, without parsing `body`; `None` on success.
+    pub error: Option<convq_core::ErrorBody>,
+    /// As [`RunResult::warnings`].
+    pub warnings: Vec<convq_core::Warning>,
+}
+
 /// getConversations on input JSON text: compile (core) → fetch (backend) → envelope.
 ///
 /// Never panics and never returns an error: every failure is a failure envelope, and
@@ -136,6 +177,75 @@ pub async fn get_conversations_value(
     ctx: &RunContext,
 ) -> RunResult {
     run(backend, convq_core::compile_value(input, options), ctx).await
+}
+
+/// As [`get_conversations`], answering the envelope's JSON text rather than the envelope: the
+/// records go from the backend straight into the body ([`Backend::fetch_json`]), without a
+/// `serde_json::Value` per record. For servers, where that round trip is most of a request's cost.
+///
+/// Never panics and never returns an error, like [`get_conversations`].
+pub async fn get_conversations_json(
+    backend: &dyn Backend,
+    input: &str,
+    options: &Options,
+    ctx: &RunContext,
+) -> JsonRunResult {
+    let compiled = match convq_core::compile(input, options) {
+        Ok(compiled) => compiled,
+        Err(error) => {
+            return failure_json(error.to_body(), Outcome::InvalidInput, Vec::new());
+        }
+    };
+    // Serde writes `Envelope::Success` (an untagged enum of structs) as these two literals around
+    // the records; a unit test checks them against serde's own output.
+    let mut body = Vec::with_capacity(1024);
+    body.extend_from_slice(SUCCESS_HEAD);
+    match backend.fetch_json(&compiled, ctx, &mut body).await {
+        Ok(_) => {
+            body.extend_from_slice(SUCCESS_TAIL);
+            JsonRunResult {
+                body,
+                outcome: Outcome::Success,
+                error: None,
+                warnings: compiled.warnings,
+            }
+        }
+        Err(error) => {
+            let outcome = Outcome::BackendFailure {
+                timeout: error.is_timeout(),
+            };
+            failure_json(error.to_body(), outcome, compiled.warnings)
+        }
+    }
+}
+
+const SUCCESS_HEAD: &[u8] = br#"{"result":{"values":["#;
+const SUCCESS_TAIL: &[u8] = br#"]},"status":true}"#;
+
+fn failure_json(
+    error: convq_core::ErrorBody,
+    outcome: Outcome,
+    warnings: Vec<convq_core::Warning>,
+) -> JsonRunResult {
+    let mut body = Vec::with_capacity(256);
+    // A failure is the rare path: the clone keeps the envelope type the one source of its shape.
+    append_json(&mut body, &Envelope::failure(error.clone()));
+    JsonRunResult {
+        body,
+        outcome,
+        error: Some(error),
+        warnings,
+    }
+}
+
+/// Appends the JSON of `value` to `out`.
+///
+/// # Panics
+/// Never for the types used here (`serde_json::Value`, `str`, `Number`, envelopes): a `Vec`'s
+/// `io::Write` cannot fail and their `Serialize` implementations have no error case (string keys,
+/// finite numbers). `serde_json::Value`'s own `Display` relies on the same fact.
+pub(crate) fn append_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    serde_json::to_writer(out, value).expect("serializing JSON values into a Vec cannot fail");
 }
 
 async fn run(
@@ -166,5 +276,19 @@ async fn run(
         envelope,
         outcome,
         warnings: compiled.warnings,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_success_literals_are_what_serde_writes_around_the_records() {
+        let empty = serde_json::to_vec(&Envelope::success(Vec::new())).unwrap();
+        assert_eq!(empty, [SUCCESS_HEAD, SUCCESS_TAIL].concat());
+        let one =
+            serde_json::to_vec(&Envelope::success(vec![serde_json::json!({"a": 1})])).unwrap();
+        assert_eq!(one, [SUCCESS_HEAD, br#"{"a":1}"#, SUCCESS_TAIL].concat());
     }
 }

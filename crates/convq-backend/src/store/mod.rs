@@ -30,6 +30,7 @@ pub(crate) mod order;
 mod value;
 
 use std::path::Path;
+use std::sync::OnceLock;
 use std::time::SystemTime;
 
 use convq_core::catalog::ColumnType;
@@ -126,6 +127,78 @@ impl EmbeddedStore {
                 Value::Object(object)
             })
             .collect()
+    }
+
+    /// As [`query`](Self::query), but appends the records' JSON to `out` (comma-separated, no
+    /// brackets) instead of building values: byte for byte what `serde_json` writes for the
+    /// values `query` returns, keys in the same order. Returns the number of records.
+    ///
+    /// Skips a `serde_json::Map` per record (its `String` keys, a `Value` per column) and the
+    /// string escaper for text that needs no escaping.
+    pub fn query_json(&self, query: &Query, now: SystemTime, out: &mut Vec<u8>) -> usize {
+        let rows = self.matching_rows(query, now);
+        let columns = self.json_columns(query);
+        // Keys plus about a GUID's length per value: one allocation for most answers.
+        out.reserve(rows.len() * (columns.text.len() + 40 * columns.ends.len() + 2));
+        // Where each column is in a record's values, for the shape of the last record: the
+        // records of one answer mostly share a shape, so this is found once, not per value.
+        let mut shape = None;
+        let mut positions: Vec<Option<usize>> = vec![None; columns.ends.len()];
+        for (index, &row) in rows.iter().enumerate() {
+            let record = &self.loaded.records[row as usize];
+            if shape != Some(record.shape) {
+                shape = Some(record.shape);
+                let fields = &self.loaded.shapes[record.shape as usize];
+                for (position, &(_, field)) in positions.iter_mut().zip(&columns.ends) {
+                    *position = field.and_then(|field| fields.iter().position(|f| *f == field));
+                }
+            }
+            if index > 0 {
+                out.push(b',');
+            }
+            let mut start = 0;
+            for (&(end, _), position) in columns.ends.iter().zip(&positions) {
+                out.extend_from_slice(&columns.text[start..end]);
+                start = end;
+                match position.and_then(|p| record.values.get(p)) {
+                    Some(value) => value.write_json(out),
+                    None => out.extend_from_slice(b"null"),
+                }
+            }
+            out.push(b'}');
+        }
+        rows.len()
+    }
+
+    /// The projected properties of a query in the order `serde_json::Map` iterates them, each
+    /// with its `{"name":` or `,"name":` text.
+    fn json_columns(&self, query: &Query) -> JsonColumns {
+        let mut names: Vec<&str> = std::iter::once("activityid")
+            .chain(query.select.iter().map(|c| c.property.as_ref()))
+            .collect();
+        if map_sorts_keys() {
+            names.sort_unstable();
+            names.dedup();
+        } else {
+            // Insertion order; inserting a key again keeps its first place.
+            let mut seen = 0;
+            for index in 0..names.len() {
+                if !names[..seen].contains(&names[index]) {
+                    names.swap(seen, index);
+                    seen += 1;
+                }
+            }
+            names.truncate(seen);
+        }
+        let mut text = Vec::with_capacity(names.iter().map(|n| n.len() + 4).sum());
+        let mut ends = Vec::with_capacity(names.len());
+        for (index, name) in names.into_iter().enumerate() {
+            text.push(if index == 0 { b'{' } else { b',' });
+            crate::append_json(&mut text, name);
+            text.push(b':');
+            ends.push((text.len(), self.loaded.name_ids.get(name).copied()));
+        }
+        JsonColumns { text, ends }
     }
 
     /// The indexes of the matching records, ordered and cut to `top`.
@@ -230,6 +303,27 @@ impl EmbeddedStore {
     }
 }
 
+/// What [`EmbeddedStore::query_json`] writes before each value of a record.
+struct JsonColumns {
+    /// `{"a":,"b":...`: the key texts, back to back.
+    text: Vec<u8>,
+    /// For each projected property, the end of its key text in `text` and its field id (none
+    /// when no record has the property).
+    ends: Vec<(usize, Option<FieldId>)>,
+}
+
+/// Whether `serde_json::Map` iterates keys sorted (a `BTreeMap`) rather than in insertion order
+/// (serde_json's `preserve_order` feature, which any crate in a build can turn on).
+fn map_sorts_keys() -> bool {
+    static SORTS: OnceLock<bool> = OnceLock::new();
+    *SORTS.get_or_init(|| {
+        let mut probe = Map::new();
+        probe.insert("b".to_owned(), Value::Null);
+        probe.insert("a".to_owned(), Value::Null);
+        probe.keys().next().is_some_and(|first| first == "a")
+    })
+}
+
 /// The `createdon` range of "created within the last `days` days" at `now`, both ends inclusive:
 /// from 00:00 UTC of the day `days` days before today (UTC) up to `now`.
 fn created_window(days: u32, now: SystemTime) -> (Nanos, Nanos) {
@@ -247,6 +341,16 @@ impl Backend for EmbeddedStore {
         // Sub-millisecond work: computed right here, no blocking pool needed.
         let values = self.query(&compiled.ast, ctx.now);
         Box::pin(std::future::ready(Ok(values)))
+    }
+
+    fn fetch_json<'a>(
+        &'a self,
+        compiled: &'a Compiled,
+        ctx: &'a RunContext,
+        out: &'a mut Vec<u8>,
+    ) -> BoxFuture<'a, Result<usize, BackendError>> {
+        let count = self.query_json(&compiled.ast, ctx.now, out);
+        Box::pin(std::future::ready(Ok(count)))
     }
 
     fn describe(&self) -> String {

@@ -45,7 +45,7 @@ impl<'a> Key<'a> {
             Some(Val::Bool(b)) => Self::Bool(*b),
             Some(Val::Num(n)) => Self::Num(n),
             Some(Val::Guid(id)) => Self::Guid(*id),
-            Some(Val::Str(s)) => match date.then(|| parse_nanos(s)).flatten() {
+            Some(Val::Str(s) | Val::Escaped(s)) => match date.then(|| parse_nanos(s)).flatten() {
                 Some(at) => Self::Time(at),
                 None => Self::Text(s),
             },

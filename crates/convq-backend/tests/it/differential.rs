@@ -50,7 +50,7 @@ const COLUMNS: [&str; 9] = [
     "msdyn_activeagentid",
 ];
 /// 2026-11-20T00:00:00Z: "now" is drawn from the two days after it.
-const BASE: i64 = 1_795_132_800;
+pub(crate) const BASE: i64 = 1_795_132_800;
 
 fn id(n: usize) -> String {
     format!("00000000-0000-4000-8000-{n:012x}")
@@ -78,7 +78,7 @@ fn upper_or_not(text: &'static str) -> impl Strategy<Value = Value> {
 
 /// Seconds after [`BASE`] in `days` (may be negative) to `until_days`: often a whole hour or a
 /// midnight, so dates fall on the window's first instant and on "now" itself.
-fn offset(days: i64, until_days: i64) -> impl Strategy<Value = i64> {
+pub(crate) fn offset(days: i64, until_days: i64) -> impl Strategy<Value = i64> {
     prop_oneof![
         2 => days * 86_400..until_days * 86_400,
         1 => (days * 24..until_days * 24).prop_map(|hours| hours * 3_600),
@@ -142,7 +142,7 @@ fn record() -> impl Strategy<Value = Map<String, Value>> {
         )
 }
 
-fn store() -> impl Strategy<Value = Vec<Value>> {
+pub(crate) fn store() -> impl Strategy<Value = Vec<Value>> {
     proptest::collection::vec(record(), 0..40).prop_map(|records| {
         records
             .into_iter()
@@ -155,7 +155,7 @@ fn store() -> impl Strategy<Value = Vec<Value>> {
     })
 }
 
-fn input() -> impl Strategy<Value = Value> {
+pub(crate) fn input() -> impl Strategy<Value = Value> {
     let order = proptest::sample::subsequence(&COLUMNS[..], 0..=3)
         .prop_shuffle()
         .prop_flat_map(|columns| {
@@ -202,7 +202,7 @@ fn input() -> impl Strategy<Value = Value> {
         })
 }
 
-fn serialize(records: &[Value], format: u8) -> String {
+pub(crate) fn serialize(records: &[Value], format: u8) -> String {
     // An empty file is refused (more likely a failed download than an empty store); an empty
     // store is written as an array.
     match format {

@@ -5,12 +5,15 @@
 //! - `sample`: envelopes of the shipped sample store, as insta snapshots.
 //! - `differential`: proptest; the store's answer equals a naive reference evaluation written
 //!   here, for random stores and random inputs.
+//! - `json_body`: proptest; `get_conversations_json` writes byte for byte the serialized
+//!   envelope of `get_conversations`, for the embedded store and the trait's provided method.
 //! - `dataverse`: the Dataverse client against a local HTTP server on 127.0.0.1 (request checks,
 //!   paging, 429/503, 401, malformed bodies, timeouts, a nextLink to another host).
 
 mod dataverse;
 mod differential;
 mod embedded;
+mod json_body;
 mod sample;
 
 use std::time::SystemTime;

@@ -6,7 +6,7 @@ use serde_json::json;
 use crate::{AGENT, now, run};
 
 /// Inputs worth a snapshot each: the documentation example and its variants.
-fn cases() -> Vec<(&'static str, serde_json::Value)> {
+pub(crate) fn cases() -> Vec<(&'static str, serde_json::Value)> {
     vec![
         (
             "documented_example_waiting_newest_first",
