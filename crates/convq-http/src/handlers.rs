@@ -12,7 +12,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::AppState;
-use crate::error::{ApiError, json_bytes, json_response, json_response_sized};
+use crate::error::{ApiError, json_bytes, json_response};
 use crate::middleware::{CorrelationId, is_json};
 
 /// `POST /getConversations`: the getConversations envelope.
@@ -35,27 +35,26 @@ pub(crate) async fn get_conversations(
         now: SystemTime::now(),
         correlation_id: Some(correlation_id),
     };
-    let run =
-        convq_backend::get_conversations(state.backend(), text, state.options_for(strict), &ctx)
-            .await;
+    // The envelope's JSON text, written by the backend without a serde_json::Value per record
+    // (byte for byte what serializing get_conversations' envelope gives).
+    let run = convq_backend::get_conversations_json(
+        state.backend(),
+        text,
+        state.options_for(strict),
+        &ctx,
+    )
+    .await;
     let status = match run.outcome {
         Outcome::Success => StatusCode::OK,
-        Outcome::InvalidInput => match &run.envelope {
+        Outcome::InvalidInput => match &run.error {
             // The core's own size limit is a body-size problem, like the server's body limit.
-            convq_core::Envelope::Failure { error, .. } if error.code == "input_too_large" => {
-                StatusCode::PAYLOAD_TOO_LARGE
-            }
+            Some(error) if error.code == "input_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
             _ => StatusCode::BAD_REQUEST,
         },
         Outcome::BackendFailure { timeout: true } => StatusCode::GATEWAY_TIMEOUT,
         Outcome::BackendFailure { timeout: false } => StatusCode::BAD_GATEWAY,
     };
-    // A conversation record serializes to about 400 bytes with a few extra columns.
-    let records = match &run.envelope {
-        convq_core::Envelope::Success { result, .. } => result.values.len(),
-        convq_core::Envelope::Failure { .. } => 0,
-    };
-    let mut response = json_response_sized(status, &run.envelope, 256 + 512 * records);
+    let mut response = json_bytes(status, run.body);
     // Warnings go beside the envelope, never in it (the envelope is the API's exact shape).
     for warning in &run.warnings {
         if let Some(value) = warning_header(warning) {
