@@ -1,5 +1,6 @@
 //! Loading a store: Web API response body, JSON array or NDJSON, streamed record by record into
-//! compact records (the file is never held as a `serde_json::Value` tree).
+//! compact records (the file is never held as a `serde_json::Value` tree, and a value is never
+//! a `serde_json::Value` on its way in).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -9,9 +10,9 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::value::Val;
+use super::value::{Stamp, Texts, Val, ValSeed};
 use crate::error::{RecordLocation, StoreError};
-use crate::timestamp::{Nanos, parse_nanos};
+use crate::timestamp::parse_nanos;
 
 /// Index of an interned property name.
 pub(crate) type FieldId = u16;
@@ -29,15 +30,16 @@ pub(crate) const EVALUATED: [&str; 4] = [
 ];
 pub(crate) const CREATED_FIELD: FieldId = CREATED;
 
-/// A stored conversation: the columns the filters read, parsed, and every property for
-/// projection and ordering.
-#[derive(Debug)]
+/// A stored conversation: the columns the filters read, parsed, and where its properties are.
+/// 32 bytes, so a query's scan of an agent's records reads little memory.
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct Record {
+    pub(crate) created: Option<Stamp>,
     pub(crate) status: Option<i32>,
-    pub(crate) created: Option<Nanos>,
-    /// Index into [`Loaded::shapes`]: the record's property names, in the order of `values`.
+    /// Index into [`Loaded::shapes`]: the record's property names, in the order of its values.
     pub(crate) shape: u32,
-    pub(crate) values: Box<[Val]>,
+    /// Index of the record's first value in [`Loaded::values`]; its shape says how many.
+    pub(crate) start: u32,
 }
 
 /// Everything a load produces.
@@ -52,6 +54,11 @@ pub(crate) struct Loaded {
     /// reads one run of memory instead of one cache line per record scattered over the store.
     /// Records without an agent come last (no query matches them).
     pub(crate) records: Vec<Record>,
+    /// Every record's property values, back to back in the order of `records` (so an agent's
+    /// values are one run of memory too): no allocation per record.
+    pub(crate) values: Vec<Val>,
+    /// The text of the string values, also in the order of `records`.
+    pub(crate) texts: Texts,
     /// Each agent's run of `records` (`_msdyn_activeagentid_value`), as start..end.
     pub(crate) by_agent: HashMap<Uuid, (u32, u32)>,
 }
@@ -124,27 +131,29 @@ fn first_line_is_record(bytes: &[u8]) -> bool {
         .position(|b| *b == b'\n')
         .unwrap_or(bytes.len());
     let first = bytes[..end].strip_suffix(b"\r").unwrap_or(&bytes[..end]);
-    serde_json::from_slice::<HasValueKey>(first).is_ok_and(|probe| !probe.0)
+    serde_json::from_slice::<NoValueKey>(first).is_ok()
 }
 
-/// Whether an object has a top-level `value` key (its values are skipped, not built).
-struct HasValueKey(bool);
+/// An object without a top-level `value` key (its values are skipped, not built).
+struct NoValueKey;
 
-impl<'de> de::Deserialize<'de> for HasValueKey {
+impl<'de> de::Deserialize<'de> for NoValueKey {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Probe;
         impl<'de> Visitor<'de> for Probe {
-            type Value = HasValueKey;
+            type Value = NoValueKey;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("an object")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<HasValueKey, A::Error> {
-                let mut found = false;
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<NoValueKey, A::Error> {
                 while let Some(key) = map.next_key::<Name<'de>>()? {
-                    found |= key.0 == "value";
+                    if key.0 == "value" {
+                        // Stops the parse here rather than read a one-line body to its end.
+                        return Err(de::Error::custom("a `value` key"));
+                    }
                     map.next_value::<IgnoredAny>()?;
                 }
-                Ok(HasValueKey(found))
+                Ok(NoValueKey)
             }
         }
         deserializer.deserialize_map(Probe)
@@ -209,11 +218,22 @@ fn json_error(error: &serde_json::Error, line: Option<usize>) -> StoreError {
     }
 }
 
+/// The slot of the records without an agent.
+const NO_AGENT: u32 = u32::MAX;
+
 struct Builder {
     loaded: Loaded,
     shape_ids: HashMap<Box<[FieldId]>, u32>,
-    /// Record indexes (in load order) by agent, until [`Builder::finish`] clusters them.
-    agent_rows: HashMap<Uuid, Vec<u32>>,
+    /// Each agent's slot: agents numbered in order of first appearance.
+    agent_slots: HashMap<Uuid, u32>,
+    /// Per slot, how many records and values it has.
+    slot_sizes: Vec<(u32, u32)>,
+    /// The slot of each record ([`NO_AGENT`] for none), in load order, until
+    /// [`Builder::finish`] clusters them.
+    record_slots: Vec<u32>,
+    /// The previous record's shape: records of a file nearly always share their keys, in the
+    /// same order, so the next key is checked against it before a hash look-up.
+    last_shape: Option<u32>,
     /// First location of every activityid, to reject duplicates.
     ids: HashMap<Uuid, RecordLocation>,
     /// For each field, the serial of the last record that had it: finds a property given twice
@@ -221,7 +241,6 @@ struct Builder {
     last_seen: Vec<u32>,
     serial: u32,
     fields: Vec<FieldId>,
-    values: Vec<Val>,
     /// The store error behind the serde error a visitor returned.
     error: Option<StoreError>,
 }
@@ -231,18 +250,31 @@ impl Builder {
         let mut builder = Self {
             loaded: Loaded::default(),
             shape_ids: HashMap::new(),
-            agent_rows: HashMap::new(),
+            agent_slots: HashMap::new(),
+            slot_sizes: Vec::new(),
+            record_slots: Vec::new(),
+            last_shape: None,
             ids: HashMap::new(),
             last_seen: Vec::new(),
             serial: 0,
             fields: Vec::new(),
-            values: Vec::new(),
             error: None,
         };
         for name in EVALUATED {
             builder.intern(name).expect("four names fit");
         }
         builder
+    }
+
+    /// The id of the `position`th key of a record, `name`.
+    fn field(&mut self, position: usize, name: &str) -> Option<FieldId> {
+        if let Some(shape) = self.last_shape {
+            let expected = self.loaded.shapes[shape as usize].get(position).copied();
+            if let Some(id) = expected.filter(|id| *self.loaded.names[usize::from(*id)] == *name) {
+                return Some(id);
+            }
+        }
+        self.intern(name)
     }
 
     fn intern(&mut self, name: &str) -> Option<FieldId> {
@@ -266,24 +298,73 @@ impl Builder {
         self.error.take().unwrap_or_else(|| json_error(error, line))
     }
 
-    /// Clusters the records by agent (keeping store order within each agent).
+    /// Clusters the records, their values and their texts by agent (keeping store order within
+    /// each agent), so a query reads contiguous memory. Records and values: one pass in load
+    /// order that writes each record where it goes (reading in order and scattering the writes
+    /// is much faster than gathering each agent's records from all over the load). Texts: one
+    /// copy per record, as its strings are already together.
     fn finish(self) -> Loaded {
         let mut loaded = self.loaded;
-        let mut slots: Vec<Option<Record>> = loaded.records.drain(..).map(Some).collect();
-        let mut agents: Vec<(Uuid, Vec<u32>)> = self.agent_rows.into_iter().collect();
-        // By first appearance, so the layout does not depend on hash order.
-        agents.sort_unstable_by_key(|(_, rows)| rows[0]);
-        let mut records = Vec::with_capacity(slots.len());
-        let mut by_agent = HashMap::with_capacity(agents.len());
-        for (agent, rows) in agents {
-            // Fits: at most u32::MAX records are loaded.
-            let start = records.len() as u32;
-            records.extend(rows.iter().filter_map(|&row| slots[row as usize].take()));
-            by_agent.insert(agent, (start, records.len() as u32));
+        // Where each slot's records and values start: agents in order of first appearance,
+        // so the layout does not depend on hash order; then the records without an agent.
+        let (mut next_record, mut next_value) = (Vec::new(), Vec::new());
+        let (mut records, mut values) = (0_u32, 0_u32);
+        for &(slot_records, slot_values) in &self.slot_sizes {
+            next_record.push(records);
+            next_value.push(values);
+            records += slot_records;
+            values += slot_values;
         }
-        records.extend(slots.into_iter().flatten());
-        loaded.records = records;
-        loaded.by_agent = by_agent;
+        next_record.push(records);
+        next_value.push(values);
+        let slot = |s: u32| {
+            if s == NO_AGENT {
+                self.slot_sizes.len()
+            } else {
+                s as usize
+            }
+        };
+        loaded.by_agent = self
+            .agent_slots
+            .iter()
+            .map(|(agent, &s)| {
+                let start = next_record[s as usize];
+                (*agent, (start, start + self.slot_sizes[s as usize].0))
+            })
+            .collect();
+
+        let old_records = std::mem::take(&mut loaded.records);
+        let old_values = std::mem::take(&mut loaded.values);
+        let mut new_records = old_records.clone();
+        let mut new_values = Vec::with_capacity(old_values.len());
+        new_values.resize_with(old_values.len(), || Val::Null);
+        // A record's values follow the previous record's in the load, so they are taken in turn.
+        let mut taken = old_values.into_iter();
+        for (record, &s) in old_records.iter().zip(&self.record_slots) {
+            let s = slot(s);
+            let (at, start) = (next_record[s], next_value[s]);
+            let len = loaded.shapes[record.shape as usize].len();
+            next_record[s] += 1;
+            // Fits: the slot totals above are sums of these.
+            next_value[s] += len as u32;
+            new_records[at as usize] = Record { start, ..*record };
+            for (to, value) in new_values[start as usize..][..len]
+                .iter_mut()
+                .zip(taken.by_ref())
+            {
+                *to = value;
+            }
+        }
+        // Then the texts, record by record in the new order: one short copy each.
+        let old_texts = std::mem::take(&mut loaded.texts);
+        loaded.texts = Texts::with_capacity(old_texts.len());
+        for record in &new_records {
+            let len = loaded.shapes[record.shape as usize].len();
+            let values = &mut new_values[record.start as usize..][..len];
+            loaded.texts.take_record(values, &old_texts);
+        }
+        loaded.records = new_records;
+        loaded.values = new_values;
         loaded
     }
 }
@@ -410,13 +491,17 @@ impl<'de> DeserializeSeed<'de> for RecordSeed<'_> {
     }
 }
 
-fn guid(value: &Value) -> Result<Option<Uuid>, &'static str> {
+const NOT_A_DATE: &str = "must be an RFC 3339 date, e.g. 2026-11-20T12:00:00Z";
+
+fn guid(value: &Val, texts: &Texts) -> Result<Option<Uuid>, &'static str> {
+    const PROBLEM: &str = "must be a GUID string, e.g. 2b330c52-6844-4d36-8e05-03c78c9681dc";
     match value {
-        Value::Null => Ok(None),
-        Value::String(s) => Uuid::try_parse(s)
+        Val::Null => Ok(None),
+        Val::Guid(id) => Ok(Some(*id)),
+        Val::Str(at) | Val::Escaped(at) => Uuid::try_parse(texts.get(*at))
             .map(Some)
-            .map_err(|_| "must be a GUID string, e.g. 2b330c52-6844-4d36-8e05-03c78c9681dc"),
-        _ => Err("must be a GUID string, e.g. 2b330c52-6844-4d36-8e05-03c78c9681dc"),
+            .map_err(|_| PROBLEM),
+        _ => Err(PROBLEM),
     }
 }
 
@@ -430,37 +515,41 @@ impl<'de> Visitor<'de> for RecordSeed<'_> {
     fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
         let b = &mut *self.builder;
         b.fields.clear();
-        b.values.clear();
         b.serial += 1;
         let serial = b.serial;
+        // Fits: the previous record checked the total.
+        let start = b.loaded.values.len() as u32;
         let (mut id, mut agent, mut status, mut created) = (None, None, None, None);
 
         while let Some(name) = map.next_key::<Name<'de>>()? {
-            let Some(field) = self.builder.intern(&name.0) else {
+            let position = self.builder.fields.len();
+            let Some(field) = self.builder.field(position, &name.0) else {
                 return Err(self.builder.fail(StoreError::TooLarge {
                     what: "distinct property names",
                     limit: usize::from(FieldId::MAX) + 1,
                 }));
             };
-            let value: Value = map.next_value()?;
+            let value = map.next_value_seed(ValSeed {
+                texts: &mut self.builder.loaded.texts,
+            })?;
             let b = &mut *self.builder;
             if b.last_seen[usize::from(field)] == serial {
                 return Err(self.malformed(field, "appears twice in the record"));
             }
             b.last_seen[usize::from(field)] = serial;
             match field {
-                ACTIVITYID => match guid(&value) {
+                ACTIVITYID => match guid(&value, &b.loaded.texts) {
                     Ok(Some(value)) => id = Some(value),
                     Ok(None) => return Err(self.malformed(field, "must not be null")),
                     Err(problem) => return Err(self.malformed(field, problem)),
                 },
-                AGENT => match guid(&value) {
+                AGENT => match guid(&value, &b.loaded.texts) {
                     Ok(value) => agent = value,
                     Err(problem) => return Err(self.malformed(field, problem)),
                 },
                 STATUS => match &value {
-                    Value::Null => {}
-                    Value::Number(n) => match n.as_i64().and_then(|n| i32::try_from(n).ok()) {
+                    Val::Null => {}
+                    Val::Num(n) => match n.as_i64().and_then(|n| i32::try_from(n).ok()) {
                         Some(n) => status = Some(n),
                         None => {
                             return Err(self.malformed(field, "must be a 32-bit integer"));
@@ -469,16 +558,13 @@ impl<'de> Visitor<'de> for RecordSeed<'_> {
                     _ => return Err(self.malformed(field, "must be an integer, e.g. 3")),
                 },
                 CREATED => match &value {
-                    Value::Null => {}
-                    Value::String(s) => match parse_nanos(s) {
-                        Some(at) => created = Some(at),
-                        None => {
-                            return Err(self.malformed(
-                                field,
-                                "must be an RFC 3339 date, e.g. 2026-11-20T12:00:00Z",
-                            ));
-                        }
+                    Val::Null => {}
+                    Val::Str(at) | Val::Escaped(at) => match parse_nanos(b.loaded.texts.get(*at)) {
+                        Some(at) => created = Some(Stamp::from_nanos(at)),
+                        None => return Err(self.malformed(field, NOT_A_DATE)),
                     },
+                    // A string, just one that looks like a GUID.
+                    Val::Guid(_) => return Err(self.malformed(field, NOT_A_DATE)),
                     _ => {
                         return Err(self.malformed(
                             field,
@@ -490,7 +576,7 @@ impl<'de> Visitor<'de> for RecordSeed<'_> {
             }
             let b = &mut *self.builder;
             b.fields.push(field);
-            b.values.push(Val::from_json(value));
+            b.loaded.values.push(value);
         }
 
         let Some(id) = id else {
@@ -509,14 +595,24 @@ impl<'de> Visitor<'de> for RecordSeed<'_> {
                 first,
             }));
         }
-        let Ok(index) = u32::try_from(b.loaded.records.len()) else {
+        // Both counted in u32 (record indexes and value starts), totals included.
+        if b.loaded.records.len() >= u32::MAX as usize {
             return Err(b.fail(StoreError::TooLarge {
                 what: "records",
                 limit: u32::MAX as usize,
             }));
-        };
-        let shape = match b.shape_ids.get(b.fields.as_slice()) {
-            Some(shape) => *shape,
+        }
+        if u32::try_from(b.loaded.values.len()).is_err() {
+            return Err(b.fail(StoreError::TooLarge {
+                what: "property values",
+                limit: u32::MAX as usize,
+            }));
+        }
+        let same_as_last = b
+            .last_shape
+            .filter(|last| *b.loaded.shapes[*last as usize] == *b.fields);
+        let shape = match same_as_last.or_else(|| b.shape_ids.get(b.fields.as_slice()).copied()) {
+            Some(shape) => shape,
             None => {
                 // At most one shape per record, and records are counted in u32.
                 let shape = u32::try_from(b.loaded.shapes.len()).unwrap_or(u32::MAX);
@@ -525,15 +621,30 @@ impl<'de> Visitor<'de> for RecordSeed<'_> {
                 shape
             }
         };
+        b.last_shape = Some(shape);
         b.loaded.records.push(Record {
-            status,
             created,
+            status,
             shape,
-            values: b.values.drain(..).collect(),
+            start,
         });
-        if let Some(agent) = agent {
-            b.agent_rows.entry(agent).or_default().push(index);
-        }
+        let slot = match agent {
+            Some(agent) => {
+                // Fits: there are fewer agents than records.
+                let next = b.agent_slots.len() as u32;
+                let slot = *b.agent_slots.entry(agent).or_insert(next);
+                if slot == next {
+                    b.slot_sizes.push((0, 0));
+                }
+                let size = &mut b.slot_sizes[slot as usize];
+                // Fit: the totals were checked above.
+                size.0 += 1;
+                size.1 += b.fields.len() as u32;
+                slot
+            }
+            None => NO_AGENT,
+        };
+        b.record_slots.push(slot);
         Ok(())
     }
 

@@ -21,14 +21,18 @@
 //!   for a selected empty column). Other properties, including `@odata.etag` and annotations, are
 //!   not returned.
 //!
-//! Cost: a hash look-up of the agent's rows (records are clustered by agent at load, so they are
-//! one contiguous run), then a pass over those rows only; ordering extracts the keys once and sorts the matches (with `top`, a selection
-//! of the first N, then a sort of those N).
+//! Cost: a hash look-up of the agent's rows (records, their values and their text are clustered
+//! by agent at load, so each is one contiguous run), then a pass over those rows only (32 bytes
+//! each); ordering extracts each match's keys once and sorts (row, key) pairs (with `top`, a
+//! selection of the first N, then a sort of those N); projection copies a per-query template
+//! object and fills in its values. Property positions are worked out once per record shape per
+//! query, not per row.
 
 mod load;
 pub(crate) mod order;
 mod value;
 
+use std::cmp::Ordering;
 use std::path::Path;
 use std::sync::OnceLock;
 use std::time::SystemTime;
@@ -39,6 +43,7 @@ use serde_json::{Map, Value};
 
 use self::load::{CREATED_FIELD, FieldId, Loaded};
 use self::order::Key;
+use self::value::Stamp;
 use crate::error::StoreError;
 use crate::timestamp::{NANOS_PER_DAY, Nanos, start_of_utc_day, system_time_nanos};
 use crate::{Backend, BackendError, BoxFuture, RunContext};
@@ -111,22 +116,8 @@ impl EmbeddedStore {
     #[must_use]
     pub fn query(&self, query: &Query, now: SystemTime) -> Vec<Value> {
         let rows = self.matching_rows(query, now);
-        let columns: Vec<(&str, Option<FieldId>)> = std::iter::once("activityid")
-            .chain(query.select.iter().map(|c| c.property.as_ref()))
-            .map(|name| (name, self.loaded.name_ids.get(name).copied()))
-            .collect();
-        rows.into_iter()
-            .map(|row| {
-                let mut object = Map::new();
-                for (name, field) in &columns {
-                    let value = field
-                        .and_then(|f| self.value(row, f))
-                        .map_or(Value::Null, value::Val::to_json);
-                    object.insert((*name).to_owned(), value);
-                }
-                Value::Object(object)
-            })
-            .collect()
+        let mut projection = Projection::new(&self.loaded, query);
+        rows.iter().map(|&row| projection.row(row)).collect()
     }
 
     /// As [`query`](Self::query), but appends the records' JSON to `out` (comma-separated, no
@@ -140,28 +131,20 @@ impl EmbeddedStore {
         let columns = self.json_columns(query);
         // Keys plus about a GUID's length per value: one allocation for most answers.
         out.reserve(rows.len() * (columns.text.len() + 40 * columns.ends.len() + 2));
-        // Where each column is in a record's values, for the shape of the last record: the
-        // records of one answer mostly share a shape, so this is found once, not per value.
-        let mut shape = None;
-        let mut positions: Vec<Option<usize>> = vec![None; columns.ends.len()];
+        let mut positions = Positions::new(columns.ends.iter().map(|&(_, f)| f).collect());
+        let loaded = &self.loaded;
         for (index, &row) in rows.iter().enumerate() {
-            let record = &self.loaded.records[row as usize];
-            if shape != Some(record.shape) {
-                shape = Some(record.shape);
-                let fields = &self.loaded.shapes[record.shape as usize];
-                for (position, &(_, field)) in positions.iter_mut().zip(&columns.ends) {
-                    *position = field.and_then(|field| fields.iter().position(|f| *f == field));
-                }
-            }
+            let record = &loaded.records[row as usize];
+            let values = &loaded.values[record.start as usize..];
             if index > 0 {
                 out.push(b',');
             }
             let mut start = 0;
-            for (&(end, _), position) in columns.ends.iter().zip(&positions) {
+            for (&(end, _), at) in columns.ends.iter().zip(positions.of(loaded, record.shape)) {
                 out.extend_from_slice(&columns.text[start..end]);
                 start = end;
-                match position.and_then(|p| record.values.get(p)) {
-                    Some(value) => value.write_json(out),
+                match at {
+                    Some(p) => values[*p].write_json(out, &loaded.texts),
                     None => out.extend_from_slice(b"null"),
                 }
             }
@@ -209,10 +192,10 @@ impl EmbeddedStore {
         let window = query
             .created_within_days
             .map(|days| created_window(days, now));
-        let records = &self.loaded.records;
+        let records = &self.loaded.records[start as usize..end as usize];
         let mut rows: Vec<u32> = (start..end)
-            .filter(|&row| {
-                let record = &records[row as usize];
+            .zip(records)
+            .filter(|(_, record)| {
                 let status_ok = query.status.is_empty()
                     || record
                         .status
@@ -222,84 +205,204 @@ impl EmbeddedStore {
                 });
                 status_ok && created_ok
             })
+            .map(|(row, _)| row)
             .collect();
         let top = query.top.map_or(usize::MAX, |t| t as usize);
-        if query.order_by.is_empty() {
-            rows.truncate(top);
-            return rows;
+        match query.order_by.as_slice() {
+            [] => rows.truncate(top),
+            // The common case, `createdon` alone: its instant is in the record, and an
+            // `Option<Stamp>` orders as the key does (null first).
+            [key]
+                if self.loaded.name_ids.get(key.column.property.as_ref())
+                    == Some(&CREATED_FIELD) =>
+            {
+                let records = &self.loaded.records;
+                let mut keyed: Vec<(Option<Stamp>, u32)> = rows
+                    .iter()
+                    .map(|&row| (records[row as usize].created, row))
+                    .collect();
+                sort_keyed(&mut keyed, top, |a, b| directed(a.cmp(b), key.descending));
+                rows = keyed.into_iter().map(|(_, row)| row).collect();
+            }
+            [key] => {
+                let mut keys = KeyReader::new(&self.loaded, query);
+                let mut keyed: Vec<(Key<'_>, u32)> = Vec::with_capacity(rows.len());
+                for &row in &rows {
+                    keyed.push((keys.read(row).next().unwrap_or(Key::Null), row));
+                }
+                sort_keyed(&mut keyed, top, |a, b| directed(a.cmp(b), key.descending));
+                rows = keyed.into_iter().map(|(_, row)| row).collect();
+            }
+            keys => {
+                let width = keys.len();
+                let descending: Vec<bool> = keys.iter().map(|k| k.descending).collect();
+                let mut reader = KeyReader::new(&self.loaded, query);
+                // Row i's keys at i*width.., read once per row, not per comparison.
+                let mut flat: Vec<Key<'_>> = Vec::with_capacity(rows.len() * width);
+                for &row in &rows {
+                    flat.extend(reader.read(row));
+                }
+                let mut keyed: Vec<(usize, u32)> = rows
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &row)| (i * width, row))
+                    .collect();
+                sort_keyed(&mut keyed, top, |&a, &b| {
+                    let (ka, kb) = (&flat[a..a + width], &flat[b..b + width]);
+                    ka.iter()
+                        .zip(kb)
+                        .zip(&descending)
+                        .map(|((x, y), &desc)| directed(x.cmp(y), desc))
+                        .find(|o| o.is_ne())
+                        .unwrap_or(Ordering::Equal)
+                });
+                rows = keyed.into_iter().map(|(_, row)| row).collect();
+            }
         }
-        self.sort(query, &mut rows, top);
         rows
     }
+}
 
-    /// Sorts `rows` (ascending store order on entry) by the order keys, stably, keeping the
-    /// first `top`.
-    fn sort(&self, query: &Query, rows: &mut Vec<u32>, top: usize) {
-        let width = query.order_by.len();
-        let fields: Vec<(Option<FieldId>, bool, bool)> = query
+/// `ordering`, reversed for a descending key.
+fn directed(ordering: Ordering, descending: bool) -> Ordering {
+    if descending {
+        ordering.reverse()
+    } else {
+        ordering
+    }
+}
+
+/// Sorts (key, row) pairs by key, ties by row, keeping the first `top`. Within an agent, row
+/// order is store order, so the row tie-break gives a stable sort's order (Dataverse's: ties in
+/// store order); it is also a total order, which makes the unstable selection exact.
+fn sort_keyed<K>(keyed: &mut Vec<(K, u32)>, top: usize, compare: impl Fn(&K, &K) -> Ordering) {
+    let compare = |a: &(K, u32), b: &(K, u32)| compare(&a.0, &b.0).then(a.1.cmp(&b.1));
+    if top < keyed.len() {
+        if top == 0 {
+            keyed.clear();
+            return;
+        }
+        keyed.select_nth_unstable_by(top - 1, compare);
+        keyed.truncate(top);
+    }
+    keyed.sort_unstable_by(compare);
+}
+
+/// Where some fields are among a record's values. Worked out for the last shape seen: most
+/// stores have one shape, so that is once per query, however many rows.
+struct Positions {
+    fields: Vec<Option<FieldId>>,
+    shape: Option<u32>,
+    at: Vec<Option<usize>>,
+}
+
+impl Positions {
+    fn new(fields: Vec<Option<FieldId>>) -> Self {
+        Self {
+            at: Vec::with_capacity(fields.len()),
+            fields,
+            shape: None,
+        }
+    }
+
+    /// For each field, its position among the values of a record of `shape`.
+    fn of(&mut self, loaded: &Loaded, shape: u32) -> &[Option<usize>] {
+        if self.shape != Some(shape) {
+            let names = &loaded.shapes[shape as usize];
+            self.at.clear();
+            self.at.extend(
+                self.fields
+                    .iter()
+                    .map(|field| field.and_then(|f| names.iter().position(|n| *n == f))),
+            );
+            self.shape = Some(shape);
+        }
+        &self.at
+    }
+}
+
+/// Reads the order keys of records.
+struct KeyReader<'s> {
+    loaded: &'s Loaded,
+    /// Per key: its field and whether it is a `DateTime` column.
+    keys: Vec<(Option<FieldId>, bool)>,
+    positions: Positions,
+}
+
+impl<'s> KeyReader<'s> {
+    fn new(loaded: &'s Loaded, query: &Query) -> Self {
+        let keys: Vec<(Option<FieldId>, bool)> = query
             .order_by
             .iter()
             .map(|key| {
-                let field = self
-                    .loaded
-                    .name_ids
-                    .get(key.column.property.as_ref())
-                    .copied();
-                let date = key.column.column_type == Some(ColumnType::DateTime);
-                (field, date, key.descending)
+                let field = loaded.name_ids.get(key.column.property.as_ref()).copied();
+                (field, key.column.column_type == Some(ColumnType::DateTime))
             })
             .collect();
-        // Keys are extracted once per row (row i's keys at i*width..), not per comparison.
-        let mut keys: Vec<Key<'_>> = Vec::with_capacity(rows.len() * width);
-        for &row in rows.iter() {
-            for &(field, date, _) in &fields {
-                keys.push(match field {
-                    Some(CREATED_FIELD) => self.loaded.records[row as usize]
-                        .created
-                        .map_or(Key::Null, Key::Time),
-                    Some(field) => Key::of(self.value(row, field), date),
-                    None => Key::Null,
-                });
-            }
+        let positions = Positions::new(keys.iter().map(|(field, _)| *field).collect());
+        Self {
+            loaded,
+            keys,
+            positions,
         }
-        // Position in `rows` breaks ties: a total order equal to a stable sort's, which also
-        // makes the unstable selection below exact.
-        let compare = |a: &usize, b: &usize| {
-            let (ka, kb) = (&keys[a * width..][..width], &keys[b * width..][..width]);
-            ka.iter()
-                .zip(kb)
-                .zip(&fields)
-                .map(|((x, y), &(_, _, descending))| {
-                    let ordering = x.cmp(y);
-                    if descending {
-                        ordering.reverse()
-                    } else {
-                        ordering
-                    }
-                })
-                .find(|o| o.is_ne())
-                .unwrap_or_else(|| a.cmp(b))
-        };
-        let mut positions: Vec<usize> = (0..rows.len()).collect();
-        if top < positions.len() {
-            if top == 0 {
-                positions.clear();
-            } else {
-                positions.select_nth_unstable_by(top - 1, compare);
-                positions.truncate(top);
-            }
-        }
-        positions.sort_unstable_by(compare);
-        let sorted: Vec<u32> = positions.into_iter().map(|p| rows[p]).collect();
-        *rows = sorted;
     }
 
-    /// A record's value of a property, if it has the property.
-    fn value(&self, row: u32, field: FieldId) -> Option<&value::Val> {
-        let record = &self.loaded.records[row as usize];
-        let shape = &self.loaded.shapes[record.shape as usize];
-        let position = shape.iter().position(|f| *f == field)?;
-        record.values.get(position)
+    /// The keys of a record, in order.
+    fn read(&mut self, row: u32) -> impl Iterator<Item = Key<'s>> + '_ {
+        let loaded = self.loaded;
+        let record = &loaded.records[row as usize];
+        let values = &loaded.values[record.start as usize..];
+        let at = self.positions.of(loaded, record.shape);
+        self.keys.iter().zip(at).map(move |(&(field, date), at)| {
+            if field == Some(CREATED_FIELD) {
+                return record.created.map_or(Key::Null, Key::Time);
+            }
+            Key::of(at.map(|p| &values[p]), date, &loaded.texts)
+        })
+    }
+}
+
+/// Builds a query's output objects.
+struct Projection<'s> {
+    loaded: &'s Loaded,
+    /// `activityid` and the selected properties, all null. Each row starts as a copy: the
+    /// keys are copied in one pass, with no look-up or tree rebalancing per key.
+    template: Map<String, Value>,
+    /// The field of each entry of `template`, in the map's iteration order.
+    positions: Positions,
+}
+
+impl<'s> Projection<'s> {
+    fn new(loaded: &'s Loaded, query: &Query) -> Self {
+        let template: Map<String, Value> = std::iter::once("activityid")
+            .chain(query.select.iter().map(|c| c.property.as_ref()))
+            .map(|name| (name.to_owned(), Value::Null))
+            .collect();
+        // Whatever order the map iterates in (sorted, or insertion order with serde_json's
+        // preserve_order), the fields follow it.
+        let fields = template
+            .keys()
+            .map(|name| loaded.name_ids.get(name.as_str()).copied())
+            .collect();
+        Self {
+            loaded,
+            template,
+            positions: Positions::new(fields),
+        }
+    }
+
+    fn row(&mut self, row: u32) -> Value {
+        let loaded = self.loaded;
+        let record = &loaded.records[row as usize];
+        let values = &loaded.values[record.start as usize..];
+        let at = self.positions.of(loaded, record.shape);
+        let mut object = self.template.clone();
+        for (slot, at) in object.values_mut().zip(at) {
+            if let Some(p) = at {
+                *slot = values[*p].to_json(&loaded.texts);
+            }
+        }
+        Value::Object(object)
     }
 }
 
@@ -326,10 +429,10 @@ fn map_sorts_keys() -> bool {
 
 /// The `createdon` range of "created within the last `days` days" at `now`, both ends inclusive:
 /// from 00:00 UTC of the day `days` days before today (UTC) up to `now`.
-fn created_window(days: u32, now: SystemTime) -> (Nanos, Nanos) {
+fn created_window(days: u32, now: SystemTime) -> (Stamp, Stamp) {
     let now = system_time_nanos(now);
     let from = start_of_utc_day(now).saturating_sub(Nanos::from(days) * NANOS_PER_DAY);
-    (from, now)
+    (Stamp::from_nanos(from), Stamp::from_nanos(now))
 }
 
 impl Backend for EmbeddedStore {
@@ -371,14 +474,9 @@ mod tests {
     fn the_window_starts_at_utc_midnight_n_days_back_and_ends_now() {
         let now = parse_timestamp("2026-11-20T12:00:00Z").unwrap();
         let (from, to) = created_window(1, now);
-        assert_eq!(
-            from,
-            crate::timestamp::parse_nanos("2026-11-19T00:00:00Z").unwrap()
-        );
-        assert_eq!(
-            to,
-            crate::timestamp::parse_nanos("2026-11-20T12:00:00Z").unwrap()
-        );
+        let stamp = |text| Stamp::from_nanos(crate::timestamp::parse_nanos(text).unwrap());
+        assert_eq!(from, stamp("2026-11-19T00:00:00Z"));
+        assert_eq!(to, stamp("2026-11-20T12:00:00Z"));
     }
 
     #[test]

@@ -22,8 +22,8 @@ use std::cmp::Ordering;
 use serde_json::Number;
 use uuid::Uuid;
 
-use super::value::Val;
-use crate::timestamp::{Nanos, parse_nanos};
+use super::value::{Stamp, Texts, Val};
+use crate::timestamp::parse_nanos;
 
 /// One record's value for one order key.
 #[derive(Debug, Clone, Copy)]
@@ -31,7 +31,7 @@ pub(crate) enum Key<'a> {
     Null,
     Bool(bool),
     Num(&'a Number),
-    Time(Nanos),
+    Time(Stamp),
     Guid(Uuid),
     Text(&'a str),
     Other,
@@ -39,16 +39,19 @@ pub(crate) enum Key<'a> {
 
 impl<'a> Key<'a> {
     /// The key of a stored value; `date` when the column is a `DateTime` column.
-    pub(crate) fn of(value: Option<&'a Val>, date: bool) -> Self {
+    pub(crate) fn of(value: Option<&'a Val>, date: bool, texts: &'a Texts) -> Self {
         match value {
             None | Some(Val::Null) => Self::Null,
             Some(Val::Bool(b)) => Self::Bool(*b),
             Some(Val::Num(n)) => Self::Num(n),
             Some(Val::Guid(id)) => Self::Guid(*id),
-            Some(Val::Str(s) | Val::Escaped(s)) => match date.then(|| parse_nanos(s)).flatten() {
-                Some(at) => Self::Time(at),
-                None => Self::Text(s),
-            },
+            Some(Val::Str(at) | Val::Escaped(at)) => {
+                let text = texts.get(*at);
+                match date.then(|| parse_nanos(text)).flatten() {
+                    Some(at) => Self::Time(Stamp::from_nanos(at)),
+                    None => Self::Text(text),
+                }
+            }
             Some(Val::Json(_)) => Self::Other,
         }
     }
@@ -98,25 +101,60 @@ pub(crate) fn compare_numbers(a: &Number, b: &Number) -> Ordering {
 
 /// Case-insensitive: compares the Unicode lowercase forms code point by code point.
 pub(crate) fn compare_text(a: &str, b: &str) -> Ordering {
+    // Ties are common in a sort (a column with few distinct values), and memcmp is fast.
+    if a == b {
+        return Ordering::Equal;
+    }
     // Identical leading characters lowercase identically, so only the rest needs case mapping
     // (titles often share a prefix, e.g. "Chat with ..."). Bytes equal up to `common`, so a
     // char boundary of `a` there is one of `b` too.
-    let common = a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
-    let mut start = common;
+    let mut start = common_prefix(a.as_bytes(), b.as_bytes());
     while !a.is_char_boundary(start) {
         start -= 1;
     }
-    let (a, b) = (&a[start..], &b[start..]);
-    if a.is_ascii() && b.is_ascii() {
-        // The common case (GUIDs, codes, English titles), without per-char case mapping.
-        return a
-            .bytes()
-            .map(|c| c.to_ascii_lowercase())
-            .cmp(b.bytes().map(|c| c.to_ascii_lowercase()));
+    let (mut x, mut y) = (a[start..].chars(), b[start..].chars());
+    loop {
+        let (c, d) = match (x.next(), y.next()) {
+            (None, None) => return Ordering::Equal,
+            (None, Some(_)) => return Ordering::Less,
+            (Some(_), None) => return Ordering::Greater,
+            (Some(c), Some(d)) => (c, d),
+        };
+        // Equal characters lowercase equally; two ASCII ones lowercase to one character each
+        // (the common case: GUIDs, codes, English titles, and the first letter of most pairs).
+        if c == d {
+            continue;
+        }
+        if c.is_ascii() && d.is_ascii() {
+            match c.to_ascii_lowercase().cmp(&d.to_ascii_lowercase()) {
+                Ordering::Equal => continue,
+                decided => return decided,
+            }
+        }
+        // Otherwise a character may lowercase to several: compare the lowercase forms of the
+        // rest, from this pair on (what came before lowercased to equal sequences).
+        return std::iter::once(c)
+            .chain(x)
+            .flat_map(char::to_lowercase)
+            .cmp(std::iter::once(d).chain(y).flat_map(char::to_lowercase));
     }
-    a.chars()
-        .flat_map(char::to_lowercase)
-        .cmp(b.chars().flat_map(char::to_lowercase))
+}
+
+/// The length of the longest common prefix of two byte strings, compared 8 bytes at a time.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    let word = |chunk: &[u8]| chunk.try_into().map_or(0, u64::from_ne_bytes);
+    let whole = a
+        .chunks_exact(8)
+        .zip(b.chunks_exact(8))
+        .take_while(|(x, y)| word(x) == word(y))
+        .count()
+        * 8;
+    whole
+        + a[whole..]
+            .iter()
+            .zip(&b[whole..])
+            .take_while(|(x, y)| x == y)
+            .count()
 }
 
 #[cfg(test)]
@@ -139,7 +177,7 @@ mod tests {
             Key::Num(&two),
             Key::Null,
             Key::Bool(true),
-            Key::Time(5),
+            Key::Time(Stamp::from_nanos(5)),
             Key::Other,
         ];
         let mut sorted = keys;
@@ -177,6 +215,12 @@ mod tests {
         );
         assert_eq!(compare_text("same", "same"), Ordering::Equal);
         assert_eq!(compare_text("same", "sameness"), Ordering::Less);
+        assert_eq!(compare_text("SAMENESS", "same"), Ordering::Greater);
+        // One character lowercasing to two: İ (U+0130) is "i\u{307}", after "i" and before "j".
+        assert_eq!(compare_text("\u{130}", "i"), Ordering::Greater);
+        assert_eq!(compare_text("\u{130}", "J"), Ordering::Less);
+        assert_eq!(compare_text("x\u{130}b", "XI\u{307}B"), Ordering::Equal);
+        assert_eq!(compare_text("配送", "Chat"), Ordering::Greater);
         let id = Uuid::parse_str("2b330c52-6844-4d36-8e05-03c78c9681dc").unwrap();
         assert_eq!(
             Key::Guid(id).cmp(&Key::Text("2B330C52-6844-4D36-8E05-03C78C9681DC")),
@@ -190,16 +234,27 @@ mod tests {
     }
 
     #[test]
+    fn common_prefixes_across_word_boundaries() {
+        assert_eq!(common_prefix(b"", b"abc"), 0);
+        assert_eq!(common_prefix(b"abcdefgh", b"abcdefgh"), 8);
+        assert_eq!(common_prefix(b"abcdefghij", b"abcdefghik"), 9);
+        assert_eq!(common_prefix(b"abcdefgXij", b"abcdefghij"), 7);
+        assert_eq!(common_prefix(b"abcdefghijklmnopq", b"abcdefghijklmnop"), 16);
+        assert_eq!(common_prefix(b"x", b"y"), 0);
+    }
+
+    #[test]
     fn dates_compare_as_instants_only_in_date_columns() {
-        let whole = Val::Str("2026-01-01T10:00:00Z".into());
-        let half = Val::Str("2026-01-01T10:00:00.5Z".into());
+        let mut texts = Texts::default();
+        let whole = Val::Str(texts.push("2026-01-01T10:00:00Z").unwrap());
+        let half = Val::Str(texts.push("2026-01-01T10:00:00.5Z").unwrap());
         assert_eq!(
-            Key::of(Some(&whole), true).cmp(&Key::of(Some(&half), true)),
+            Key::of(Some(&whole), true, &texts).cmp(&Key::of(Some(&half), true, &texts)),
             Ordering::Less
         );
         // As text, '.' (0x2E) sorts before 'Z' (0x5A).
         assert_eq!(
-            Key::of(Some(&whole), false).cmp(&Key::of(Some(&half), false)),
+            Key::of(Some(&whole), false, &texts).cmp(&Key::of(Some(&half), false, &texts)),
             Ordering::Greater
         );
     }

@@ -1,13 +1,19 @@
 //! Compact property values: what a record keeps for projection and ordering.
 
+use std::fmt;
+use std::num::NonZeroU32;
+
+use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Number, Value};
 use uuid::Uuid;
 
 use crate::append_json;
+use crate::timestamp::Nanos;
 
-/// One property value of a stored record. 24 bytes, against 32 for a `serde_json::Value` plus a
-/// `String` allocation for every GUID: GUIDs, the most common values in conversation records
-/// (ids and lookups), are kept as 16 bytes.
+/// One property value of a stored record, 24 bytes. GUIDs, the most common values in
+/// conversation records (ids and lookups), are kept as 16 bytes; text lives in the store's
+/// [`Texts`] arena, so a string costs its bytes and no allocation of its own.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Val {
     Null,
@@ -18,29 +24,79 @@ pub(crate) enum Val {
     Guid(Uuid),
     /// A string JSON writes as is between quotes (no `"`, `\` or control characters): most
     /// text, so projection copies it rather than running the escaper.
-    Str(Box<str>),
+    Str(TextRef),
     /// A string with characters JSON escapes.
-    Escaped(Box<str>),
+    Escaped(TextRef),
     /// Arrays and objects (not used by the conversation table's columns, kept as given).
     Json(Box<Value>),
 }
 
-impl Val {
-    pub(crate) fn from_json(value: Value) -> Self {
-        match value {
-            Value::Null => Self::Null,
-            Value::Bool(b) => Self::Bool(b),
-            Value::Number(n) => Self::Num(n),
-            Value::String(s) => match canonical_guid(&s) {
-                Some(id) => Self::Guid(id),
-                None if needs_escaping(&s) => Self::Escaped(s.into_boxed_str()),
-                None => Self::Str(s.into_boxed_str()),
-            },
-            other => Self::Json(Box::new(other)),
+/// Where a string is in a [`Texts`] arena.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TextRef {
+    start: u64,
+    len: u32,
+}
+
+/// The text of every string value of a store, back to back.
+#[derive(Debug, Default)]
+pub(crate) struct Texts(String);
+
+/// A string longer than a [`TextRef`] can address (4 GiB).
+#[derive(Debug)]
+pub(crate) struct TextTooLong;
+
+impl Texts {
+    pub(crate) fn with_capacity(bytes: usize) -> Self {
+        Self(String::with_capacity(bytes))
+    }
+
+    pub(crate) fn push(&mut self, text: &str) -> Result<TextRef, TextTooLong> {
+        let len = u32::try_from(text.len()).map_err(|_| TextTooLong)?;
+        // usize is at most 64 bits on every target Rust supports.
+        let start = self.0.len() as u64;
+        self.0.push_str(text);
+        Ok(TextRef { start, len })
+    }
+
+    pub(crate) fn get(&self, at: TextRef) -> &str {
+        // The ref came from push on this arena (or on the one relocate copied it from), so
+        // the range is in bounds and on character boundaries.
+        let start = at.start as usize;
+        &self.0[start..start + at.len as usize]
+    }
+
+    /// Moves the text of one record's values from `from` to the end of this arena (the values
+    /// then refer to it here). A record's strings were pushed one after the other, so they are
+    /// one run of `from`: one copy, and one place in memory to read.
+    pub(crate) fn take_record(&mut self, values: &mut [Val], from: &Self) {
+        let mut texts = values.iter().filter_map(|v| match v {
+            Val::Str(at) | Val::Escaped(at) => Some(*at),
+            _ => None,
+        });
+        let Some(first) = texts.next() else {
+            return;
+        };
+        let end = texts.next_back().unwrap_or(first);
+        let (start, end) = (first.start as usize, end.start as usize + end.len as usize);
+        let base = self.0.len() as u64;
+        // From the start of the record's first string to the end of its last: char boundaries.
+        self.0.push_str(&from.0[start..end]);
+        for value in values {
+            if let Val::Str(at) | Val::Escaped(at) = value {
+                at.start = at.start - first.start + base;
+            }
         }
     }
 
-    pub(crate) fn to_json(&self) -> Value {
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+impl Val {
+    /// The value as Web API returns it.
+    pub(crate) fn to_json(&self, texts: &Texts) -> Value {
         match self {
             Self::Null => Value::Null,
             Self::Bool(b) => Value::Bool(*b),
@@ -53,28 +109,85 @@ impl Val {
                         .to_owned(),
                 )
             }
-            Self::Str(s) | Self::Escaped(s) => Value::String(s.to_string()),
+            Self::Str(at) | Self::Escaped(at) => Value::String(texts.get(*at).to_owned()),
             Self::Json(v) => (**v).clone(),
         }
     }
 
     /// Appends the JSON text of [`to_json`](Self::to_json)'s value, byte for byte what
     /// `serde_json` writes for it, without building the value.
-    pub(crate) fn write_json(&self, out: &mut Vec<u8>) {
+    pub(crate) fn write_json(&self, out: &mut Vec<u8>, texts: &Texts) {
         match self {
             Self::Null => out.extend_from_slice(b"null"),
             Self::Bool(true) => out.extend_from_slice(b"true"),
             Self::Bool(false) => out.extend_from_slice(b"false"),
             Self::Num(n) => append_json(out, n),
             Self::Guid(id) => out.extend_from_slice(&quoted_guid(id)),
-            Self::Str(s) => {
+            Self::Str(at) => {
                 out.push(b'"');
-                out.extend_from_slice(s.as_bytes());
+                out.extend_from_slice(texts.get(*at).as_bytes());
                 out.push(b'"');
             }
-            Self::Escaped(s) => append_json(out, &**s),
+            Self::Escaped(at) => append_json(out, texts.get(*at)),
             Self::Json(v) => append_json(out, &**v),
         }
+    }
+}
+
+/// Deserializes one property value straight into a [`Val`], the text into `texts` (borrowed
+/// from the input when it has no escapes: no `String` per value).
+pub(crate) struct ValSeed<'a> {
+    pub(crate) texts: &'a mut Texts,
+}
+
+impl<'de> DeserializeSeed<'de> for ValSeed<'_> {
+    type Value = Val;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Val, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ValSeed<'_> {
+    type Value = Val;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Val, E> {
+        Ok(Val::Null)
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Val, E> {
+        Ok(Val::Bool(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Val, E> {
+        Ok(Val::Num(v.into()))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Val, E> {
+        Ok(Val::Num(v.into()))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Val, E> {
+        // As serde_json's own Value: JSON has no NaN or infinity, so this is always a number.
+        Ok(Number::from_f64(v).map_or(Val::Null, Val::Num))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Val, E> {
+        if let Some(id) = canonical_guid(v) {
+            return Ok(Val::Guid(id));
+        }
+        let kind = if needs_escaping(v) {
+            Val::Escaped
+        } else {
+            Val::Str
+        };
+        self.texts
+            .push(v)
+            .map(kind)
+            .map_err(|TextTooLong| E::custom("a string longer than 4 GiB"))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Val, A::Error> {
+        Value::deserialize(SeqAccessDeserializer::new(seq)).map(|v| Val::Json(Box::new(v)))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Val, A::Error> {
+        Value::deserialize(MapAccessDeserializer::new(map)).map(|v| Val::Json(Box::new(v)))
     }
 }
 
@@ -119,14 +232,50 @@ fn canonical_guid(text: &str) -> Option<Uuid> {
     (id.hyphenated().encode_lower(&mut buffer) == text).then_some(id)
 }
 
+/// An instant as whole seconds and nanoseconds: 16 bytes, and 16 for an `Option` of it (where
+/// a nanosecond count takes 32), ordered as the nanosecond count it came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Stamp {
+    secs: i64,
+    /// Nanoseconds within the second, plus one: the zero it can never be is `Option`'s niche.
+    nanos_plus_one: NonZeroU32,
+}
+
+impl Stamp {
+    /// The instant `nanos` after the epoch; saturates outside ±292 billion years (Dataverse
+    /// dates run from 1753 to 9999), which keeps the order.
+    pub(crate) fn from_nanos(nanos: Nanos) -> Self {
+        const NANOS_PER_SEC: Nanos = 1_000_000_000;
+        let secs = nanos.div_euclid(NANOS_PER_SEC);
+        let (secs, subsec) = match i64::try_from(secs) {
+            // rem_euclid is in 0..10^9, so it fits and plus one is not zero.
+            Ok(secs) => (secs, nanos.rem_euclid(NANOS_PER_SEC) as u32),
+            Err(_) if secs < 0 => (i64::MIN, 0),
+            Err(_) => (i64::MAX, 999_999_999),
+        };
+        Self {
+            secs,
+            nanos_plus_one: NonZeroU32::MIN.saturating_add(subsec),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
 
+    fn load(value: &Value, texts: &mut Texts) -> Val {
+        let text = value.to_string();
+        ValSeed { texts }
+            .deserialize(&mut serde_json::Deserializer::from_str(&text))
+            .unwrap()
+    }
+
     #[test]
     fn values_round_trip_exactly() {
-        for value in [
+        let mut texts = Texts::default();
+        let values = [
             json!(null),
             json!(true),
             json!(3),
@@ -137,19 +286,50 @@ mod tests {
             json!("2B330C52-6844-4D36-8E05-03C78C9681DC"),
             json!("{2b330c52-6844-4d36-8e05-03c78c9681dc}"),
             json!("2b330c5268444d368e0503c78c9681dc"),
-            json!("«Café» \"quoted\""),
+            json!("«Café» \"quoted\" \u{1F600}"),
+            json!(""),
             json!(["192360000"]),
-            json!({"a": 1}),
+            json!({"a": 1, "b": [null, "x"]}),
             json!("tab\there, a \\ and a \u{1f} and \u{7f}"),
             json!(1e300),
             json!(-0.0),
-        ] {
-            let val = Val::from_json(value.clone());
-            assert_eq!(val.to_json(), value);
+        ];
+        let mut loaded: Vec<Val> = values.iter().map(|v| load(v, &mut texts)).collect();
+        for (value, val) in values.iter().zip(&loaded) {
+            assert_eq!(&val.to_json(&texts), value);
             let mut written = Vec::new();
-            val.write_json(&mut written);
-            assert_eq!(written, serde_json::to_vec(&value).unwrap(), "{value}");
+            val.write_json(&mut written, &texts);
+            assert_eq!(written, serde_json::to_vec(value).unwrap(), "{value}");
         }
+        // Moved to another arena as records are when the load clusters them: here the first
+        // five values as one record, after a record with no text and one with all the rest.
+        let mut moved = Texts::with_capacity(texts.len());
+        let (first, rest) = loaded.split_at_mut(5);
+        moved.take_record(&mut [Val::Null, Val::Bool(true)], &texts);
+        moved.take_record(rest, &texts);
+        moved.take_record(first, &texts);
+        for (value, val) in values.iter().zip(&loaded) {
+            assert_eq!(&val.to_json(&moved), value);
+        }
+        assert_eq!(moved.len(), texts.len());
+    }
+
+    #[test]
+    fn only_canonical_guids_are_packed() {
+        let mut texts = Texts::default();
+        assert!(matches!(
+            load(&json!("2b330c52-6844-4d36-8e05-03c78c9681dc"), &mut texts),
+            Val::Guid(_)
+        ));
+        assert!(matches!(
+            load(&json!("2B330C52-6844-4D36-8E05-03C78C9681DC"), &mut texts),
+            Val::Str(_)
+        ));
+        assert!(matches!(
+            load(&json!("a \"quoted\" word"), &mut texts),
+            Val::Escaped(_)
+        ));
+        assert_eq!(std::mem::size_of::<Val>(), 24);
     }
 
     #[test]
@@ -192,15 +372,24 @@ mod tests {
     }
 
     #[test]
-    fn only_canonical_guids_are_packed() {
-        assert!(matches!(
-            Val::from_json(json!("2b330c52-6844-4d36-8e05-03c78c9681dc")),
-            Val::Guid(_)
-        ));
-        assert!(matches!(
-            Val::from_json(json!("2B330C52-6844-4D36-8E05-03C78C9681DC")),
-            Val::Str(_)
-        ));
-        assert_eq!(std::mem::size_of::<Val>(), 24);
+    fn stamps_order_as_their_nanoseconds() {
+        let nanos: [Nanos; 8] = [
+            Nanos::MIN,
+            -1_500_000_000,
+            -1,
+            0,
+            1,
+            999_999_999,
+            1_000_000_000,
+            Nanos::MAX,
+        ];
+        for pair in nanos.windows(2) {
+            assert!(
+                Stamp::from_nanos(pair[0]) < Stamp::from_nanos(pair[1]),
+                "{pair:?}"
+            );
+        }
+        assert_eq!(Stamp::from_nanos(7), Stamp::from_nanos(7));
+        assert_eq!(std::mem::size_of::<Option<Stamp>>(), 16);
     }
 }
