@@ -336,6 +336,9 @@ fn package(root: &Path, tools: &Path, wasm_bindgen: &Path, raw: &Path) -> anyhow
                 .arg(&out)
                 .arg(raw),
         )?;
+        if target == "nodejs" {
+            commonjs_snippets(&out.join("snippets"))?;
+        }
         let module = out.join("convq_bg.wasm");
         sizes.bindgen = file_size(&module)?;
         // -O3: -Oz saves 1.4 % of the bytes and costs 8 % of the speed of opt-level 3 code.
@@ -365,6 +368,40 @@ fn package(root: &Path, tools: &Path, wasm_bindgen: &Path, raw: &Path) -> anyhow
     .context("copying crates/convq-wasm/README.md")?;
     println!("wrote {}", pkg.display());
     Ok(sizes)
+}
+
+/// The crate's JS modules (`crates/convq-wasm/js/`) are ES modules, which the `web` build imports
+/// as they are; the `nodejs` build is CommonJS and `require`s them, so its copies get their
+/// closing `export { ... };` turned into `module.exports = { ... };`.
+fn commonjs_snippets(dir: &Path) -> anyhow::Result<()> {
+    let mut files = Vec::new();
+    collect_files(dir, ".js", &mut files)?;
+    for file in files {
+        let text =
+            fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+        let converted =
+            esm_to_commonjs(&text).with_context(|| format!("converting {}", file.display()))?;
+        write(&file, &converted)?;
+    }
+    Ok(())
+}
+
+/// An ES module whose only `import`/`export` is a closing `export { a, b };` line, as CommonJS.
+/// Anything else is refused rather than half converted.
+fn esm_to_commonjs(text: &str) -> anyhow::Result<String> {
+    let body = text.trim_end();
+    let (head, last) = body.rsplit_once('\n').unwrap_or(("", body));
+    let names = last
+        .strip_prefix("export {")
+        .and_then(|rest| rest.strip_suffix("};"))
+        .context("the last line must be `export { name, ... };`")?;
+    if let Some(line) = head.lines().find(|line| {
+        let line = line.trim_start();
+        line.starts_with("export ") || line.starts_with("import ") || line.starts_with("export{")
+    }) {
+        bail!("only the last line may import or export, found `{line}`");
+    }
+    Ok(format!("{head}\nmodule.exports = {{{names}}};\n"))
 }
 
 /// `package.json`: Node (`require` or `import`) gets the CommonJS build, browsers and bundlers
@@ -448,7 +485,7 @@ fn test(root: &Path, tools: &Path) -> anyhow::Result<()> {
     ]))?;
     let tests_dir = root.join(CRATE_DIR).join("tests");
     let mut files = Vec::new();
-    collect_tests(&tests_dir, &mut files)?;
+    collect_files(&tests_dir, ".test.js", &mut files)?;
     files.sort();
     if files.is_empty() {
         bail!("no *.test.js under {}", tests_dir.display());
@@ -465,14 +502,19 @@ fn test(root: &Path, tools: &Path) -> anyhow::Result<()> {
     )
 }
 
-fn collect_tests(dir: &Path, files: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+/// Files under `dir` whose name ends with `suffix`, outside `node_modules`; none if `dir` is
+/// missing.
+fn collect_files(dir: &Path, suffix: &str, files: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+    if !dir.exists() {
+        return Ok(());
+    }
     for entry in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
         let path = entry?.path();
         if path.is_dir() {
             if path.file_name() != Some(OsStr::new("node_modules")) {
-                collect_tests(&path, files)?;
+                collect_files(&path, suffix, files)?;
             }
-        } else if path.to_string_lossy().ends_with(".test.js") {
+        } else if path.to_string_lossy().ends_with(suffix) {
             files.push(path);
         }
     }
@@ -480,22 +522,30 @@ fn collect_tests(dir: &Path, files: &mut Vec<PathBuf>) -> anyhow::Result<()> {
 }
 
 /// `compile` per call in Node (the package) and natively (the same inputs, release build).
+/// The native times go through a file so that the Node table can show each call's ratio.
 fn bench(root: &Path) -> anyhow::Result<()> {
+    let native = root.join(TARGET_DIR).join("native-bench.json");
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    run_command(Command::new(cargo).current_dir(root).args([
-        "run",
-        "--quiet",
-        "--release",
-        "-p",
-        "convq-wasm",
-        "--example",
-        "native_bench",
-    ]))?;
+    run_command(
+        Command::new(cargo)
+            .current_dir(root)
+            .args([
+                "run",
+                "--quiet",
+                "--release",
+                "-p",
+                "convq-wasm",
+                "--example",
+                "native_bench",
+            ])
+            .env("CONVQ_NATIVE_BENCH", &native),
+    )?;
     run_command(
         Command::new("node")
             .current_dir(root)
             .arg(root.join(CRATE_DIR).join("bench/compile.js"))
-            .env("CONVQ_WASM_PKG", root.join(PKG_DIR)),
+            .env("CONVQ_WASM_PKG", root.join(PKG_DIR))
+            .env("CONVQ_NATIVE_BENCH", &native),
     )
 }
 
@@ -597,6 +647,53 @@ mod tests {
             manifest.contains(&format!("wasm-bindgen = \"={locked}\"")),
             "Cargo.toml must pin wasm-bindgen = \"={locked}\""
         );
+    }
+
+    /// The crate's own JS modules convert: each has one export line, which becomes
+    /// module.exports, and nothing else changes.
+    #[test]
+    fn js_modules_convert_to_commonjs() {
+        let mut files = Vec::new();
+        collect_files(
+            &project_root().join(CRATE_DIR).join("js"),
+            ".js",
+            &mut files,
+        )
+        .unwrap();
+        assert!(files.len() >= 2, "{files:?}");
+        for file in files {
+            let module = fs::read_to_string(&file).unwrap();
+            let converted = esm_to_commonjs(&module).unwrap();
+            let last = converted.trim_end().lines().last().unwrap();
+            assert!(
+                last.starts_with("module.exports = { "),
+                "{}: {last}",
+                file.display()
+            );
+            assert!(!converted.contains("export {"));
+            assert_eq!(
+                converted.lines().count(),
+                module.trim_end().lines().count(),
+                "{}: only the last line changes",
+                file.display()
+            );
+        }
+    }
+
+    #[test]
+    fn esm_to_commonjs_refuses_what_it_would_get_wrong() {
+        assert_eq!(
+            esm_to_commonjs("const a = 1;\nfunction b() {}\nexport { a, b };\n").unwrap(),
+            "const a = 1;\nfunction b() {}\nmodule.exports = { a, b };\n"
+        );
+        for text in [
+            "export function a() {}\n",
+            "import x from \"y\";\nexport { x };\n",
+            "export const a = 1;\nexport { a };\n",
+            "const a = 1;\n",
+        ] {
+            assert!(esm_to_commonjs(text).is_err(), "{text}");
+        }
     }
 
     #[test]
