@@ -2,7 +2,7 @@
 //! two store shapes.
 //!
 //! `cargo bench -p convq-backend --bench query` (a filter such as `typical` runs only
-//! those benchmarks, though every store is still generated).
+//! those benchmarks, though every store is still generated; about 10 minutes in all).
 //! The records are generated here, with statuses skewed as in a real org (the last three days
 //! open, waiting or active, older ones mostly closed or resolved):
 //! - `typical_agent_1m`: 1,000 agents with about 1,000 conversations each over 90 days, a
@@ -10,20 +10,29 @@
 //! - `heavy_agent_1m`: 50 agents with about 20,000 conversations each over 365 days, the worst
 //!   case the agent index leaves (every query reads 20,000 rows).
 //!
-//! The resident memory each 1M-record store adds is printed (from /proc/self/statm, Linux only).
+//! Each query runs twice: `query` (the `serde_json::Value`s `Backend::fetch` returns, what the CLI
+//! prints) and `…/json` (`query_json`, the records' JSON text the HTTP service sends). Both
+//! include dropping the answer.
+//!
+//! Before each store's queries, a child process (this binary again, fresh heap) loads the same
+//! 1M records once and prints the load time and the resident memory the store adds (from
+//! /proc/self/statm, Linux only).
 
 use std::fmt::Write as _;
 use std::hint::black_box;
-use std::time::{Duration, SystemTime};
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime};
 
 use convq_backend::{EmbeddedStore, parse_timestamp};
 use convq_core::{Compiled, Options};
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group};
 
 const RECORDS: u64 = 1_000_000;
 const LOAD_SLICE: u64 = 200_000;
 const NOW: &str = "2026-11-20T12:00:00Z";
 const NOW_UNIX: u64 = 1_795_176_000;
+/// Set (to a store name) in the child process that measures a load.
+const LOAD_PROBE: &str = "CONVQ_BENCH_LOAD_PROBE";
 
 /// xorshift64*: deterministic, dependency-free.
 struct Rng(u64);
@@ -154,20 +163,8 @@ fn heavy_agent(c: &mut Criterion) {
 
 /// The query shapes, each against one agent of a 1M-record store built with `spread`.
 fn queries(c: &mut Criterion, group_name: &str, spread: Spread) {
-    let text = ndjson(RECORDS, spread);
-    let before = resident_bytes();
-    let store = EmbeddedStore::from_bytes(text.as_bytes()).unwrap();
-    let after = resident_bytes();
-    drop(text);
-    if let (Some(before), Some(after)) = (before, after) {
-        eprintln!(
-            "{group_name}: {} records of {} agents, about {} MB resident ({} bytes per record)",
-            store.len(),
-            store.agent_count(),
-            after.saturating_sub(before) / 1_000_000,
-            after.saturating_sub(before) / RECORDS
-        );
-    }
+    run_load_probe(group_name);
+    let store = EmbeddedStore::from_bytes(ndjson(RECORDS, spread).as_bytes()).unwrap();
     let now: SystemTime = parse_timestamp(NOW).unwrap();
     let one_agent = agent(7);
     let cases = [
@@ -201,6 +198,8 @@ fn queries(c: &mut Criterion, group_name: &str, spread: Spread) {
         ),
     ];
     let mut group = c.benchmark_group(group_name);
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(3));
     for (name, input) in &cases {
         let compiled = compile(input);
         eprintln!(
@@ -209,6 +208,14 @@ fn queries(c: &mut Criterion, group_name: &str, spread: Spread) {
         );
         group.bench_function(*name, |b| {
             b.iter(|| store.query(black_box(&compiled.ast), now));
+        });
+        group.bench_function(format!("{name}/json"), |b| {
+            b.iter(|| {
+                // A new buffer each time, as the HTTP service starts a body per request.
+                let mut out = Vec::new();
+                store.query_json(black_box(&compiled.ast), now, &mut out);
+                out
+            });
         });
     }
     // The documented example for a different agent each time, as a service answering many
@@ -236,8 +243,77 @@ fn queries(c: &mut Criterion, group_name: &str, spread: Spread) {
             store.query(black_box(&every_agent[next].ast), now)
         });
     });
+    group.bench_function("documented_example_next_agent_each_time/json", |b| {
+        b.iter(|| {
+            next = (next + 1) % every_agent.len();
+            let mut out = Vec::new();
+            store.query_json(black_box(&every_agent[next].ast), now, &mut out);
+            out
+        });
+    });
     group.finish();
 }
 
+/// Runs this binary again with [`LOAD_PROBE`] set and prints what it measured: a fresh process,
+/// so the resident memory it reports is the store's, not what earlier stores left to the
+/// allocator.
+fn run_load_probe(store: &str) {
+    let probe =
+        std::env::current_exe().and_then(|exe| Command::new(exe).env(LOAD_PROBE, store).output());
+    match probe {
+        Ok(output) if output.status.success() => {
+            eprint!("{}", String::from_utf8_lossy(&output.stdout));
+        }
+        Ok(output) => eprintln!(
+            "{store}: the load probe failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ),
+        Err(error) => eprintln!("{store}: the load probe did not start: {error}"),
+    }
+}
+
+/// The child's side of [`run_load_probe`]: one timed load of the 1M records.
+fn load_probe(store: &str) {
+    let spread = if store.starts_with("heavy") {
+        HEAVY
+    } else {
+        TYPICAL
+    };
+    let text = ndjson(RECORDS, spread);
+    let before = resident_bytes();
+    let start = Instant::now();
+    let loaded = EmbeddedStore::from_bytes(text.as_bytes()).unwrap();
+    let elapsed = start.elapsed();
+    let after = resident_bytes();
+    print!(
+        "{store}: {} records of {} agents ({} MB of NDJSON) loaded in {:.2} s ({:.0} records/s)",
+        loaded.len(),
+        loaded.agent_count(),
+        text.len() / 1_000_000,
+        elapsed.as_secs_f64(),
+        RECORDS as f64 / elapsed.as_secs_f64()
+    );
+    match (before, after) {
+        (Some(before), Some(after)) => {
+            let added = after.saturating_sub(before);
+            println!(
+                ", {} MB resident ({} bytes per record)",
+                added / 1_000_000,
+                added / RECORDS
+            );
+        }
+        _ => println!(),
+    }
+}
+
 criterion_group!(benches, typical_agent, heavy_agent, load);
-criterion_main!(benches);
+
+// criterion_main!, plus the load probe's entry.
+fn main() {
+    if let Ok(store) = std::env::var(LOAD_PROBE) {
+        load_probe(&store);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

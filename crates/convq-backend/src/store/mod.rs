@@ -23,10 +23,10 @@
 //!
 //! Cost: a hash look-up of the agent's rows (records, their values and their text are clustered
 //! by agent at load, so each is one contiguous run), then a pass over those rows only (32 bytes
-//! each); ordering extracts each match's keys once and sorts (row, key) pairs (with `top`, a
+//! each); ordering extracts each match's keys once and sorts (key, row) pairs (with `top`, a
 //! selection of the first N, then a sort of those N); projection copies a per-query template
-//! object and fills in its values. Property positions are worked out once per record shape per
-//! query, not per row.
+//! object and fills in its values ([`EmbeddedStore::query_json`]: writes key texts and values).
+//! Property positions are worked out once per record shape per query, not per row.
 
 mod load;
 pub(crate) mod order;
