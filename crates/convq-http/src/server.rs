@@ -83,30 +83,48 @@ pub async fn serve(
     Server::bind(&config, &state).await?.run(shutdown).await
 }
 
-/// Completes on SIGINT (Ctrl-C) or SIGTERM (what container runtimes and systemd send).
-pub async fn shutdown_signal() {
-    let interrupt = async {
-        if let Err(error) = tokio::signal::ctrl_c().await {
-            tracing::error!(%error, "cannot listen for SIGINT");
-            std::future::pending::<()>().await;
-        }
-    };
+/// A future that completes on SIGINT (Ctrl-C) or SIGTERM (what container runtimes and systemd
+/// send).
+///
+/// The signal handlers are installed when this function is called, not when the future is first
+/// polled: a signal that arrives after the server logs "listening" but before the graceful
+/// shutdown task first runs must not kill the process. Call it inside the tokio runtime.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    let (interrupt, terminate) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        )
+    };
+    async move {
+        #[cfg(unix)]
+        {
+            let wait = |installed: std::io::Result<tokio::signal::unix::Signal>,
+                        name: &'static str| async move {
+                match installed {
+                    Ok(mut signal) => {
+                        signal.recv().await;
+                    }
+                    Err(error) => {
+                        tracing::error!(%error, "cannot listen for {name}");
+                        std::future::pending::<()>().await;
+                    }
+                }
+            };
+            tokio::select! {
+                () = wait(interrupt, "SIGINT") => tracing::info!("SIGINT received"),
+                () = wait(terminate, "SIGTERM") => tracing::info!("SIGTERM received"),
             }
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM");
+        }
+        #[cfg(not(unix))]
+        {
+            if let Err(error) = tokio::signal::ctrl_c().await {
+                tracing::error!(%error, "cannot listen for Ctrl-C");
                 std::future::pending::<()>().await;
             }
+            tracing::info!("SIGINT received");
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => tracing::info!("SIGINT received"),
-        () = terminate => tracing::info!("SIGTERM received"),
     }
 }
