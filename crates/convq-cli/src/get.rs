@@ -9,11 +9,12 @@ use convq_backend::{
     Backend, DataverseClient, DataverseConfig, EmbeddedStore, Outcome as RunOutcome, RunContext,
     RunResult,
 };
-use convq_core::{Envelope, Options};
+use convq_core::Envelope;
 
 use crate::Outcome;
 use crate::input::{self, InputArgs, NdjsonLines, Source};
 use crate::output;
+use crate::query::OptionsArg;
 
 pub(crate) const EXAMPLES: &str = "\
 Examples:
@@ -37,6 +38,9 @@ pub(crate) struct GetArgs {
     #[command(flatten)]
     input: InputArgs,
 
+    #[command(flatten)]
+    options: OptionsArg,
+
     /// Answer from this conversation file (a saved Web API response body, a JSON array of
     /// records, or NDJSON) instead of the sample store.
     #[arg(long, value_name = "FILE", conflicts_with = "dataverse")]
@@ -57,26 +61,21 @@ pub(crate) struct GetArgs {
           value_parser = clap::value_parser!(u32).range(1..=5_000))]
     page_size: Option<u32>,
 
-    /// Longest the Dataverse fetch may take, all pages and retries included, in seconds.
-    #[arg(long, value_name = "SECONDS", requires = "dataverse", default_value_t = 60.0,
-          value_parser = parse_seconds)]
-    timeout: f64,
+    /// Longest the Dataverse fetch may take, all pages and retries included (e.g. 20s, 500ms,
+    /// 2m; a bare number is seconds).
+    #[arg(long, value_name = "DURATION", requires = "dataverse", default_value = "60s",
+          value_parser = convq_http::parse_duration)]
+    timeout: Duration,
 }
 
 fn parse_now(text: &str) -> Result<SystemTime, String> {
     convq_backend::parse_timestamp(text).map_err(|e| e.to_string())
 }
 
-fn parse_seconds(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(seconds) if seconds > 0.0 && seconds <= 86_400.0 => Ok(seconds),
-        _ => Err(format!(
-            "{text:?} is not a number of seconds from 0 (excluded) to 86400"
-        )),
-    }
-}
-
 pub(crate) fn run(args: &GetArgs) -> anyhow::Result<Outcome> {
+    let Some(options) = output::options_or_report(args.options.options())? else {
+        return Ok(Outcome::Rejected);
+    };
     let backend = backend(args)?;
     let source = args.input.source();
     let mut reader = source.open(args.input.file.is_some())?;
@@ -96,7 +95,7 @@ pub(crate) fn run(args: &GetArgs) -> anyhow::Result<Outcome> {
         Ok(text) => runtime.block_on(convq_backend::get_conversations(
             backend.as_ref(),
             &text,
-            &Options::default(),
+            &options,
             &ctx,
         )),
         // Input too large or not UTF-8: the core's own errors, rejected like any invalid input.
@@ -138,7 +137,7 @@ fn backend(args: &GetArgs) -> anyhow::Result<Box<dyn Backend>> {
         };
         let mut config = DataverseConfig::new(url.clone(), token.trim());
         config.page_size = args.page_size;
-        config.total_timeout = Duration::from_secs_f64(args.timeout);
+        config.total_timeout = args.timeout;
         let client =
             DataverseClient::new(config).map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))?;
         return Ok(Box::new(client));

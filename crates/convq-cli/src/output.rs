@@ -7,7 +7,8 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use convq_core::{Envelope, Error, ErrorBody, Warning};
+use convq_core::{Envelope, Error, ErrorBody, Options, Warning};
+use convq_http::StartError;
 
 /// Writes a result to stdout, ending it with exactly one newline, and flushes (NDJSON consumers
 /// wait for each line).
@@ -94,4 +95,29 @@ fn format_diagnostic(
 /// still says what happened.
 fn to_stderr(text: &str) {
     let _ = io::stderr().lock().write_all(text.as_bytes());
+}
+
+/// The options of `--options` and the flags. Invalid options are rejected like invalid input:
+/// reported on stderr in the same shape, `Ok(None)` (exit 2). A file that cannot be read is a
+/// failure to run (`Err`, exit 1), like an unreadable input file.
+///
+/// # Errors
+/// The `--options` file cannot be read.
+pub(crate) fn options_or_report(
+    options: Result<Options, StartError>,
+) -> anyhow::Result<Option<Options>> {
+    match options {
+        Ok(options) => Ok(Some(options)),
+        Err(error @ StartError::OptionsFile { .. }) => Err(error.into()),
+        Err(error) => {
+            to_stderr(&format_diagnostic(
+                "error",
+                error.code(),
+                "",
+                &error.to_string(),
+                None,
+            ));
+            Ok(None)
+        }
+    }
 }

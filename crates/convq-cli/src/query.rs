@@ -49,6 +49,9 @@ pub(crate) struct QueryArgs {
 /// The arguments that become [`Options`]: everything that shapes the query besides the input.
 #[derive(Debug, clap::Args)]
 pub(crate) struct CompileArgs {
+    #[command(flatten)]
+    file: OptionsArg,
+
     /// Organization URL, e.g. https://contoso.crm.dynamics.com; makes `url` the full request URL.
     #[arg(long, value_name = "URL")]
     base_url: Option<String>,
@@ -58,24 +61,46 @@ pub(crate) struct CompileArgs {
     #[arg(long)]
     strict: bool,
 
-    /// How a status filter with several values is written.
-    #[arg(long, value_enum, value_name = "STYLE", default_value_t = StatusFilterArg::OrChain)]
-    status_filter: StatusFilterArg,
+    /// How a status filter with several values is written [default: or-chain].
+    #[arg(long, value_enum, value_name = "STYLE")]
+    status_filter: Option<StatusFilterArg>,
 }
 
 impl CompileArgs {
-    pub(crate) fn options(&self) -> Options {
-        let mut options = Options::default().with_status_filter(match self.status_filter {
-            StatusFilterArg::OrChain => StatusFilter::OrChain,
-            StatusFilterArg::CrmIn => StatusFilter::CrmIn,
-        });
+    /// The options from `--options`, then the flags given on top of them (a flag wins).
+    pub(crate) fn options(&self) -> Result<Options, convq_http::StartError> {
+        let mut options = self.file.options()?;
+        if let Some(style) = self.status_filter {
+            options = options.with_status_filter(match style {
+                StatusFilterArg::OrChain => StatusFilter::OrChain,
+                StatusFilterArg::CrmIn => StatusFilter::CrmIn,
+            });
+        }
         if let Some(base_url) = &self.base_url {
             options = options.with_base_url(base_url);
         }
         if self.strict {
             options = options.with_unknown_columns(UnknownColumns::Error);
         }
-        options
+        Ok(options)
+    }
+}
+
+/// `--options FILE|JSON`, as `convq serve` takes it.
+#[derive(Debug, clap::Args)]
+pub(crate) struct OptionsArg {
+    /// Compile options: a JSON file, or the JSON itself, as for `convq serve` (the camelCase
+    /// form of convq_core::Options, e.g. {"unknownColumns":"error","extraColumns":[...]}).
+    #[arg(long, value_name = "FILE|JSON")]
+    options: Option<String>,
+}
+
+impl OptionsArg {
+    /// The options given, or the defaults.
+    pub(crate) fn options(&self) -> Result<Options, convq_http::StartError> {
+        self.options
+            .as_deref()
+            .map_or_else(|| Ok(Options::default()), convq_http::read_options)
     }
 }
 
@@ -102,7 +127,9 @@ enum Format {
 }
 
 pub(crate) fn run(args: &QueryArgs) -> anyhow::Result<Outcome> {
-    let options = args.compile.options();
+    let Some(options) = output::options_or_report(args.compile.options())? else {
+        return Ok(Outcome::Rejected);
+    };
     let source = args.input.source();
     let explicit_stdin = args.input.file.is_some();
     let mut reader = source.open(explicit_stdin)?;

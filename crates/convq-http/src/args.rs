@@ -38,9 +38,9 @@ pub struct ServeArgs {
     )]
     pub dataverse: Option<String>,
 
-    /// Compile options as JSON (the camelCase form of convq_core::Options, e.g.
-    /// {"unknownColumns":"error"}), or @FILE to read them from a file.
-    #[arg(long, value_name = "JSON|@FILE")]
+    /// Compile options: a JSON file, or the JSON itself (the camelCase form of
+    /// convq_core::Options, e.g. {"unknownColumns":"error"}).
+    #[arg(long, value_name = "FILE|JSON")]
     pub options: Option<String>,
 
     /// Allow this browser origin (CORS); repeat for several. Without it, no CORS headers.
@@ -81,6 +81,15 @@ pub enum StartError {
     /// `--options` is not valid options JSON.
     #[error("--options is not valid: {0}")]
     Options(String),
+    /// The `--options` file cannot be read.
+    #[error("cannot read the --options file {}: {error}", path.display())]
+    OptionsFile {
+        /// The file as given.
+        path: PathBuf,
+        /// Why it cannot be read (in the message, not a `source`: both binaries print the
+        /// message alone).
+        error: std::io::Error,
+    },
     /// `--cors-origin` is not a header value.
     #[error("--cors-origin {0:?} is not a valid origin")]
     CorsOrigin(String),
@@ -98,6 +107,7 @@ impl StartError {
             Self::Backend(error) => error.code(),
             Self::Store(error) => error.code(),
             Self::Options(_) => "invalid_options",
+            Self::OptionsFile { .. } => "options_file_unreadable",
             Self::CorsOrigin(_) => "invalid_cors_origin",
             Self::Io(_) => "io_error",
         }
@@ -158,44 +168,65 @@ impl ServeArgs {
     }
 
     fn options(&self) -> Result<Options, StartError> {
-        let Some(given) = &self.options else {
-            return Ok(Options::default());
-        };
-        let text = match given.strip_prefix('@') {
-            Some(path) => std::fs::read_to_string(path)
-                .map_err(|e| StartError::Options(format!("cannot read {path}: {e}")))?,
-            None => given.clone(),
-        };
-        let options: Options =
-            serde_json::from_str(&text).map_err(|e| StartError::Options(e.to_string()))?;
-        // A bad base URL would fail every request; fail at start instead.
-        if let Err(error) = convq_core::compile(
-            r#"{"agentId":"00000000-0000-0000-0000-000000000000"}"#,
-            &options,
-        ) {
-            return Err(StartError::Options(error.to_string()));
-        }
-        Ok(options)
+        self.options
+            .as_deref()
+            .map_or_else(|| Ok(Options::default()), read_options)
     }
 }
 
-/// `250ms`, `30s`, `2m`, or a bare number of seconds.
-fn parse_duration(text: &str) -> Result<Duration, String> {
+/// Reads an `--options` value: the options JSON itself (it starts with `{`), or the path of a
+/// file that holds it (`FILE`, or `@FILE` as earlier versions spelled it). The options are
+/// checked once here (a bad base URL would otherwise fail every request).
+///
+/// # Errors
+/// [`StartError::OptionsFile`] when the file cannot be read, [`StartError::Options`] when the
+/// JSON is not valid options.
+pub fn read_options(given: &str) -> Result<Options, StartError> {
+    let (text, from) = if given.trim_start().starts_with('{') {
+        (given.to_owned(), String::new())
+    } else {
+        let path = given.strip_prefix('@').unwrap_or(given);
+        let text = std::fs::read_to_string(path).map_err(|error| StartError::OptionsFile {
+            path: PathBuf::from(path),
+            error,
+        })?;
+        (text, format!(" in {path}"))
+    };
+    let options: Options =
+        serde_json::from_str(&text).map_err(|e| StartError::Options(format!("{e}{from}")))?;
+    if let Err(error) = convq_core::compile(
+        r#"{"agentId":"00000000-0000-0000-0000-000000000000"}"#,
+        &options,
+    ) {
+        return Err(StartError::Options(format!("{error}{from}")));
+    }
+    Ok(options)
+}
+
+/// Parses a duration flag: a number with a unit, as the `humantime` crate reads it (`500ms`,
+/// `20s`, `2m`, `1h 30m`, `1m30s`), or a bare number of seconds (`20`, `0.5`), which older
+/// command lines used. Zero is refused: every duration here is a timeout or an interval.
+///
+/// Every duration flag of the CLI and the service uses this parser, so they all read alike.
+///
+/// # Errors
+/// The text is not a duration, or it is zero; the message gives examples.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let (number, unit) = text
-        .find(|c: char| !c.is_ascii_digit())
-        .map_or((text, "s"), |i| text.split_at(i));
-    let value: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration like 500ms, 30s or 2m"))?;
-    let duration = match unit {
-        "ms" => Duration::from_millis(value),
-        "s" => Duration::from_secs(value),
-        "m" => Duration::from_secs(value.saturating_mul(60)),
-        _ => return Err(format!("{text:?} has an unknown unit; use ms, s or m")),
+    let duration = if text.bytes().all(|b| b.is_ascii_digit() || b == b'.') && !text.is_empty() {
+        text.parse::<f64>()
+            .ok()
+            .and_then(|seconds| Duration::try_from_secs_f64(seconds).ok())
+            .ok_or_else(|| format!("{text:?} is not a duration like 500ms, 20s or 2m"))?
+    } else {
+        humantime::parse_duration(text).map_err(|error| {
+            format!("{text:?} is not a duration like 500ms, 20s or 2m ({error})")
+        })?
     };
     if duration.is_zero() {
-        return Err("the duration must be more than zero".to_owned());
+        return Err(format!(
+            "{text:?} is zero; give a duration like 500ms or 20s"
+        ));
     }
     Ok(duration)
 }
@@ -219,12 +250,22 @@ mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
-        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
-        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
-        assert_eq!(parse_duration("7").unwrap(), Duration::from_secs(7));
-        for bad in ["", "s", "0s", "1h", "-1s", "1.5s"] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
+        for (text, expected) in [
+            ("250ms", Duration::from_millis(250)),
+            ("30s", Duration::from_secs(30)),
+            ("2m", Duration::from_secs(120)),
+            ("1h", Duration::from_secs(3600)),
+            ("1m 30s", Duration::from_secs(90)),
+            ("1m30s", Duration::from_secs(90)),
+            (" 20s ", Duration::from_secs(20)),
+            ("7", Duration::from_secs(7)),
+            ("0.3", Duration::from_millis(300)),
+        ] {
+            assert_eq!(parse_duration(text), Ok(expected), "{text}");
+        }
+        for bad in ["", "s", "0s", "0", "0ms", "-1s", "1.5.2", "20 parsecs", "."] {
+            let error = parse_duration(bad).unwrap_err();
+            assert!(error.contains("500ms"), "{bad}: {error}");
         }
     }
 }

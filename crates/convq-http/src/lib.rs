@@ -42,7 +42,7 @@ use axum::routing::{get, post};
 use convq_backend::Backend;
 use convq_core::Options;
 
-pub use args::{ServeArgs, StartError, TOKEN_VAR, init_tracing};
+pub use args::{ServeArgs, StartError, TOKEN_VAR, init_tracing, parse_duration, read_options};
 pub use error::HTTP_ERROR_CODES;
 pub use openapi::document as openapi_document;
 pub use server::{Server, serve, shutdown_signal};

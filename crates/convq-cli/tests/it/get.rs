@@ -281,7 +281,7 @@ fn dataverse_failures_exit_3_without_the_token() {
             "--dataverse",
             &base,
             "--timeout",
-            "0.3",
+            "300ms",
             "examples/waiting.json",
         ])
         .env("CONVQ_DATAVERSE_TOKEN", TOKEN)

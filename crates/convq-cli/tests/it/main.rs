@@ -9,6 +9,7 @@ mod formats;
 mod get;
 mod help;
 mod ndjson;
+mod options;
 mod serve;
 
 /// The golden case of the issue: the options string for `examples/waiting.json`.
