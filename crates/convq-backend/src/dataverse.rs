@@ -44,6 +44,15 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// The first 16 hex digits (64 bits) of the token's SHA-256: enough to tell tokens apart in
+    /// logs and map keys, nothing to recover the token from.
+    #[must_use]
+    pub fn fingerprint(&self) -> String {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(self.0.as_bytes());
+        digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+    }
 }
 
 impl fmt::Debug for Secret {

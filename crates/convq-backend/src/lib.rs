@@ -50,15 +50,19 @@ pub struct RunContext {
     pub now: SystemTime,
     /// getConversations' second argument, for telemetry. It never changes the answer.
     pub correlation_id: Option<String>,
+    /// The caller's own bearer token, when the service passes callers' tokens through to
+    /// Dataverse (`--auth passthrough`); `None` when the backend's own credential is used.
+    pub bearer: Option<Secret>,
 }
 
 impl RunContext {
-    /// A context at `now` without a correlation id.
+    /// A context at `now` without a correlation id, for the backend's own identity.
     #[must_use]
     pub fn at(now: SystemTime) -> Self {
         Self {
             now,
             correlation_id: None,
+            bearer: None,
         }
     }
 
@@ -68,7 +72,29 @@ impl RunContext {
         self.correlation_id = Some(id.into());
         self
     }
+
+    /// Sets the caller's bearer token (pass-through).
+    #[must_use]
+    pub fn with_bearer(mut self, bearer: Secret) -> Self {
+        self.bearer = Some(bearer);
+        self
+    }
+
+    /// Who the query runs as, as a stable key that is safe to log and to use as a map key
+    /// (caches, coalescing, throttling per identity): `"held"` for the backend's own credential,
+    /// `"bearer:<first 16 hex digits of SHA-256(token)>"` for a caller's pass-through token.
+    /// Two calls with the same token get the same key; the key does not reveal the token.
+    #[must_use]
+    pub fn identity_key(&self) -> String {
+        match &self.bearer {
+            None => HELD_IDENTITY.to_owned(),
+            Some(token) => format!("bearer:{}", token.fingerprint()),
+        }
+    }
 }
+
+/// [`RunContext::identity_key`] of a run under the backend's own credential.
+pub const HELD_IDENTITY: &str = "held";
 
 /// Where conversation records come from.
 pub trait Backend: Send + Sync {
@@ -282,6 +308,23 @@ async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn identity_keys_name_the_caller_without_the_token() {
+        let ctx = RunContext::at(SystemTime::UNIX_EPOCH);
+        assert_eq!(ctx.identity_key(), "held");
+        let alice = ctx.clone().with_bearer(Secret::new("alice-token"));
+        let key = alice.identity_key();
+        assert!(
+            key.starts_with("bearer:") && key.len() == "bearer:".len() + 16,
+            "{key}"
+        );
+        assert!(!key.contains("alice"));
+        assert_eq!(key, alice.clone().identity_key());
+        let bob = ctx.with_bearer(Secret::new("bob-token"));
+        assert_ne!(key, bob.identity_key());
+        assert!(!format!("{alice:?}").contains("alice-token"));
+    }
 
     #[test]
     fn the_success_literals_are_what_serde_writes_around_the_records() {

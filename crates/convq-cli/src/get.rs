@@ -79,10 +79,8 @@ pub(crate) fn run(args: &GetArgs) -> anyhow::Result<Outcome> {
     let backend = backend(args)?;
     let source = args.input.source();
     let mut reader = source.open(args.input.file.is_some())?;
-    let ctx = RunContext {
-        now: args.now.unwrap_or_else(SystemTime::now),
-        correlation_id: args.input.correlation_id.clone(),
-    };
+    let mut ctx = RunContext::at(args.now.unwrap_or_else(SystemTime::now));
+    ctx.correlation_id = args.input.correlation_id.clone();
     // One request at a time: a current-thread runtime, only in this subcommand.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -31,10 +31,7 @@ pub(crate) async fn get_conversations(
         Ok(text) => text,
         Err(error) => return error.into_response(),
     };
-    let ctx = RunContext {
-        now: SystemTime::now(),
-        correlation_id: Some(correlation_id),
-    };
+    let ctx = RunContext::at(SystemTime::now()).with_correlation_id(correlation_id);
     // The envelope's JSON text, written by the backend without a serde_json::Value per record
     // (byte for byte what serializing get_conversations' envelope gives).
     let run = convq_backend::get_conversations_json(
