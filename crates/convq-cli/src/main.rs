@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod docs;
 mod get;
 mod input;
 mod output;
@@ -34,7 +35,7 @@ Exit status:
 #[derive(Debug, Parser)]
 #[command(
     name = "convq",
-    version,
+    version = VERSION,
     arg_required_else_help = true,
     after_help = query::EXAMPLES,
     after_long_help = long_help_footer(query::EXAMPLES),
@@ -55,12 +56,24 @@ enum Command {
     /// Routes: POST /getConversations, POST /query, GET /healthz, /readyz, /openapi.json,
     /// /metrics. The same flags as the convq-http binary.
     Serve(convq_http::ServeArgs),
+    #[command(after_help = docs::COMPLETIONS_EXAMPLES)]
+    Completions(docs::CompletionsArgs),
+    #[command(after_help = docs::MAN_EXAMPLES)]
+    Man(docs::ManArgs),
 }
+
+/// `convq --version`: the version and the commit it was built from (see build.rs).
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("CONVQ_COMMIT"), ")");
 
 /// What `--help` shows after the options: the examples, then the exit status (`-h` shows the
 /// examples only).
 fn long_help_footer(examples: &str) -> String {
     format!("{examples}\n\n{EXIT_STATUS}")
+}
+
+/// The whole command line, for completions and man pages.
+fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
 }
 
 /// How a subcommand that ran to the end went. Failures to run at all are `Err` instead.
@@ -92,6 +105,8 @@ fn main() -> ExitCode {
         Command::Query(args) => query::run(args),
         Command::Get(args) => get::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Completions(args) => docs::completions(args),
+        Command::Man(args) => docs::man(args),
     };
     match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,

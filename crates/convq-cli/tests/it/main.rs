@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+mod docs;
 mod errors;
 mod formats;
 mod get;
