@@ -6,7 +6,8 @@
 //! - `@odata.nextLink` is followed as given (Dataverse's paging contract) until `top` rows or
 //!   the page cap; a link to another origin is refused, so the token goes nowhere else.
 //! - 429 and 503 are retried after `Retry-After` seconds (capped by `max_retry_wait`, at most
-//!   `max_retries` times, never past the total deadline).
+//!   `max_retries` times, never past the total deadline). The wait pauses every request of the
+//!   identity (see `pacing`), and at most `max_concurrent` requests of an identity are in flight.
 //! - `total_timeout` bounds the whole fetch (every page and retry), `connect_timeout` each
 //!   connection. Redirects are not followed: Web API does not redirect, a login page does.
 //! - The token is a [`Secret`]: never in `Debug`, errors or `describe()`.
@@ -16,6 +17,7 @@
 //! `PropertyName=%27createdon%27`, which the server decodes to the same text.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use convq_core::Compiled;
@@ -26,6 +28,8 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::error::BackendError;
+use crate::observe::{Nothing, Observer};
+use crate::pacing::Pacing;
 use crate::{Backend, BoxFuture, RunContext};
 
 /// A bearer token. `Debug` prints `Secret(<redacted>)`; there is no `Display`.
@@ -94,6 +98,11 @@ pub struct DataverseConfig {
     pub max_retries: u32,
     /// Longest wait before a retry, whatever `Retry-After` asks. Default 30 s.
     pub max_retry_wait: Duration,
+    /// Most requests of one identity in flight at once (Dataverse's limit is 52). Default 52.
+    pub max_concurrent: usize,
+    /// Longest request URL, organization URL included: Dataverse's 32,768 by default. Queries
+    /// over several agents are split to stay within it.
+    pub max_url_length: usize,
 }
 
 impl DataverseConfig {
@@ -109,6 +118,8 @@ impl DataverseConfig {
             total_timeout: Duration::from_secs(60),
             max_retries: 3,
             max_retry_wait: Duration::from_secs(30),
+            max_concurrent: 52,
+            max_url_length: convq_core::limits::MAX_URL_LENGTH,
         }
     }
 }
@@ -123,6 +134,8 @@ pub struct DataverseClient {
     origin: Origin,
     headers: HeaderMap,
     config: DataverseConfig,
+    pacing: Pacing,
+    observer: Arc<dyn Observer>,
 }
 
 /// Scheme, host and port of a URL (the port made explicit).
@@ -225,25 +238,73 @@ impl DataverseClient {
             origin: Origin::of(&url),
             org,
             headers,
+            pacing: Pacing::new(config.max_concurrent),
             config,
+            observer: Arc::new(Nothing),
         })
+    }
+
+    /// Reports upstream requests, throttle pauses and queue waits to `observer`.
+    #[must_use]
+    pub fn with_observer(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observer = observer;
+        self
+    }
+
+    pub(crate) fn config(&self) -> &DataverseConfig {
+        &self.config
+    }
+
+    pub(crate) fn observer(&self) -> &dyn Observer {
+        self.observer.as_ref()
+    }
+
+    pub(crate) fn pacing(&self) -> &Pacing {
+        &self.pacing
+    }
+
+    /// The longest request path (what follows the organization URL) that keeps the URL within
+    /// [`DataverseConfig::max_url_length`] once sent: the `url` crate writes each `'` of the
+    /// query as `%27`, two characters more, and `quotes` is how many the path has.
+    pub(crate) fn max_path_length(&self, quotes: usize) -> usize {
+        self.config
+            .max_url_length
+            .saturating_sub(self.org.len() + 2 * quotes)
+    }
+
+    /// GETs `path` (and every page after it) for `ctx`'s identity, within the total timeout
+    /// from now.
+    pub(crate) async fn fetch_path(
+        &self,
+        path: &str,
+        top: Option<u32>,
+        ctx: &RunContext,
+    ) -> Result<Vec<Value>, BackendError> {
+        let total = self.config.total_timeout;
+        let deadline = Instant::now() + total;
+        match tokio::time::timeout_at(deadline, self.fetch_all(path, top, ctx, deadline)).await {
+            Ok(result) => result,
+            Err(_) => Err(BackendError::DataverseTimeout { after: total }),
+        }
     }
 
     async fn fetch_all(
         &self,
-        compiled: &Compiled,
+        path: &str,
+        top: Option<u32>,
+        ctx: &RunContext,
         deadline: Instant,
     ) -> Result<Vec<Value>, BackendError> {
-        let first = format!("{}{}", self.org, compiled.path);
+        let first = format!("{}{}", self.org, path);
         let mut url = Url::parse(&first).map_err(|e| BackendError::InvalidConfig {
             reason: format!("the request URL is not valid: {e}"),
         })?;
-        let top = compiled.top.map(|t| t as usize);
+        let top = top.map(|t| t as usize);
         let mut rows = Vec::new();
         let mut pages = 0;
         loop {
             pages += 1;
-            let page = self.get_page(url, deadline).await?;
+            let page = self.get_page(url, ctx, deadline).await?;
             rows.extend(page.value);
             if let Some(top) = top.filter(|&top| rows.len() >= top) {
                 rows.truncate(top);
@@ -278,9 +339,19 @@ impl DataverseClient {
         Ok(url)
     }
 
-    async fn get_page(&self, url: Url, deadline: Instant) -> Result<Page, BackendError> {
+    async fn get_page(
+        &self,
+        url: Url,
+        ctx: &RunContext,
+        deadline: Instant,
+    ) -> Result<Page, BackendError> {
+        let gate = self.pacing.gate(&ctx.identity_key());
         let mut retries = 0;
         loop {
+            let permit = gate
+                .acquire(deadline, retries, self.observer.as_ref())
+                .await?;
+            self.observer.upstream_request();
             let response = self
                 .http
                 .get(url.clone())
@@ -307,12 +378,16 @@ impl DataverseClient {
                     retries,
                     retry_after,
                 };
+                // Every request of the identity waits, not only this one: sending during the
+                // wait extends it.
+                gate.pause(wait, status.as_u16(), retry_after, self.observer.as_ref());
+                drop(permit);
                 // Waiting past the deadline would only turn this answer into a timeout.
                 if retries >= self.config.max_retries || Instant::now() + wait > deadline {
                     return Err(throttled);
                 }
                 drop(response);
-                tokio::time::sleep(wait).await;
+                // The gate holds the next attempt until the pause ends.
                 retries += 1;
                 continue;
             }
@@ -414,15 +489,12 @@ impl Backend for DataverseClient {
     fn fetch<'a>(
         &'a self,
         compiled: &'a Compiled,
-        _ctx: &'a RunContext,
+        ctx: &'a RunContext,
     ) -> BoxFuture<'a, Result<Vec<Value>, BackendError>> {
         Box::pin(async move {
-            let total = self.config.total_timeout;
-            let deadline = Instant::now() + total;
-            match tokio::time::timeout_at(deadline, self.fetch_all(compiled, deadline)).await {
-                Ok(result) => result,
-                Err(_) => Err(BackendError::DataverseTimeout { after: total }),
-            }
+            let rows = self.fetch_path(&compiled.path, compiled.top, ctx).await?;
+            self.observer.upstream_query(1);
+            Ok(rows)
         })
     }
 

@@ -24,8 +24,14 @@
 //!
 //! Core and backends read no clock: "now" (for `createdBeforeDays`) comes in [`RunContext`].
 
+mod cache;
+mod coalesce;
 mod dataverse;
 mod error;
+mod observe;
+mod pacing;
+#[cfg(feature = "simorg")]
+pub mod simorg;
 mod store;
 mod timestamp;
 
@@ -35,8 +41,10 @@ use std::time::SystemTime;
 
 use convq_core::{Compiled, Envelope, Options};
 
+pub use coalesce::{Shared, SharedConfig};
 pub use dataverse::{DataverseClient, DataverseConfig, Secret};
 pub use error::{BACKEND_ERROR_CODES, BackendError, RecordLocation, StoreError};
+pub use observe::{Counters, CountersSnapshot, Observer};
 pub use store::EmbeddedStore;
 pub use timestamp::{InvalidTimestamp, parse_timestamp};
 
@@ -131,6 +139,21 @@ pub trait Backend: Send + Sync {
         })
     }
 
+    /// As [`fetch_json`](Self::fetch_json), also saying how old the answer is: zero when it
+    /// was fetched for this call, more when it came from a cache (HTTP adapters send it as
+    /// `Age`). The provided implementation calls `fetch_json` and answers zero.
+    fn fetch_json_aged<'a>(
+        &'a self,
+        compiled: &'a Compiled,
+        ctx: &'a RunContext,
+        out: &'a mut Vec<u8>,
+    ) -> BoxFuture<'a, Result<(usize, std::time::Duration), BackendError>> {
+        Box::pin(async move {
+            let count = self.fetch_json(compiled, ctx, out).await?;
+            Ok((count, std::time::Duration::ZERO))
+        })
+    }
+
     /// Whether the backend can answer (store loaded / client configured).
     fn is_ready(&self) -> bool {
         true
@@ -180,6 +203,9 @@ pub struct JsonRunResult {
     pub error: Option<convq_core::ErrorBody>,
     /// As [`RunResult::warnings`].
     pub warnings: Vec<convq_core::Warning>,
+    /// How old the records are: zero when fetched for this call, more when they came from
+    /// a cache ([`SharedConfig::cache_ttl`]). Zero on failure.
+    pub age: std::time::Duration,
 }
 
 /// getConversations on input JSON text: compile (core) → fetch (backend) → envelope.
@@ -226,14 +252,15 @@ pub async fn get_conversations_json(
     // the records; a unit test checks them against serde's own output.
     let mut body = Vec::with_capacity(1024);
     body.extend_from_slice(SUCCESS_HEAD);
-    match backend.fetch_json(&compiled, ctx, &mut body).await {
-        Ok(_) => {
+    match backend.fetch_json_aged(&compiled, ctx, &mut body).await {
+        Ok((_, age)) => {
             body.extend_from_slice(SUCCESS_TAIL);
             JsonRunResult {
                 body,
                 outcome: Outcome::Success,
                 error: None,
                 warnings: compiled.warnings,
+                age,
             }
         }
         Err(error) => {
@@ -261,6 +288,7 @@ fn failure_json(
         outcome,
         error: Some(error),
         warnings,
+        age: std::time::Duration::ZERO,
     }
 }
 

@@ -25,6 +25,7 @@
 //! Pipeline: parse (serde_json, into a tree that borrows the input's strings) → validate and
 //! normalize ([`Query`]) → render (Web API, URL, FetchXML). See `docs/architecture.md`.
 
+mod agents;
 mod ast;
 pub mod catalog;
 mod envelope;
@@ -41,6 +42,7 @@ mod warning;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use agents::{AGENT_PROPERTY, AgentsRequest, render_agents};
 pub use ast::{Column, OrderKey, Query};
 pub use envelope::{Envelope, ErrorBody, ResultValues};
 pub use error::{ERROR_CODES, Error, Limit};

@@ -174,19 +174,44 @@ pub(crate) fn select(query: &Query) -> String {
 /// exactly [`Query::standard_filter`], and that it is the crate's printing of that tree
 /// wherever that printing is flat too (at most two statuses).
 pub(crate) fn filter(query: &Query, style: StatusFilter) -> String {
+    filter_for_agents(query, std::slice::from_ref(&query.agent_id), style)
+}
+
+/// [`filter`] with `agents` in place of the query's own agent: one agent gives exactly
+/// [`filter`]'s text, several give `(agent eq A or agent eq B) and ...` (OData 4.0 has no `in`).
+pub(crate) fn filter_for_agents(
+    query: &Query,
+    agents: &[uuid::Uuid],
+    style: StatusFilter,
+) -> String {
     const DAYS: &str =
         " and Microsoft.Dynamics.CRM.LastXDays(PropertyName='createdon',PropertyValue=";
     let mut out = String::with_capacity(
-        AGENT_PROPERTY.len() + 4 + 36 + 80 + 28 * query.status.len() + DAYS.len() + 6,
+        (AGENT_PROPERTY.len() + 8 + 36) * agents.len()
+            + 80
+            + 28 * query.status.len()
+            + DAYS.len()
+            + 6,
     );
-    out.push_str(AGENT_PROPERTY);
-    out.push_str(" eq ");
-    out.push_str(
-        query
-            .agent_id
-            .hyphenated()
-            .encode_lower(&mut uuid::Uuid::encode_buffer()),
-    );
+    let several = agents.len() > 1;
+    if several {
+        out.push('(');
+    }
+    for (i, agent) in agents.iter().enumerate() {
+        if i > 0 {
+            out.push_str(" or ");
+        }
+        out.push_str(AGENT_PROPERTY);
+        out.push_str(" eq ");
+        out.push_str(
+            agent
+                .hyphenated()
+                .encode_lower(&mut uuid::Uuid::encode_buffer()),
+        );
+    }
+    if several {
+        out.push(')');
+    }
     match (query.status.as_slice(), style) {
         ([], _) => {}
         ([single], _) => {

@@ -1,0 +1,527 @@
+//! A simulated Dataverse organization for tests and load runs (feature `simorg`): an HTTP
+//! server on 127.0.0.1 that answers the Web API queries convq sends for
+//! `msdyn_ocliveworkitems` from an [`EmbeddedStore`], with Dataverse's service protection
+//! limits scaled for a test, added latency, and counts of what it received.
+//!
+//! What it speaks:
+//! - `GET /api/data/v9.2/msdyn_ocliveworkitems?$select&$filter&$orderby&$top` with the filters
+//!   convq renders (one agent or an `or` of agents, status as `eq`, an `or` chain or
+//!   `Microsoft.Dynamics.CRM.In`, `Microsoft.Dynamics.CRM.LastXDays`); anything else is a 400
+//!   with a Web API error body.
+//! - Paging: `Prefer: odata.maxpagesize=N` (else the configured page size) and
+//!   `@odata.nextLink` with a `$skiptoken`.
+//! - Rows of several agents come interleaved (round robin over the agents' answers), the way
+//!   a real combined answer mixes agents: each agent's rows keep the order of its own query.
+//! - `Authorization: Bearer <token>` is required; the token is the identity the limits count.
+//! - Limits per identity: `max_requests` per sliding `window`, `max_concurrent` in flight;
+//!   over either, 429 with `Retry-After` (whole seconds, at least 1) and Dataverse's error code.
+//! - `GET /_simorg/stats`: the counts, as JSON ([`SimStats`]).
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use convq_core::{Options, Query};
+use reqwest::Url;
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use crate::EmbeddedStore;
+
+/// The entity set path convq queries.
+const PATH: &str = "/api/data/v9.2/msdyn_ocliveworkitems";
+
+/// Limits, latency and paging of a [`SimOrg`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SimOrgConfig {
+    /// Added to every answered request (throttled ones answer at once). Default 50 ms.
+    pub latency: Duration,
+    /// The sliding window of `max_requests`. Default 5 minutes (Dataverse's).
+    pub window: Duration,
+    /// Requests per identity per window. Default 6,000 (Dataverse's).
+    pub max_requests: usize,
+    /// Requests per identity in flight. Default 52 (Dataverse's).
+    pub max_concurrent: usize,
+    /// Rows per page without `Prefer: odata.maxpagesize`. Default 5,000 (Dataverse's).
+    pub page_size: usize,
+    /// "Now" for `LastXDays`; the clock when `None`.
+    pub now: Option<SystemTime>,
+}
+
+impl Default for SimOrgConfig {
+    fn default() -> Self {
+        Self {
+            latency: Duration::from_millis(50),
+            window: Duration::from_secs(300),
+            max_requests: 6_000,
+            max_concurrent: 52,
+            page_size: 5_000,
+            now: None,
+        }
+    }
+}
+
+/// What a [`SimOrg`] received and answered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct SimStats {
+    /// Requests received (every status).
+    pub requests: u64,
+    /// Answered 200.
+    pub ok: u64,
+    /// Answered 429.
+    pub throttled: u64,
+    /// Answered 400/401/404.
+    pub rejected: u64,
+    /// Agents named by the 200 answers' filters, summed (over `ok`: agents per request).
+    pub agents: u64,
+    /// Most requests in flight at once.
+    pub max_in_flight: u64,
+}
+
+/// A running simulated organization. Stops when dropped.
+#[derive(Debug)]
+pub struct SimOrg {
+    url: String,
+    state: Arc<OrgState>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+#[derive(Debug)]
+struct OrgState {
+    store: EmbeddedStore,
+    config: SimOrgConfig,
+    identities: Mutex<HashMap<String, Usage>>,
+    counts: Counts,
+}
+
+#[derive(Debug, Default)]
+struct Usage {
+    recent: VecDeque<Instant>,
+    in_flight: usize,
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    requests: AtomicU64,
+    ok: AtomicU64,
+    throttled: AtomicU64,
+    rejected: AtomicU64,
+    agents: AtomicU64,
+    in_flight: AtomicU64,
+    max_in_flight: AtomicU64,
+}
+
+impl SimOrg {
+    /// Starts on `127.0.0.1:port` (0: any free port).
+    ///
+    /// # Errors
+    /// The port cannot be bound.
+    pub async fn start(
+        store: EmbeddedStore,
+        config: SimOrgConfig,
+        port: u16,
+    ) -> std::io::Result<Self> {
+        let listener =
+            tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let state = Arc::new(OrgState {
+            store,
+            config,
+            identities: Mutex::default(),
+            counts: Counts::default(),
+        });
+        let app = Router::new()
+            .route(PATH, get(conversations))
+            .route("/_simorg/stats", get(stats))
+            .with_state(Arc::clone(&state));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        Ok(Self {
+            url,
+            state,
+            stop: Some(stop),
+        })
+    }
+
+    /// `http://127.0.0.1:<port>`: the organization URL.
+    #[must_use]
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The counts so far.
+    #[must_use]
+    pub fn stats(&self) -> SimStats {
+        self.state.stats()
+    }
+}
+
+impl Drop for SimOrg {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+impl OrgState {
+    fn stats(&self) -> SimStats {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let c = &self.counts;
+        SimStats {
+            requests: get(&c.requests),
+            ok: get(&c.ok),
+            throttled: get(&c.throttled),
+            rejected: get(&c.rejected),
+            agents: get(&c.agents),
+            max_in_flight: get(&c.max_in_flight),
+        }
+    }
+
+    /// Admits a request of `identity`, or says how many seconds to wait.
+    fn admit(&self, identity: &str) -> Result<(), u64> {
+        let now = Instant::now();
+        let mut identities = self
+            .identities
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let usage = identities.entry(identity.to_owned()).or_default();
+        while usage
+            .recent
+            .front()
+            .is_some_and(|&t| now.duration_since(t) >= self.config.window)
+        {
+            usage.recent.pop_front();
+        }
+        if usage.in_flight >= self.config.max_concurrent {
+            return Err(1);
+        }
+        if usage.recent.len() >= self.config.max_requests {
+            let oldest = usage.recent.front().copied().unwrap_or(now);
+            let wait = (oldest + self.config.window).saturating_duration_since(now);
+            return Err(wait.as_secs_f64().ceil().max(1.0) as u64);
+        }
+        usage.recent.push_back(now);
+        usage.in_flight += 1;
+        Ok(())
+    }
+
+    fn release(&self, identity: &str) {
+        let mut identities = self
+            .identities
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(usage) = identities.get_mut(identity) {
+            usage.in_flight = usage.in_flight.saturating_sub(1);
+        }
+    }
+}
+
+async fn stats(State(state): State<Arc<OrgState>>) -> Response {
+    axum::Json(state.stats()).into_response()
+}
+
+fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        axum::Json(json!({ "error": { "code": code, "message": message } })),
+    )
+        .into_response()
+}
+
+async fn conversations(State(state): State<Arc<OrgState>>, request: Request) -> Response {
+    let counts = &state.counts;
+    counts.requests.fetch_add(1, Ordering::Relaxed);
+    let headers = request.headers().clone();
+    let Some(identity) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+    else {
+        counts.rejected.fetch_add(1, Ordering::Relaxed);
+        return error(StatusCode::UNAUTHORIZED, "0x80040220", "no bearer token");
+    };
+    if let Err(seconds) = state.admit(&identity) {
+        counts.throttled.fetch_add(1, Ordering::Relaxed);
+        let mut response = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "0x80072322",
+            "Number of requests exceeded the limit of 6000 over time window of 300 seconds.",
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, seconds.into());
+        return response;
+    }
+    let in_flight = counts.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+    counts.max_in_flight.fetch_max(in_flight, Ordering::Relaxed);
+    tokio::time::sleep(state.config.latency).await;
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("127.0.0.1")
+        .to_owned();
+    let answer = answer(&state, &host, &request.uri().to_string(), &headers);
+    counts.in_flight.fetch_sub(1, Ordering::Relaxed);
+    state.release(&identity);
+    match answer {
+        Ok((body, agents)) => {
+            counts.ok.fetch_add(1, Ordering::Relaxed);
+            counts.agents.fetch_add(agents, Ordering::Relaxed);
+            axum::Json(body).into_response()
+        }
+        Err(message) => {
+            counts.rejected.fetch_add(1, Ordering::Relaxed);
+            error(StatusCode::BAD_REQUEST, "0x80060888", &message)
+        }
+    }
+}
+
+/// The page asked for, and how many agents the filter named.
+fn answer(
+    state: &OrgState,
+    host: &str,
+    target: &str,
+    headers: &HeaderMap,
+) -> Result<(Value, u64), String> {
+    let url = Url::parse(&format!("http://{host}{target}")).map_err(|e| e.to_string())?;
+    let mut select = None;
+    let mut filter = None;
+    let mut orderby = None;
+    let mut top = None;
+    let mut skip = 0usize;
+    for (name, value) in url.query_pairs() {
+        match &*name {
+            "$select" => select = Some(value.into_owned()),
+            "$filter" => filter = Some(value.into_owned()),
+            "$orderby" => orderby = Some(value.into_owned()),
+            "$top" => top = Some(value.parse::<usize>().map_err(|e| e.to_string())?),
+            "$skiptoken" => skip = value.parse().map_err(|_| "bad $skiptoken".to_owned())?,
+            other => return Err(format!("unsupported query option {other}")),
+        }
+    }
+    let filter = parse_filter(&filter.ok_or("a $filter is required")?)?;
+    let mut input = json!({
+        "attributes": select.unwrap_or_default().split(',').filter(|s| !s.is_empty()).collect::<Vec<_>>(),
+    });
+    if !filter.status.is_empty() {
+        input["status"] = json!(filter.status);
+    }
+    if let Some(days) = filter.days {
+        input["createdBeforeDays"] = json!(days);
+    }
+    if let Some(orderby) = orderby {
+        let keys: Result<Vec<Value>, String> = orderby
+            .split(',')
+            .map(|key| match key.split_once(' ') {
+                Some((name, "asc")) => Ok(json!({"attributeName": name, "descending": false})),
+                Some((name, "desc")) => Ok(json!({"attributeName": name, "descending": true})),
+                None => Ok(json!({"attributeName": key})),
+                _ => Err(format!("bad $orderby key {key:?}")),
+            })
+            .collect();
+        input["orderBy"] = Value::Array(keys?);
+    }
+    let now = state.config.now.unwrap_or_else(SystemTime::now);
+    let mut answers = Vec::with_capacity(filter.agents.len());
+    for agent in &filter.agents {
+        input["agentId"] = json!(agent);
+        let query: Query = convq_core::compile_value(&input, &Options::default())
+            .map_err(|e| format!("{e} at {}", e.path()))?
+            .ast;
+        answers.push(state.store.query(&query, now).into_iter());
+    }
+    // Round robin over the agents: a combined answer mixes them.
+    let mut rows = Vec::new();
+    loop {
+        let before = rows.len();
+        rows.extend(answers.iter_mut().filter_map(Iterator::next));
+        if rows.len() == before {
+            break;
+        }
+    }
+    if let Some(top) = top {
+        rows.truncate(top);
+    }
+    let page_size = headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .find_map(|p| p.trim().strip_prefix("odata.maxpagesize="))
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or(state.config.page_size)
+        .max(1);
+    let end = rows.len().min(skip.saturating_add(page_size));
+    let page: Vec<Value> = rows
+        .get(skip..end)
+        .map(<[Value]>::to_vec)
+        .unwrap_or_default();
+    let mut body = json!({
+        "@odata.context": format!("http://{host}/api/data/v9.2/$metadata#msdyn_ocliveworkitems"),
+        "value": page,
+    });
+    if end < rows.len() {
+        let mut next = url.clone();
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .filter(|(name, _)| name != "$skiptoken")
+            .map(|(n, v)| (n.into_owned(), v.into_owned()))
+            .collect();
+        next.query_pairs_mut()
+            .clear()
+            .extend_pairs(pairs)
+            .append_pair("$skiptoken", &end.to_string());
+        body["@odata.nextLink"] = json!(next.to_string());
+    }
+    Ok((body, filter.agents.len() as u64))
+}
+
+#[derive(Debug, Default)]
+struct Filter {
+    agents: Vec<Uuid>,
+    status: Vec<i64>,
+    days: Option<u32>,
+}
+
+/// Reads the `$filter` convq renders.
+fn parse_filter(text: &str) -> Result<Filter, String> {
+    const AGENT: &str = "_msdyn_activeagentid_value eq ";
+    const IN: &str = "Microsoft.Dynamics.CRM.In(PropertyName='statuscode',PropertyValues=[";
+    const DAYS: &str = "Microsoft.Dynamics.CRM.LastXDays(PropertyName='createdon',PropertyValue=";
+    let bad = || format!("unsupported $filter: {text}");
+    let mut parts = text.split(" and ");
+    let agents = parts.next().ok_or_else(bad)?;
+    let agents = agents
+        .strip_prefix('(')
+        .and_then(|a| a.strip_suffix(')'))
+        .unwrap_or(agents);
+    let mut filter = Filter::default();
+    for agent in agents.split(" or ") {
+        let id = agent.strip_prefix(AGENT).ok_or_else(bad)?;
+        filter.agents.push(Uuid::parse_str(id).map_err(|_| bad())?);
+    }
+    for part in parts {
+        if let Some(days) = part.strip_prefix(DAYS).and_then(|d| d.strip_suffix(')')) {
+            filter.days = Some(days.parse().map_err(|_| bad())?);
+        } else if let Some(list) = part.strip_prefix(IN).and_then(|d| d.strip_suffix("])")) {
+            for value in list.split(',') {
+                let value = value.trim_matches('\'');
+                filter.status.push(value.parse().map_err(|_| bad())?);
+            }
+        } else {
+            let statuses = part
+                .strip_prefix('(')
+                .and_then(|p| p.strip_suffix(')'))
+                .unwrap_or(part);
+            for status in statuses.split(" or ") {
+                let value = status.strip_prefix("statuscode eq ").ok_or_else(bad)?;
+                filter.status.push(value.parse().map_err(|_| bad())?);
+            }
+        }
+    }
+    Ok(filter)
+}
+
+/// A generated store for load runs: `agents` agents with `per_agent` conversations each,
+/// created in the 30 days before `now`, statuses spread over 1..=7. Deterministic for a seed.
+///
+/// # Panics
+/// Never: the records are generated in the store's format.
+#[must_use]
+pub fn generated_store(
+    agents: usize,
+    per_agent: usize,
+    now: SystemTime,
+    seed: u64,
+) -> EmbeddedStore {
+    let mut state = seed | 1;
+    let mut next = move || {
+        // xorshift64*: enough spread for test data, no dependency.
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        state.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    };
+    let now_secs = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let mut records = Vec::with_capacity(agents * per_agent);
+    for a in 0..agents {
+        let agent = Uuid::from_u64_pair(0x5a5a_0000_0000_4000 | a as u64, 0x8000_0000_0000_0000);
+        for _ in 0..per_agent {
+            let id = Uuid::from_u64_pair(next() & !0xF000 | 0x4000, next() >> 2 | 1 << 63);
+            let created = now_secs.saturating_sub(next() % (30 * 86_400));
+            let created = time::OffsetDateTime::from_unix_timestamp(created as i64)
+                .ok()
+                .and_then(|t| {
+                    t.format(&time::format_description::well_known::Rfc3339)
+                        .ok()
+                })
+                .unwrap_or_else(|| "2026-01-01T00:00:00Z".to_owned());
+            records.push(json!({
+                "activityid": id,
+                "msdyn_ocliveworkitemid": id,
+                "_msdyn_activeagentid_value": agent,
+                "statuscode": 1 + next() % 7,
+                "createdon": created,
+                "msdyn_title": format!("conversation {}", next() % 10_000),
+            }));
+        }
+    }
+    let bytes = serde_json::to_vec(&Value::Array(records)).unwrap_or_default();
+    EmbeddedStore::from_bytes(&bytes).expect("generated records are valid store records")
+}
+
+/// The agent ids of [`generated_store`], in order.
+#[must_use]
+pub fn generated_agent(index: usize) -> Uuid {
+    Uuid::from_u64_pair(0x5a5a_0000_0000_4000 | index as u64, 0x8000_0000_0000_0000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_convq_renders_are_read() {
+        let a = "2b330c52-6844-4d36-8e05-03c78c9681dc";
+        let b = "5a5a0000-0000-4000-8000-000000000000";
+        let f = parse_filter(&format!(
+            "(_msdyn_activeagentid_value eq {a} or _msdyn_activeagentid_value eq {b}) and \
+             (statuscode eq 2 or statuscode eq 3) and \
+             Microsoft.Dynamics.CRM.LastXDays(PropertyName='createdon',PropertyValue=7)"
+        ))
+        .unwrap();
+        assert_eq!(f.agents.len(), 2);
+        assert_eq!(f.status, [2, 3]);
+        assert_eq!(f.days, Some(7));
+        let f = parse_filter(&format!(
+            "_msdyn_activeagentid_value eq {a} and \
+             Microsoft.Dynamics.CRM.In(PropertyName='statuscode',PropertyValues=['1','4'])"
+        ))
+        .unwrap();
+        assert_eq!((f.agents.len(), f.status.as_slice()), (1, &[1, 4][..]));
+        assert!(parse_filter("statuscode eq 3").is_err());
+    }
+}
