@@ -9,7 +9,7 @@ use axum::http::HeaderValue;
 use convq_backend::{Backend, DataverseClient, DataverseConfig, EmbeddedStore};
 use convq_core::Options;
 
-use crate::{AppState, Limits, ServerConfig};
+use crate::{AppState, ConnectionLimits, Limits, ServerConfig};
 
 /// The environment variable that holds the Dataverse bearer token (never a flag: flags show up
 /// in process listings and shell history).
@@ -59,6 +59,31 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 512, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..))]
     pub concurrency_limit: u32,
+
+    /// Longest a request body may take to arrive; slower clients get 408 and are disconnected.
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    pub body_read_timeout: Duration,
+
+    /// Longest wait for a whole request head, and for the next request on an idle kept-alive
+    /// connection; then the connection is closed.
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    pub header_read_timeout: Duration,
+
+    /// Connections open at once; more wait in the listen backlog.
+    #[arg(long, default_value_t = 1024, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
+    /// On SIGTERM/SIGINT, how long requests in flight may take to finish before the remaining
+    /// connections are closed.
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    pub shutdown_grace: Duration,
+
+    /// Also answer requests for this Host (NAME or NAME:PORT); repeat for several. On a loopback
+    /// address only localhost, 127.0.0.1 and [::1] are accepted otherwise (against DNS
+    /// rebinding); on other addresses, giving it restricts the server to the listed hosts.
+    #[arg(long = "allowed-host", value_name = "HOST")]
+    pub allowed_hosts: Vec<String>,
 
     /// Timeout of one Dataverse call, all pages included (e.g. 20s).
     #[arg(long, value_parser = parse_duration, value_name = "DURATION", requires = "dataverse")]
@@ -150,8 +175,14 @@ impl ServeArgs {
             limits: Limits::default()
                 .with_body_limit(self.body_limit)
                 .with_request_timeout(self.request_timeout)
-                .with_concurrency_limit(self.concurrency_limit as usize),
+                .with_concurrency_limit(self.concurrency_limit as usize)
+                .with_body_read_timeout(self.body_read_timeout),
             cors_origins,
+            connections: ConnectionLimits::default()
+                .with_header_read_timeout(self.header_read_timeout)
+                .with_max_connections(self.max_connections as usize)
+                .with_shutdown_grace(self.shutdown_grace),
+            allowed_hosts: self.allowed_hosts.clone(),
         };
         let state = AppState::new(backend, options).with_config(&config);
         Ok((config, state))

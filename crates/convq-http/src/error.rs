@@ -56,6 +56,16 @@ pub const HTTP_ERROR_CODES: &[(&str, u16, &str)] = &[
         "The x-correlation-id header and the correlationId query parameter differ.",
     ),
     (
+        "request_body_timeout",
+        408,
+        "The request body did not arrive within the body-read timeout (10 s by default); the connection is closed.",
+    ),
+    (
+        "host_not_allowed",
+        421,
+        "The Host header names a host this server does not answer for (on loopback: localhost, 127.0.0.1, [::1] and --allowed-host values).",
+    ),
+    (
         "request_timeout",
         504,
         "The request took longer than the server's request timeout.",
@@ -66,6 +76,18 @@ pub const HTTP_ERROR_CODES: &[(&str, u16, &str)] = &[
         "A bug in the server; the log line with the same correlation id has the details.",
     ),
 ];
+
+/// Longest part of a client-supplied value quoted in a message, in characters.
+const QUOTE_CHARS: usize = 40;
+
+/// A client-supplied value for a message: Debug-quoted, cut to its first [`QUOTE_CHARS`]
+/// characters with an ellipsis, so that an error never echoes a large value back.
+pub(crate) fn quote(value: &str) -> String {
+    match value.char_indices().nth(QUOTE_CHARS) {
+        None => format!("{value:?}"),
+        Some((end, _)) => format!("{:?}… ({} bytes)", &value[..end], value.len()),
+    }
+}
 
 /// An error response: a status and the failure envelope's `error` object.
 #[derive(Debug, Clone)]
@@ -217,6 +239,18 @@ mod tests {
                 .code,
             "method_not_allowed"
         );
+    }
+
+    #[test]
+    fn quotes_are_short() {
+        assert_eq!(quote("top"), "\"top\"");
+        let long = "é".repeat(1000);
+        let quoted = quote(&long);
+        assert!(
+            quoted.starts_with(&format!("\"{}\"…", "é".repeat(40))),
+            "{quoted}"
+        );
+        assert!(quoted.ends_with("(2000 bytes)"), "{quoted}");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::AppState;
-use crate::error::{ApiError, json_bytes, json_response};
+use crate::error::{ApiError, json_bytes, json_response, quote};
 use crate::middleware::{CorrelationId, is_json};
 
 /// `POST /getConversations`: the getConversations envelope.
@@ -53,10 +53,9 @@ pub(crate) async fn get_conversations(
     };
     let mut response = json_bytes(status, run.body);
     // Warnings go beside the envelope, never in it (the envelope is the API's exact shape).
-    for warning in &run.warnings {
-        if let Some(value) = warning_header(warning) {
-            response.headers_mut().append(WARNING_HEADER, value);
-        }
+    let headers = response.headers_mut();
+    for value in warning_headers(&run.warnings) {
+        headers.append(WARNING_HEADER, value);
     }
     response
 }
@@ -64,9 +63,41 @@ pub(crate) async fn get_conversations(
 /// One response header per compile warning of `/getConversations`: `<code> <JSON pointer>`.
 pub(crate) const WARNING_HEADER: &str = "x-convq-warning";
 
+/// Most `x-convq-warning` headers on one response: an input can warn about each of its 500
+/// attributes, and proxies limit the size of a response head.
+pub(crate) const MAX_WARNING_HEADERS: usize = 8;
+
+/// Longest JSON pointer shown in a warning header, in characters.
+const MAX_WARNING_POINTER: usize = 128;
+
+/// The warning headers: one per warning up to [`MAX_WARNING_HEADERS`]; beyond that, the first
+/// ones and a last `more_warnings <count>` header for the rest.
+fn warning_headers(warnings: &[convq_core::Warning]) -> Vec<HeaderValue> {
+    let shown = if warnings.len() > MAX_WARNING_HEADERS {
+        MAX_WARNING_HEADERS - 1
+    } else {
+        warnings.len()
+    };
+    let mut headers: Vec<HeaderValue> = warnings[..shown]
+        .iter()
+        .filter_map(warning_header)
+        .collect();
+    if shown < warnings.len() {
+        headers.push(
+            HeaderValue::from_str(&format!("more_warnings {}", warnings.len() - shown))
+                .expect("ASCII digits and letters"),
+        );
+    }
+    headers
+}
+
 fn warning_header(warning: &convq_core::Warning) -> Option<HeaderValue> {
     let code = serde_json::to_value(warning.code).ok()?;
-    HeaderValue::from_str(&format!("{} {}", code.as_str()?, warning.path)).ok()
+    let path = match warning.path.char_indices().nth(MAX_WARNING_POINTER) {
+        Some((end, _)) => format!("{}…", &warning.path[..end]),
+        None => warning.path.clone(),
+    };
+    HeaderValue::from_str(&format!("{} {path}", code.as_str()?)).ok()
 }
 
 /// `POST /query`: the compiled query, without running it.
@@ -151,11 +182,24 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
     response
 }
 
+/// A path as typed (the 404 message shows it unquoted), cut like [`quote`] when it is long.
+fn quote_path(path: &str) -> String {
+    let quoted = quote(path);
+    if quoted.len() == path.len() + 2 {
+        path.to_owned()
+    } else {
+        quoted
+    }
+}
+
 /// Any other path.
 pub(crate) async fn not_found(uri: Uri) -> Response {
-    ApiError::new("not_found", format!("no route for {}", uri.path()))
-        .with_hint("the routes are listed in /openapi.json")
-        .into_response()
+    ApiError::new(
+        "not_found",
+        format!("no route for {}", quote_path(uri.path())),
+    )
+    .with_hint("the routes are listed in /openapi.json")
+    .into_response()
 }
 
 /// Checks the query parameters and the content type, then reads the body (within the limit).
@@ -219,13 +263,13 @@ fn strict_param(query: Option<&str>) -> Result<bool, ApiError> {
             ("strict", other) => {
                 return Err(ApiError::new(
                     "invalid_query_parameter",
-                    format!("strict must be true or false, found {other:?}"),
+                    format!("strict must be true or false, found {}", quote(other)),
                 ));
             }
             (other, _) => {
                 return Err(ApiError::new(
                     "invalid_query_parameter",
-                    format!("unknown query parameter {other:?}"),
+                    format!("unknown query parameter {}", quote(other)),
                 )
                 .with_hint("the query parameters are correlationId and strict"));
             }

@@ -27,6 +27,7 @@
 mod args;
 mod error;
 mod handlers;
+mod hosts;
 mod metrics;
 mod middleware;
 mod openapi;
@@ -45,7 +46,7 @@ use convq_core::Options;
 pub use args::{ServeArgs, StartError, TOKEN_VAR, init_tracing, parse_duration, read_options};
 pub use error::HTTP_ERROR_CODES;
 pub use openapi::document as openapi_document;
-pub use server::{Server, serve, shutdown_signal};
+pub use server::{ConnectionLimits, Server, serve, shutdown_signal};
 
 /// The header (and, as `correlationId`, the query parameter) that carries the correlation id.
 pub const CORRELATION_HEADER: &str = "x-correlation-id";
@@ -58,8 +59,13 @@ pub struct Limits {
     pub body_limit: usize,
     /// Longest a request may take, backend call included; slower requests get 504.
     pub request_timeout: Duration,
-    /// Requests handled at once; more wait for a slot (within their timeout).
+    /// Requests handled at once; more wait for a slot (within their timeout). Only
+    /// `/getConversations` and `/query` take a slot, and only once their body is read: a slow
+    /// client holds a connection, not a slot, and the probes answer when every slot is busy.
     pub concurrency_limit: usize,
+    /// Longest a request body may take to arrive; a client that stops sending gets 408 and its
+    /// connection is closed. Default 10 s.
+    pub body_read_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -68,6 +74,7 @@ impl Default for Limits {
             body_limit: 64 * 1024,
             request_timeout: Duration::from_secs(30),
             concurrency_limit: 512,
+            body_read_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -93,6 +100,13 @@ impl Limits {
         self.concurrency_limit = requests.max(1);
         self
     }
+
+    /// Sets the body-read timeout.
+    #[must_use]
+    pub fn with_body_read_timeout(mut self, timeout: Duration) -> Self {
+        self.body_read_timeout = timeout;
+        self
+    }
 }
 
 /// How the server listens and what it lets through.
@@ -105,6 +119,12 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// Browser origins allowed by CORS. Empty (the default): no CORS headers at all.
     pub cors_origins: Vec<HeaderValue>,
+    /// Timeouts and limits of the connections themselves.
+    pub connections: ConnectionLimits,
+    /// `Host` values accepted besides the loopback names (`host` or `host:port`). On a
+    /// loopback address only `localhost`, `127.0.0.1` and `[::1]` (any port) and these are
+    /// accepted, which stops DNS rebinding; elsewhere, when not empty, only these.
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -113,6 +133,8 @@ impl Default for ServerConfig {
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)),
             limits: Limits::default(),
             cors_origins: Vec::new(),
+            connections: ConnectionLimits::default(),
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -138,6 +160,20 @@ impl ServerConfig {
         self.cors_origins.push(origin);
         self
     }
+
+    /// Sets the connection limits.
+    #[must_use]
+    pub fn with_connections(mut self, connections: ConnectionLimits) -> Self {
+        self.connections = connections;
+        self
+    }
+
+    /// Accepts this `Host` value (`api.example.com` or `api.example.com:8443`).
+    #[must_use]
+    pub fn with_allowed_host(mut self, host: impl Into<String>) -> Self {
+        self.allowed_hosts.push(host.into());
+        self
+    }
 }
 
 /// What the handlers share: the backend, the compile options, the limits and the metrics.
@@ -154,6 +190,7 @@ struct Inner {
     strict_options: Options,
     limits: Limits,
     cors_origins: Vec<HeaderValue>,
+    hosts: hosts::HostPolicy,
     metrics: metrics::Metrics,
     openapi: Vec<u8>,
 }
@@ -188,6 +225,7 @@ impl AppState {
                 strict_options,
                 limits: config.limits.clone(),
                 cors_origins: config.cors_origins.clone(),
+                hosts: hosts::HostPolicy::new(config.addr.ip(), &config.allowed_hosts),
                 metrics: metrics::Metrics::new(),
                 openapi,
             }),
@@ -227,6 +265,9 @@ pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .route("/getConversations", post(handlers::get_conversations))
         .route("/query", post(handlers::query))
+        // The routes above (the work) share the concurrency limit; the routes below answer even
+        // when every slot is busy, so probes keep working under load.
+        .route_layer(middleware::work_limit(&state))
         .route("/healthz", get(handlers::healthz))
         .route("/readyz", get(handlers::readyz))
         .route("/openapi.json", get(handlers::openapi))

@@ -3,23 +3,28 @@
 //! 1. `observe`: correlation id (taken, validated or generated, echoed), request timeout (504),
 //!    error-body normalization, metrics and the access log line. Outermost so that the log and the
 //!    metrics see the final status of everything below, timeouts included.
-//! 2. CORS, only when origins are configured.
-//! 3. Concurrency limit: one semaphore for the whole router; waiting counts toward the timeout.
-//! 4. Body limit (413 before reading when Content-Length says so, else while reading).
+//! 2. `Host` check (421 for a host the server does not answer for; see `hosts`).
+//! 3. CORS, only when origins are configured.
+//! 4. Body read: the whole body, within the body limit (413 before reading when Content-Length
+//!    says so, else while reading) and the body-read timeout (408), before any work slot is
+//!    taken: a client that sends slowly holds its connection, not a slot.
 //! 5. Panic catcher: a bug answers 500 with the envelope instead of dropping the connection.
+//! 6. Concurrency limit, on the work routes only (`router` applies it): one semaphore;
+//!    waiting counts toward the timeout.
 
 use std::any::Any;
 use std::time::Instant;
 
 use axum::Router;
+use axum::body::{Body, HttpBody};
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::error::ApiError;
 use crate::{AppState, CORRELATION_HEADER};
@@ -32,11 +37,9 @@ pub(crate) struct CorrelationId(pub(crate) String);
 const MAX_CORRELATION_ID: usize = 128;
 
 pub(crate) fn apply(routes: Router, state: &AppState) -> Router {
-    let limits = state.limits();
     let mut router = routes
         .layer(CatchPanicLayer::custom(panic_response))
-        .layer(RequestBodyLimitLayer::new(limits.body_limit))
-        .layer(GlobalConcurrencyLimitLayer::new(limits.concurrency_limit));
+        .layer(from_fn_with_state(state.clone(), read_body));
     if !state.inner.cors_origins.is_empty() {
         router = router.layer(
             CorsLayer::new()
@@ -49,7 +52,66 @@ pub(crate) fn apply(routes: Router, state: &AppState) -> Router {
                 .expose_headers([HeaderName::from_static(CORRELATION_HEADER)]),
         );
     }
-    router.layer(from_fn_with_state(state.clone(), observe))
+    router
+        .layer(from_fn_with_state(state.clone(), crate::hosts::check))
+        .layer(from_fn_with_state(state.clone(), observe))
+}
+
+/// The concurrency limit of the work routes (`/getConversations`, `/query`).
+pub(crate) fn work_limit(state: &AppState) -> GlobalConcurrencyLimitLayer {
+    GlobalConcurrencyLimitLayer::new(state.limits().concurrency_limit)
+}
+
+/// Reads the whole body within the body limit and the body-read timeout, and hands it on
+/// buffered, so that the layers and handlers below never wait for the client.
+async fn read_body(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let limits = state.limits();
+    if request.body().is_end_stream() {
+        return next.run(request).await;
+    }
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limits.body_limit as u64) {
+        return ApiError::payload_too_large(limits.body_limit).into_response();
+    }
+    let (parts, body) = request.into_parts();
+    let read = Limited::new(body, limits.body_limit).collect();
+    let bytes = match tokio::time::timeout(limits.body_read_timeout, read).await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(error)) if error.is::<LengthLimitError>() => {
+            return ApiError::payload_too_large(limits.body_limit).into_response();
+        }
+        // The client stopped sending mid-body or the connection failed; it will not read this
+        // answer, but the log and metrics get a status.
+        Ok(Err(_)) => {
+            return ApiError::new(
+                "incomplete_body",
+                "the request body could not be read to its end",
+            )
+            .into_response();
+        }
+        Err(_) => {
+            let mut response = ApiError::new(
+                "request_body_timeout",
+                format!(
+                    "the request body did not arrive within the server's {} ms body-read timeout",
+                    limits.body_read_timeout.as_millis()
+                ),
+            )
+            .with_hint("send the whole body at once; it is a few hundred bytes")
+            .into_response();
+            // The rest of the body may still come; the connection cannot carry another request.
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return response;
+        }
+    };
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
 }
 
 async fn observe(State(state): State<AppState>, mut request: Request, next: Next) -> Response {

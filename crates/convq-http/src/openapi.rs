@@ -85,6 +85,10 @@ pub fn document() -> Value {
     };
     let common = |responses: &mut Map<String, Value>| {
         responses.insert("404".into(), failure(&[404], "Not found (wrong path)."));
+        responses.insert(
+            "421".into(),
+            failure(&[421], "The Host header is not one the server answers for."),
+        );
         responses.insert("500".into(), failure(&[500], "Server bug."));
         responses.insert(
             "504".into(),
@@ -103,6 +107,10 @@ pub fn document() -> Value {
             ),
         );
         responses.insert("405".into(), failure(&[405], "Method not allowed."));
+        responses.insert(
+            "408".into(),
+            failure(&[408], "The body did not arrive in time."),
+        );
         responses.insert("413".into(), failure(&[413], "Body too large."));
         responses.insert("415".into(), failure(&[415], "Body not declared as JSON."));
         json!({
@@ -129,7 +137,8 @@ pub fn document() -> Value {
     );
     success["headers"][WARNING_HEADER] = json!({
         "description": "One header per compile warning, `<code> <JSON pointer>` \
-                        (e.g. `unknown_column /attributes/0`). The envelope itself never carries warnings.",
+                        (e.g. `unknown_column /attributes/0`), at most 8: past that, the first 7 \
+                        and `more_warnings <count>` for the rest. The envelope itself never carries warnings.",
         "schema": { "type": "string" },
     });
     let mut get_conversations = input_operation(

@@ -1,21 +1,87 @@
-//! Binding, serving and graceful shutdown.
+//! Binding, accepting connections, and graceful shutdown.
+//!
+//! The accept loop serves each connection with hyper's HTTP/1.1 connection builder and
+//! hyper-util's tokio timer, so hyper enforces the header-read timeout; a semaphore bounds the
+//! connections held open, and hyper-util's graceful-shutdown watcher closes idle connections and
+//! lets requests in flight finish within a grace period. (hyper-util's `auto` builder would be
+//! the same HTTP/1.1 connection here, but its graceful-shutdown support compiles HTTP/2 in,
+//! which the service does not speak.)
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
-use axum::serve::ListenerExt;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
 
 use crate::{AppState, ServerConfig, router};
+
+/// How connections are held, below the requests on them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConnectionLimits {
+    /// Longest wait for a whole request head (request line and headers). The clock also runs
+    /// while a kept-alive connection waits for its next request, so it is the idle timeout too:
+    /// a client that sends nothing, or half a head, is disconnected. Default 10 s.
+    pub header_read_timeout: Duration,
+    /// Connections open at once. Further clients wait in the listen backlog until one closes.
+    /// Default 1024.
+    pub max_connections: usize,
+    /// After the shutdown signal: how long requests in flight may take to finish. Idle
+    /// connections close at once; whatever is still open when the grace period ends (a request
+    /// still running, a client still sending) is closed. Default 10 s.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 1024,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+impl ConnectionLimits {
+    /// Sets the header-read (and idle) timeout.
+    #[must_use]
+    pub fn with_header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.header_read_timeout = timeout;
+        self
+    }
+
+    /// Sets the connection limit (at least 1).
+    #[must_use]
+    pub fn with_max_connections(mut self, connections: usize) -> Self {
+        self.max_connections = connections.max(1);
+        self
+    }
+
+    /// Sets the shutdown grace period.
+    #[must_use]
+    pub fn with_shutdown_grace(mut self, grace: Duration) -> Self {
+        self.shutdown_grace = grace;
+        self
+    }
+}
 
 /// A bound, not yet serving, server: bind first to learn the address (port 0 picks one), then run.
 pub struct Server {
     listener: TcpListener,
     state: AppState,
+    connections: ConnectionLimits,
 }
 
 impl Server {
-    /// Binds `config.addr` and applies the config's limits and CORS origins to `state`.
+    /// Binds `config.addr` and applies the config's limits, CORS origins and allowed hosts to
+    /// `state`.
     ///
     /// # Errors
     /// The address cannot be bound.
@@ -24,6 +90,7 @@ impl Server {
         Ok(Self {
             listener,
             state: state.with_config(config),
+            connections: config.connections.clone(),
         })
     }
 
@@ -35,39 +102,159 @@ impl Server {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown` completes, then stops accepting and waits for the requests in
-    /// flight to finish. The request timeout bounds that wait, so shutdown needs no deadline of
-    /// its own.
+    /// Serves until `shutdown` completes, then stops accepting, closes idle connections, and
+    /// gives the requests in flight [`ConnectionLimits::shutdown_grace`] to finish before closing
+    /// what is left. Returns when every connection is closed.
     ///
     /// # Errors
-    /// Accepting connections failed fatally.
+    /// The socket is gone before serving starts.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let addr = self.local_addr()?;
+        let Self {
+            listener,
+            state,
+            connections: limits,
+        } = self;
         tracing::info!(
             %addr,
-            backend = %self.state.backend().describe(),
-            body_limit = self.state.limits().body_limit,
-            request_timeout_ms = u64::try_from(self.state.limits().request_timeout.as_millis()).unwrap_or(u64::MAX),
-            concurrency_limit = self.state.limits().concurrency_limit,
+            backend = %state.backend().describe(),
+            body_limit = state.limits().body_limit,
+            request_timeout_ms = millis(state.limits().request_timeout),
+            body_read_timeout_ms = millis(state.limits().body_read_timeout),
+            concurrency_limit = state.limits().concurrency_limit,
+            header_read_timeout_ms = millis(limits.header_read_timeout),
+            max_connections = limits.max_connections,
+            shutdown_grace_ms = millis(limits.shutdown_grace),
             "listening on http://{addr}"
         );
-        // Answers go out whole, without waiting for the previous segment's ACK (Nagle).
-        let listener = self.listener.tap_io(|tcp| {
-            if let Err(error) = tcp.set_nodelay(true) {
+        let app = router(state.clone());
+        let mut builder = http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout);
+        let graceful = GracefulShutdown::new();
+        let slots = Arc::new(Semaphore::new(limits.max_connections));
+        let mut tasks = JoinSet::new();
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            let slot = match Arc::clone(&slots).try_acquire_owned() {
+                Ok(slot) => slot,
+                Err(_) => {
+                    tracing::warn!(
+                        max_connections = limits.max_connections,
+                        "connection limit reached: new clients wait until a connection closes"
+                    );
+                    tokio::select! {
+                        () = &mut shutdown => break,
+                        slot = Arc::clone(&slots).acquire_owned() => {
+                            slot.expect("the connection semaphore is never closed")
+                        }
+                    }
+                }
+            };
+            let (stream, peer) = tokio::select! {
+                () = &mut shutdown => break,
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        accept_failed(&error).await;
+                        continue;
+                    }
+                },
+            };
+            // Finished connections leave their results in the set until collected.
+            while tasks.try_join_next().is_some() {}
+            // Answers go out whole, without waiting for the previous segment's ACK (Nagle).
+            if let Err(error) = stream.set_nodelay(true) {
                 tracing::debug!(%error, "cannot set TCP_NODELAY");
             }
-        });
-        axum::serve(listener, router(self.state))
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                tracing::info!("shutting down: no new connections, finishing requests in flight");
-            })
-            .await?;
+            let connection = builder
+                .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+            let connection = graceful.watch(connection);
+            let state = state.clone();
+            tasks.spawn(async move {
+                let _slot = slot;
+                if let Err(error) = connection.await {
+                    connection_failed(&error, peer, &state);
+                }
+            });
+        }
+        // Stop accepting: new clients are refused from here on.
+        drop(listener);
+        tracing::info!(
+            open_connections = tasks.len(),
+            grace_ms = millis(limits.shutdown_grace),
+            "shutting down: no new connections, finishing requests in flight"
+        );
+        if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                open_connections = tasks.len(),
+                "grace period over: closing the connections still open"
+            );
+        }
+        // Aborting a connection's task drops its request futures, and with them their work.
+        tasks.shutdown().await;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// An accept error is about one connection (it was reset before being accepted) or about the
+/// process (out of file descriptors); either way the loop goes on, after a pause in the second
+/// case so that it does not spin while nothing can be accepted.
+async fn accept_failed(error: &std::io::Error) {
+    use std::io::ErrorKind;
+    if matches!(
+        error.kind(),
+        ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset | ErrorKind::Interrupted
+    ) {
+        tracing::debug!(%error, "a connection was lost before it was accepted");
+        return;
+    }
+    tracing::error!(%error, "cannot accept connections; retrying in 100 ms");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+}
+
+/// Requests hyper answers itself, before the service sees them (a bad request line or header,
+/// a head over the size limit), get an access-log line and a metrics count here: hyper writes a
+/// bare 400/414/431 for them, and the service cannot give them the envelope.
+fn connection_failed(error: &hyper::Error, peer: SocketAddr, state: &AppState) {
+    use axum::http::StatusCode;
+    if error.is_parse() {
+        let status = if error.is_parse_too_large() {
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        state
+            .inner
+            .metrics
+            .observe("malformed", "OTHER", status, 0.0);
+        tracing::info!(
+            target: "convq_http::access",
+            route = "malformed",
+            status = status.as_u16(),
+            %peer,
+            error = %error,
+            "request"
+        );
+    } else if error.is_timeout() {
+        tracing::debug!(
+            %peer,
+            "connection closed: no whole request head within the header-read timeout"
+        );
+    } else {
+        tracing::debug!(%peer, %error, "connection closed with an error");
     }
 }
 
@@ -82,7 +269,6 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     Server::bind(&config, &state).await?.run(shutdown).await
 }
-
 /// A future that completes on SIGINT (Ctrl-C) or SIGTERM (what container runtimes and systemd
 /// send).
 ///

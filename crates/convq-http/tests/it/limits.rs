@@ -40,17 +40,18 @@ async fn four_at_once(concurrency_limit: usize) -> (Duration, usize) {
 
 #[tokio::test]
 async fn the_concurrency_limit_queues_requests() {
-    let (elapsed, max_in_flight) = four_at_once(1).await;
+    let (serial, max_in_flight) = four_at_once(1).await;
     assert_eq!(
         max_in_flight, 1,
         "one request at a time reached the backend"
     );
-    assert!(elapsed >= Duration::from_millis(1200), "{elapsed:?}");
+    assert!(serial >= Duration::from_millis(1200), "{serial:?}");
 
     // The same load with room for all four does run them together: the check above can fail.
+    // (Compared with the serial run rather than a fixed time: the test machine may be busy.)
     let (elapsed, max_in_flight) = four_at_once(8).await;
     assert!(max_in_flight > 1, "{max_in_flight}");
-    assert!(elapsed < Duration::from_millis(1200), "{elapsed:?}");
+    assert!(elapsed < serial * 3 / 4, "{elapsed:?} vs {serial:?} one at a time");
 }
 
 async fn preflight(server: &TestServer, origin: &str) -> reqwest::Response {

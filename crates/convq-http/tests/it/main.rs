@@ -5,17 +5,23 @@
 //! - `routes`: every endpoint's success answer, against the real sample store.
 //! - `errors`: every error status (400, 404, 405, 413, 415, 502, 504) and its envelope.
 //! - `correlation`: the correlation id round trip.
+//! - `connections`: slow and half-sent clients, idle connections, the connection limit,
+//!   malformed requests.
+//! - `hosts`: the `Host` check (421).
 //! - `limits`: concurrency limit and CORS.
 //! - `openapi`: the document is OpenAPI 3.1, covers every route, and real answers match it.
 //! - `parity`: `/query` answers exactly what `convq_core::compile` returns, for every fixture.
-//! - `shutdown`: SIGTERM/SIGINT with a request in flight (the binary), graceful stop in-process.
+//! - `shutdown`: SIGTERM/SIGINT with a request in flight (the binary), graceful stop in-process,
+//!   the grace period with half-sent requests.
 //!
 //! The backends are the real ones: the embedded sample store, and the Dataverse client talking
 //! to `peer`, a local stand-in for the Dataverse Web API on 127.0.0.1 (slow or failing on
 //! demand).
 
+mod connections;
 mod correlation;
 mod errors;
+mod hosts;
 mod limits;
 mod openapi;
 mod parity;

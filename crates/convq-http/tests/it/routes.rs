@@ -85,6 +85,30 @@ async fn strict_query_parameter_turns_unknown_column_warnings_into_errors() {
 }
 
 #[tokio::test]
+async fn warning_headers_are_capped_with_a_summary() {
+    let server = TestServer::sample().await;
+    let attributes: Vec<String> = (0..20).map(|i| format!("unknown_{i}")).collect();
+    let input = serde_json::json!({
+        "agentId": "2b330c52-6844-4d36-8e05-03c78c9681dc",
+        "attributes": attributes,
+    });
+    let response = post_json(&server.url("/getConversations"), input.to_string()).await;
+    let warnings: Vec<String> = response
+        .headers()
+        .get_all("x-convq-warning")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    let mut expected: Vec<String> = (0..7)
+        .map(|i| format!("unknown_column /attributes/{i}"))
+        .collect();
+    expected.push("more_warnings 13".to_owned());
+    assert_eq!(warnings, expected);
+    let (status, _, _) = parts(response).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
 async fn health_readiness_and_the_openapi_document() {
     let server = TestServer::sample().await;
     let get = |path: &str| client().get(server.url(path)).send();

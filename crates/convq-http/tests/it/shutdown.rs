@@ -5,8 +5,9 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use convq_http::Limits;
-use tokio::io::{AsyncBufReadExt, BufReader};
+use convq_backend::{DataverseClient, DataverseConfig};
+use convq_http::{ConnectionLimits, Limits, ServerConfig};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::oneshot;
 
@@ -167,10 +168,25 @@ async fn sigint_stops_an_idle_server() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
+    // A request hyper refuses before the service sees it still gets an access-log line.
+    let mut stream = tokio::net::TcpStream::connect(process.base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    stream.write_all(b"GARBAGE\r\n\r\n").await.unwrap();
+    let mut answer = Vec::new();
+    tokio::io::AsyncReadExt::read_to_end(&mut stream, &mut answer)
+        .await
+        .unwrap();
+    assert!(answer.starts_with(b"HTTP/1.1 400 "));
     process.signal("INT");
     let (exit, log) = process.wait().await;
     assert!(exit.success(), "{exit}\n{log}");
     assert!(log.contains("SIGINT received"), "{log}");
+    assert!(
+        log.lines()
+            .any(|line| line.contains(r#"route="malformed""#) && line.contains("status=400")),
+        "{log}"
+    );
 }
 
 #[tokio::test]
@@ -212,4 +228,86 @@ async fn bad_configuration_stops_the_start_with_a_coded_error() {
             "{args:?}: {stderr}"
         );
     }
+}
+
+#[tokio::test]
+async fn sigterm_with_half_sent_requests_exits_within_the_grace_period() {
+    // The read timeouts are far away: only the grace period can end these connections.
+    let process = Process::start(&[
+        "--shutdown-grace",
+        "1s",
+        "--header-read-timeout",
+        "60s",
+        "--body-read-timeout",
+        "60s",
+    ])
+    .await;
+    let addr = process.base.trim_start_matches("http://").to_owned();
+    let mut held = Vec::new();
+    for partial in [
+        format!("POST /query HTTP/1.1\r\nHost: {addr}\r\nContent-Ty"),
+        format!(
+            "POST /query HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+             Content-Length: 100\r\n\r\n{{\"agentId\""
+        ),
+    ] {
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        stream.write_all(partial.as_bytes()).await.unwrap();
+        held.push(stream);
+    }
+    // Both connections are at the server (the second one's request is reading its body).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    process.signal("TERM");
+    let (exit, log) = process.wait().await;
+    let took = started.elapsed();
+    assert!(exit.success(), "{exit}\n{log}");
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(4),
+        "exited after {took:?}, the grace period is 1 s\n{log}"
+    );
+    assert!(log.contains("grace period over"), "{log}");
+    drop(held);
+}
+
+#[tokio::test]
+async fn in_process_shutdown_stops_work_that_outlasts_the_grace_period() {
+    let peer = Peer::start(Behaviour::slow(
+        Duration::from_secs(8),
+        vec![record("late")],
+    ))
+    .await;
+    let mut config = DataverseConfig::new(&peer.url, "test-token");
+    config.total_timeout = Duration::from_secs(30);
+    let server = crate::TestServer::start(
+        Arc::new(DataverseClient::new(config).unwrap()),
+        convq_core::Options::default(),
+        ServerConfig::default()
+            .with_connections(
+                ConnectionLimits::default().with_shutdown_grace(Duration::from_millis(300)),
+            )
+            .with_limits(Limits::default().with_request_timeout(Duration::from_secs(30))),
+    )
+    .await;
+    let url = server.url("/getConversations");
+    let in_flight = tokio::spawn(async move {
+        client()
+            .post(url)
+            .header("content-type", "application/json")
+            .body(WAITING)
+            .send()
+            .await
+    });
+    peer.wait_for_requests(1).await;
+    let started = std::time::Instant::now();
+    server.stop().await.expect("clean stop");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "stopped after {:?}",
+        started.elapsed()
+    );
+    assert!(
+        in_flight.await.unwrap().is_err(),
+        "the connection was closed"
+    );
 }
