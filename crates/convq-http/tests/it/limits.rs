@@ -51,7 +51,10 @@ async fn the_concurrency_limit_queues_requests() {
     // (Compared with the serial run rather than a fixed time: the test machine may be busy.)
     let (elapsed, max_in_flight) = four_at_once(8).await;
     assert!(max_in_flight > 1, "{max_in_flight}");
-    assert!(elapsed < serial * 3 / 4, "{elapsed:?} vs {serial:?} one at a time");
+    assert!(
+        elapsed < serial * 3 / 4,
+        "{elapsed:?} vs {serial:?} one at a time"
+    );
 }
 
 async fn preflight(server: &TestServer, origin: &str) -> reqwest::Response {
