@@ -221,16 +221,6 @@ pub async fn get_conversations(
     run(backend, convq_core::compile(input, options), ctx).await
 }
 
-/// As [`get_conversations`], for input that is already parsed.
-pub async fn get_conversations_value(
-    backend: &dyn Backend,
-    input: &serde_json::Value,
-    options: &Options,
-    ctx: &RunContext,
-) -> RunResult {
-    run(backend, convq_core::compile_value(input, options), ctx).await
-}
-
 /// As [`get_conversations`], answering the envelope's JSON text rather than the envelope: the
 /// records go from the backend straight into the body ([`Backend::fetch_json`]), without a
 /// `serde_json::Value` per record. For servers, where that round trip is most of a request's cost.

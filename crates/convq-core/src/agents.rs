@@ -75,7 +75,7 @@ pub fn render_agents(
     let orderby = render::orderby(query);
     let request = |agents: &[Uuid]| {
         let filter = render::filter_for_agents(query, agents, status_filter);
-        let path = render::request_path(render::option_pairs(
+        let path = render::request_path(&render::option_pairs(
             &select,
             &filter,
             orderby.as_deref(),

@@ -1,6 +1,53 @@
 //! Typed errors with stable codes and JSON pointers into the input.
 
+use std::borrow::Cow;
+
 use crate::envelope::ErrorBody;
+use crate::limits;
+
+/// Gives an error enum its `code()` and the table of every code with its meaning, from one
+/// list: each row is a pattern of the enum, then the table row its errors have, which starts
+/// with the code. An `else` arm can hand the rest to a wrapped error's own `code()`.
+///
+/// ```
+/// #[derive(Debug)]
+/// enum MyError { Late { seconds: u64 }, Gone }
+/// convq_core::error_codes! {
+///     /// Every code of `MyError`.
+///     pub static MY_CODES: [(&'static str, &'static str)] for MyError {
+///         Self::Late { .. } => ("late", "It took too long."),
+///         Self::Gone => ("gone", "It is not there any more."),
+///     }
+/// }
+/// assert_eq!(MyError::Gone.code(), "gone");
+/// assert_eq!(MY_CODES[0], ("late", "It took too long."));
+/// ```
+#[macro_export]
+macro_rules! error_codes {
+    (
+        $(#[$attr:meta])*
+        $vis:vis static $table:ident: [$row:ty] for $ty:ty {
+            $($pattern:pat => ($code:literal $(, $field:expr)* $(,)?)),* $(,)?
+        }
+        $(else $rest:pat => $rest_code:expr)?
+    ) => {
+        $(#[$attr])*
+        $vis static $table: ::std::sync::LazyLock<::std::vec::Vec<$row>> =
+            ::std::sync::LazyLock::new(|| ::std::vec![$(($code $(, $field)*)),*]);
+
+        impl $ty {
+            /// The stable snake_case code of this error; the codes are listed, with their
+            /// meanings, in the table beside the type.
+            #[must_use]
+            pub fn code(&self) -> &'static str {
+                match self {
+                    $($pattern => $code,)*
+                    $($rest => $rest_code,)?
+                }
+            }
+        }
+    };
+}
 
 /// A limit on the size of the input, each with its own error code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,14 +69,6 @@ impl Limit {
             Self::Attributes => crate::limits::MAX_ATTRIBUTES,
             Self::Statuses => crate::limits::MAX_STATUSES,
             Self::OrderKeys => crate::limits::MAX_ORDER_KEYS,
-        }
-    }
-
-    const fn code(self) -> &'static str {
-        match self {
-            Self::Attributes => "too_many_attributes",
-            Self::Statuses => "too_many_statuses",
-            Self::OrderKeys => "too_many_order_keys",
         }
     }
 
@@ -92,7 +131,11 @@ pub enum Error {
         found: &'static str,
     },
     /// An object has a key the input format does not define.
-    #[error("unknown field `{name}` in {}", describe(parent(path)))]
+    #[error(
+        "unknown field `{}` in {}",
+        shorten(name, QUOTED),
+        describe(parent(path))
+    )]
     UnknownField {
         /// Pointer to the unknown key's value.
         path: String,
@@ -111,7 +154,7 @@ pub enum Error {
     #[error("both `agentId` and `agentID` are given")]
     ConflictingAgentId,
     /// `agentId` is not a GUID.
-    #[error("{} is not a GUID: {value:?}", describe(path))]
+    #[error("{} is not a GUID: {:?}", describe(path), shorten(value, QUOTED))]
     InvalidAgentId {
         /// Where.
         path: String,
@@ -119,7 +162,11 @@ pub enum Error {
         value: String,
     },
     /// A column name is not a valid Dataverse logical name.
-    #[error("{} is not a valid column name ({reason}): {value:?}", describe(path))]
+    #[error(
+        "{} is not a valid column name ({reason}): {:?}",
+        describe(path),
+        shorten(value, QUOTED)
+    )]
     InvalidColumnName {
         /// Where.
         path: String,
@@ -130,8 +177,9 @@ pub enum Error {
     },
     /// A known column that Web API cannot select or order by.
     #[error(
-        "{} names `{name}`, which cannot be used here: {reason}",
-        describe(path)
+        "{} names `{}`, which cannot be used here: {reason}",
+        describe(path),
+        shorten(name, QUOTED)
     )]
     UnsupportedColumn {
         /// Where.
@@ -143,8 +191,9 @@ pub enum Error {
     },
     /// A column the catalog does not know, rejected because unknown columns are errors.
     #[error(
-        "{} names `{name}`, which is not a column of msdyn_ocliveworkitem",
-        describe(path)
+        "{} names `{}`, which is not a column of msdyn_ocliveworkitem",
+        describe(path),
+        shorten(name, QUOTED)
     )]
     UnknownColumn {
         /// Where.
@@ -155,19 +204,24 @@ pub enum Error {
         suggestion: Option<&'static str>,
     },
     /// A `status` entry is not a statuscode value.
-    #[error("{} is not a statuscode value ({reason}): {value}", describe(path))]
+    #[error(
+        "{} is not a statuscode value ({reason}): {}",
+        describe(path),
+        shorten(value, QUOTED)
+    )]
     InvalidStatus {
         /// Where.
         path: String,
         /// The value as given (JSON text).
         value: String,
         /// What is wrong with it.
-        reason: &'static str,
+        reason: String,
     },
     /// An integer outside its allowed range.
     #[error(
-        "{} must be an integer from {min} to {max}, found {value}",
-        describe(path)
+        "{} must be an integer from {min} to {max}, found {}",
+        describe(path),
+        shorten(value, QUOTED)
     )]
     OutOfRange {
         /// Where.
@@ -190,7 +244,12 @@ pub enum Error {
         count: usize,
     },
     /// The same column appears twice in `orderBy`.
-    #[error("{} repeats `{name}` (first at `{first}`)", describe(path))]
+    #[error(
+        "{} repeats `{}` (first at {})",
+        describe(path),
+        shorten(name, QUOTED),
+        describe(first)
+    )]
     DuplicateOrderKey {
         /// Where the repeat is.
         path: String,
@@ -200,7 +259,7 @@ pub enum Error {
         first: String,
     },
     /// `Options::base_url` is not an organization URL.
-    #[error("the base URL {value:?} is not usable: {reason}")]
+    #[error("the base URL {:?} is not usable: {reason}", shorten(value, QUOTED))]
     InvalidBaseUrl {
         /// The value as given.
         value: String,
@@ -217,102 +276,104 @@ pub enum Error {
     },
 }
 
-/// Every error code, in documentation order.
-pub const ERROR_CODES: &[(&str, &str)] = &[
-    (
-        "invalid_json",
-        "The input is not valid JSON; the message gives line and column.",
-    ),
-    (
-        "duplicate_key",
-        "An object has the same key twice; the path points at the repeat.",
-    ),
-    ("input_too_large", "The input is over 1 MiB."),
-    (
-        "invalid_type",
-        "A value has the wrong JSON type (for example `status` is not an array).",
-    ),
-    (
-        "unknown_field",
-        "An object has a key the input format does not define; the hint suggests the closest known key.",
-    ),
-    (
-        "missing_field",
-        "A required key is absent: `agentId`, or `attributeName` in an `orderBy` entry.",
-    ),
-    (
-        "conflicting_agent_id",
-        "Both `agentId` and `agentID` are given.",
-    ),
-    (
-        "invalid_agent_id",
-        "`agentId` is not a GUID in 8-4-4-4-12 form (braces and upper case are accepted).",
-    ),
-    (
-        "invalid_column_name",
-        "A column name is not a Dataverse logical name (letters, digits, `_`).",
-    ),
-    (
-        "unsupported_column",
-        "A PartyList or EntityName column, which Web API cannot select or order by.",
-    ),
-    (
-        "unknown_column",
-        "A column not in the catalog while unknown columns are errors (strict mode).",
-    ),
-    (
-        "invalid_status",
-        "A `status` entry is not an integer statuscode from 0 to 2147483647.",
-    ),
-    (
-        "out_of_range",
-        "`createdBeforeDays` (1..=36500) or `top` (1..=5000) is not an integer in range.",
-    ),
-    (
-        "too_many_attributes",
-        "More than 500 entries in `attributes`.",
-    ),
-    ("too_many_statuses", "More than 64 entries in `status`."),
-    ("too_many_order_keys", "More than 16 entries in `orderBy`."),
-    (
-        "duplicate_order_key",
-        "The same column appears twice in `orderBy`.",
-    ),
-    (
-        "invalid_base_url",
-        "The base URL option is not an `http(s)://host` organization URL.",
-    ),
-    (
-        "request_too_long",
-        "The request URL would exceed Dataverse's 32,768-character limit.",
-    ),
-];
+error_codes! {
+    /// Every error code with its meaning, in documentation order.
+    pub static ERROR_CODES: [(&'static str, String)] for Error {
+        Self::InvalidJson { .. } => (
+            "invalid_json",
+            "The input is not valid JSON; the message gives line and column.".into(),
+        ),
+        Self::DuplicateKey { .. } => (
+            "duplicate_key",
+            "An object has the same key twice; the path points at the repeat.".into(),
+        ),
+        Self::InputTooLarge { .. } => (
+            "input_too_large",
+            format!("The input is over {} MiB.", limits::MAX_INPUT_BYTES >> 20),
+        ),
+        Self::InvalidType { .. } => (
+            "invalid_type",
+            "A value has the wrong JSON type (for example `status` is not an array).".into(),
+        ),
+        Self::UnknownField { .. } => (
+            "unknown_field",
+            "An object has a key the input format does not define; the hint suggests the \
+             closest known key."
+                .into(),
+        ),
+        Self::MissingField { .. } => (
+            "missing_field",
+            "A required key is absent: `agentId`, or `attributeName` in an `orderBy` entry.".into(),
+        ),
+        Self::ConflictingAgentId => (
+            "conflicting_agent_id",
+            "Both `agentId` and `agentID` are given.".into(),
+        ),
+        Self::InvalidAgentId { .. } => (
+            "invalid_agent_id",
+            "`agentId` is not a GUID in 8-4-4-4-12 form (braces and upper case are accepted)."
+                .into(),
+        ),
+        Self::InvalidColumnName { .. } => (
+            "invalid_column_name",
+            "A column name is not a Dataverse logical name (letters, digits, `_`).".into(),
+        ),
+        Self::UnsupportedColumn { .. } => (
+            "unsupported_column",
+            "A PartyList or EntityName column, which Web API cannot select or order by.".into(),
+        ),
+        Self::UnknownColumn { .. } => (
+            "unknown_column",
+            "A column not in the catalog while unknown columns are errors (strict mode).".into(),
+        ),
+        Self::InvalidStatus { .. } => (
+            "invalid_status",
+            format!(
+                "A `status` entry is not an integer statuscode from 0 to {}.",
+                limits::MAX_STATUS_VALUE
+            ),
+        ),
+        Self::OutOfRange { .. } => (
+            "out_of_range",
+            format!(
+                "`createdBeforeDays` ({}..={}) or `top` ({}..={}) is not an integer in range.",
+                limits::DAYS_RANGE.0,
+                limits::DAYS_RANGE.1,
+                limits::TOP_RANGE.0,
+                limits::TOP_RANGE.1
+            ),
+        ),
+        Self::LimitExceeded { limit: Limit::Attributes, .. } => (
+            "too_many_attributes",
+            format!("More than {} entries in `attributes`.", limits::MAX_ATTRIBUTES),
+        ),
+        Self::LimitExceeded { limit: Limit::Statuses, .. } => (
+            "too_many_statuses",
+            format!("More than {} entries in `status`.", limits::MAX_STATUSES),
+        ),
+        Self::LimitExceeded { limit: Limit::OrderKeys, .. } => (
+            "too_many_order_keys",
+            format!("More than {} entries in `orderBy`.", limits::MAX_ORDER_KEYS),
+        ),
+        Self::DuplicateOrderKey { .. } => (
+            "duplicate_order_key",
+            "The same column appears twice in `orderBy`.".into(),
+        ),
+        Self::InvalidBaseUrl { .. } => (
+            "invalid_base_url",
+            "The base URL option is not an `http(s)://host` organization URL.".into(),
+        ),
+        Self::RequestTooLong { .. } => (
+            "request_too_long",
+            format!(
+                "The request URL would exceed Dataverse's {}-character limit.",
+                limits::MAX_URL_LENGTH
+            ),
+        ),
+    }
+}
 
 impl Error {
-    /// The stable machine-readable code, one of [`ERROR_CODES`].
-    #[must_use]
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::InvalidJson { .. } => "invalid_json",
-            Self::DuplicateKey { .. } => "duplicate_key",
-            Self::InputTooLarge { .. } => "input_too_large",
-            Self::InvalidType { .. } => "invalid_type",
-            Self::UnknownField { .. } => "unknown_field",
-            Self::MissingField { .. } => "missing_field",
-            Self::ConflictingAgentId => "conflicting_agent_id",
-            Self::InvalidAgentId { .. } => "invalid_agent_id",
-            Self::InvalidColumnName { .. } => "invalid_column_name",
-            Self::UnsupportedColumn { .. } => "unsupported_column",
-            Self::UnknownColumn { .. } => "unknown_column",
-            Self::InvalidStatus { .. } => "invalid_status",
-            Self::OutOfRange { .. } => "out_of_range",
-            Self::LimitExceeded { limit, .. } => limit.code(),
-            Self::DuplicateOrderKey { .. } => "duplicate_order_key",
-            Self::InvalidBaseUrl { .. } => "invalid_base_url",
-            Self::RequestTooLong { .. } => "request_too_long",
-        }
-    }
-
     /// JSON pointer (RFC 6901) of the offending value in the input; `""` is the whole input.
     #[must_use]
     pub fn path(&self) -> &str {
@@ -408,13 +469,15 @@ impl Error {
         }
     }
 
-    /// The serializable `{code, message, path, hint}` object of the failure envelope.
+    /// The serializable `{code, message, path, hint}` object of the failure envelope. Its
+    /// message and path quote at most a short prefix of any value from the input, so the body
+    /// stays small (well under 4 KB) whatever the input.
     #[must_use]
     pub fn to_body(&self) -> ErrorBody {
         ErrorBody {
             code: self.code().to_owned(),
-            message: self.to_string(),
-            path: self.path().to_owned(),
+            message: shorten(&self.to_string(), MESSAGE).into_owned(),
+            path: shorten(self.path(), POINTER).into_owned(),
             hint: self.hint(),
         }
     }
@@ -457,12 +520,28 @@ fn invalid_column_name_hint(path: &str, value: &str) -> Option<&'static str> {
     }
 }
 
-/// `"/status/2"` → `` `status[2]` ``-like prose for messages; the pointer itself is in `path`.
+/// How much of a value from the input a message quotes, in characters: enough to recognize
+/// it, and a hostile megabyte is not echoed back.
+pub(crate) const QUOTED: usize = 64;
+/// How much of a JSON pointer a message or error body shows, in characters.
+const POINTER: usize = 80;
+/// The longest message an error body carries, in characters (a guard: messages are shorter).
+const MESSAGE: usize = 400;
+
+/// `text`, cut after `max` characters with an ellipsis.
+pub(crate) fn shorten(text: &str, max: usize) -> Cow<'_, str> {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => format!("{}…", &text[..end]).into(),
+        None => text.into(),
+    }
+}
+
+/// `` `/status/2` `` for messages, or "the input" for the empty pointer.
 fn describe(path: &str) -> String {
     if path.is_empty() {
         "the input".to_owned()
     } else {
-        format!("`{path}`")
+        format!("`{}`", shorten(path, POINTER))
     }
 }
 
@@ -486,16 +565,8 @@ pub(crate) fn pointer_key(path: &str, key: &str) -> String {
 }
 
 /// Appends an array index to a JSON pointer.
-///
-/// Digits by hand rather than `format!`, which costs several times more: a large input can
-/// need hundreds of pointers (one per warning).
 pub(crate) fn pointer_index(path: &str, index: usize) -> String {
-    let digits = index.checked_ilog10().map_or(1, |log| log as usize + 1);
-    let mut out = String::with_capacity(path.len() + 1 + digits);
-    out.push_str(path);
-    out.push('/');
-    crate::render::push_unsigned(&mut out, index as u64);
-    out
+    format!("{path}/{index}")
 }
 
 #[cfg(test)]
@@ -516,7 +587,7 @@ mod tests {
     #[test]
     fn every_code_is_documented_once() {
         let mut seen = std::collections::BTreeSet::new();
-        for (code, _) in ERROR_CODES {
+        for (code, _) in ERROR_CODES.iter() {
             assert!(seen.insert(*code), "{code} listed twice");
         }
         let limit = Error::LimitExceeded {

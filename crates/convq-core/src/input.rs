@@ -8,6 +8,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::limits;
+
 /// Input of `Microsoft.Omnichannel.getConversations(input, correlationId)`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -23,24 +25,24 @@ pub struct Input {
     /// msdyn_lastsessionid, statuscode, createdon`. Logical names, case-insensitive; a lookup can
     /// also be given as `_<name>_value`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 500))]
+    #[schemars(length(max = limits::MAX_ATTRIBUTES))]
     pub attributes: Vec<String>,
     /// statuscode values to keep (1 Open, 2 Active, 3 Waiting, 4 Closed, 5 Wrap-up, 6 Resolved,
     /// 7 Scheduled), as integers or numeric strings. Empty or absent: any status.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 64))]
+    #[schemars(length(max = limits::MAX_STATUSES))]
     pub status: Vec<StatusValue>,
     /// Sort keys, in order of precedence; each column at most once.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 16))]
+    #[schemars(length(max = limits::MAX_ORDER_KEYS))]
     pub order_by: Vec<OrderByInput>,
     /// Keep conversations created within the last N days.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 36500))]
+    #[schemars(range(min = limits::DAYS_RANGE.0, max = limits::DAYS_RANGE.1))]
     pub created_before_days: Option<u32>,
     /// convq extension: at most this many rows (`$top`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 5000))]
+    #[schemars(range(min = limits::TOP_RANGE.0, max = limits::TOP_RANGE.1))]
     pub top: Option<u32>,
 }
 

@@ -1,5 +1,4 @@
-//! The JSON tree the compiler reads: parsed from text (rejecting duplicate object keys), or
-//! borrowed from a `serde_json::Value`.
+//! The JSON tree the compiler reads, parsed from text (rejecting duplicate object keys).
 //!
 //! Strings borrow from the input text wherever it has no escapes, so a 500-column input costs
 //! no string allocations, and objects are small vectors of entries rather than maps: the
@@ -16,11 +15,11 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde::{Serialize, Serializer};
-use serde_json::{Number, Value};
+use serde_json::Number;
 
 use crate::error::{Error, pointer_index, pointer_key};
 
-/// A JSON value whose strings may borrow from the text or `Value` it came from.
+/// A JSON value whose strings may borrow from the text it came from.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Json<'a> {
     Null,
@@ -48,32 +47,6 @@ impl<'a> Object<'a> {
 }
 
 impl<'a> Json<'a> {
-    /// Borrows `value` down to `depth` levels of nesting; deeper arrays and objects come out
-    /// empty. The compiler reads the input three levels deep (`/orderBy/0/attributeName`) and
-    /// only asks deeper values their type, so this is all it can see, and a deep or large
-    /// value it is about to reject costs nothing to convert.
-    pub(crate) fn borrow(value: &'a Value, depth: usize) -> Self {
-        match value {
-            Value::Null => Json::Null,
-            Value::Bool(b) => Json::Bool(*b),
-            Value::Number(n) => Json::Number(n.clone()),
-            Value::String(s) => Json::String(Cow::Borrowed(s)),
-            Value::Array(items) => Json::Array(match depth.checked_sub(1) {
-                Some(depth) => items.iter().map(|v| Json::borrow(v, depth)).collect(),
-                None => Vec::new(),
-            }),
-            Value::Object(map) => Json::Object(Object {
-                entries: match depth.checked_sub(1) {
-                    Some(depth) => map
-                        .iter()
-                        .map(|(k, v)| (Cow::Borrowed(k.as_str()), Json::borrow(v, depth)))
-                        .collect(),
-                    None => Vec::new(),
-                },
-            }),
-        }
-    }
-
     pub(crate) fn as_str(&self) -> Option<&str> {
         match self {
             Json::String(s) => Some(s),
@@ -131,10 +104,7 @@ pub(crate) fn parse(text: &str) -> Result<Json<'_>, Error> {
     value.map_err(|e| {
         // serde_json says column 0 for an error before a line's first character (empty input).
         let column = e.column().max(1);
-        let message = e.to_string();
-        let message = message
-            .rfind(" at line ")
-            .map_or(message.as_str(), |i| &message[..i]);
+        let message = json_error_message(&e);
         match message.strip_prefix(DUPLICATE_MARKER) {
             Some(path) => Error::DuplicateKey {
                 path: path.to_owned(),
@@ -142,12 +112,37 @@ pub(crate) fn parse(text: &str) -> Result<Json<'_>, Error> {
                 column,
             },
             None => Error::InvalidJson {
-                message: message.to_owned(),
+                message,
                 line: e.line(),
                 column,
             },
         }
     })
+}
+
+/// serde_json's description of an error without the ` at line L column C` it appends (every
+/// adapter reports the position its own way, or has none worth giving).
+#[must_use]
+pub fn json_error_message(error: &serde_json::Error) -> String {
+    let mut message = error.to_string();
+    if let Some(at) = message.rfind(" at line ") {
+        message.truncate(at);
+    }
+    message
+}
+
+/// A JSON value's type in words, for messages: `"a string"`, `"an array"`, `"null"`, ...
+#[must_use]
+pub fn json_type_name(value: &serde_json::Value) -> &'static str {
+    use serde_json::Value;
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
 }
 
 /// Where a value sits in the document.
@@ -288,6 +283,7 @@ impl<'de> Visitor<'de> for Key {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     #[test]
     fn parses_like_serde_json() {
@@ -296,10 +292,6 @@ mod tests {
         let parsed = parse(text).unwrap();
         let value: Value = serde_json::from_str(text).unwrap();
         assert_eq!(parsed.to_text(), value.to_string());
-        assert_eq!(
-            Json::borrow(&value, usize::MAX).to_text(),
-            value.to_string()
-        );
     }
 
     #[test]
@@ -310,16 +302,6 @@ mod tests {
         let items = object.get("plain").and_then(Json::as_array).unwrap();
         assert!(matches!(items[0], Json::String(Cow::Borrowed("abc"))));
         assert_eq!(items[1], Json::String(Cow::Owned("a\"b".to_owned())));
-    }
-
-    #[test]
-    fn borrowing_a_value_stops_at_the_depth() {
-        let value = serde_json::json!({"a": [[1], {"b": 2}], "c": {"d": [3]}});
-        assert_eq!(Json::borrow(&value, 1).to_text(), r#"{"a":[],"c":{}}"#);
-        assert_eq!(
-            Json::borrow(&value, 2).to_text(),
-            r#"{"a":[[],{}],"c":{"d":[]}}"#
-        );
     }
 
     #[test]

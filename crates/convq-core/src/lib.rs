@@ -47,6 +47,7 @@ pub use ast::{Column, OrderKey, Query};
 pub use envelope::{Envelope, ErrorBody, ResultValues};
 pub use error::{ERROR_CODES, Error, Limit};
 pub use input::{Input, OrderByInput, StatusValue};
+pub use json::{json_error_message, json_type_name};
 pub use options::{ExtraColumn, Options, StatusFilter, UnknownColumns};
 pub use render::encode_uri_component;
 pub use warning::{Warning, WarningCode};
@@ -94,14 +95,6 @@ pub fn compile(input: &str, options: &Options) -> Result<Compiled, Error> {
     compile_json(&json::parse(input)?, options)
 }
 
-/// Compiles getConversations input that is already parsed.
-///
-/// # Errors
-/// As [`compile`], except the JSON and size errors.
-pub fn compile_value(input: &serde_json::Value, options: &Options) -> Result<Compiled, Error> {
-    compile_json(&json::Json::borrow(input, normalize::DEPTH), options)
-}
-
 fn compile_json(input: &json::Json<'_>, options: &Options) -> Result<Compiled, Error> {
     let base_url = options.base_url.as_deref().map(base_url).transpose()?;
     let mut warnings = Vec::new();
@@ -110,14 +103,10 @@ fn compile_json(input: &json::Json<'_>, options: &Options) -> Result<Compiled, E
     let select = render::select(&ast);
     let filter = render::filter(&ast, options.status_filter);
     let orderby = render::orderby(&ast);
-    let top_text = ast.top.map(|t| {
-        let mut text = String::with_capacity(4);
-        render::push_unsigned(&mut text, u64::from(t));
-        text
-    });
-    let pairs = || render::option_pairs(&select, &filter, orderby.as_deref(), top_text.as_deref());
-    let options_string = render::options_string(pairs());
-    let path = render::request_path(pairs());
+    let top_text = ast.top.map(|t| t.to_string());
+    let pairs = render::option_pairs(&select, &filter, orderby.as_deref(), top_text.as_deref());
+    let options_string = render::options_string(&pairs);
+    let path = render::request_path(&pairs);
     let url = base_url.map(|base| format!("{base}{path}"));
 
     let length = url.as_ref().map_or(path.len(), String::len);

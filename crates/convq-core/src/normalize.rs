@@ -5,23 +5,20 @@
 //! error wins: callers fix one thing at a time, and the pointer makes it unambiguous.
 //!
 //! A large input (500 columns) is the case to keep cheap: a catalog column costs a hash look-up
-//! and no allocation (its names are the catalog's static strings), pointers are built only for
-//! errors and warnings, and a custom column's "did you mean" reads a table built at compile
-//! time.
+//! and no allocation (its names are the catalog's static strings), and pointers are built only
+//! for errors and warnings.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
-use std::hash::{BuildHasherDefault, Hasher};
 
+use rustc_hash::FxHashSet;
 use uuid::Uuid;
 
 use crate::ast::{Column, OrderKey, Query};
 use crate::catalog::{self, ColumnDef, ColumnType};
-use crate::error::{Error, Limit, pointer_index, pointer_key};
+use crate::error::{Error, Limit, QUOTED, pointer_index, pointer_key, shorten};
 use crate::json::{Json, Object};
 use crate::limits;
 use crate::options::{Options, UnknownColumns};
-use crate::render::push_decimal;
 use crate::suggest;
 use crate::warning::{Warning, WarningCode};
 
@@ -33,9 +30,6 @@ pub(crate) const DEFAULT_COLUMNS: [&str; 5] = [
     "statuscode",
     "createdon",
 ];
-
-/// How deep [`normalize`] reads the input: `/orderBy/0/attributeName` is three levels down.
-pub(crate) const DEPTH: usize = 3;
 
 /// The keys of the input object, in the order they are checked.
 const INPUT_KEYS: [&str; 7] = [
@@ -234,10 +228,10 @@ fn optional_array<'o, 'a>(
 }
 
 fn status_value(item: &Json<'_>, at: At) -> Result<i32, Error> {
-    let invalid = |reason| Error::InvalidStatus {
+    let invalid = |reason: &str| Error::InvalidStatus {
         path: at.pointer(),
         value: item.to_text(),
-        reason,
+        reason: reason.to_owned(),
     };
     let number = match item {
         Json::Number(n) => n
@@ -260,21 +254,17 @@ fn status_value(item: &Json<'_>, at: At) -> Result<i32, Error> {
             ));
         }
     };
-    if (0..=limits::MAX_STATUS_VALUE).contains(&number) {
-        i32::try_from(number).map_err(|_| invalid("out of range 0..=2147483647"))
-    } else {
-        Err(invalid("out of range 0..=2147483647"))
-    }
+    i32::try_from(number)
+        .ok()
+        .filter(|n| (0..=limits::MAX_STATUS_VALUE).contains(&i64::from(*n)))
+        .ok_or_else(|| invalid(&format!("out of range 0..={}", limits::MAX_STATUS_VALUE)))
 }
 
 fn unknown_status_warning(value: i32, at: At) -> Warning {
-    const BEFORE: &str = "statuscode ";
-    const AFTER: &str = " is not in the msdyn_ocliveworkitem option set (1..7); kept, in case \
-                         your organization added it";
-    let mut message = String::with_capacity(BEFORE.len() + 11 + AFTER.len());
-    message.push_str(BEFORE);
-    push_decimal(&mut message, i64::from(value));
-    message.push_str(AFTER);
+    let message = format!(
+        "statuscode {value} is not in the msdyn_ocliveworkitem option set (1..7); kept, in case \
+         your organization added it"
+    );
     Warning::new(WarningCode::UnknownStatus, at.pointer(), message)
 }
 
@@ -355,68 +345,15 @@ impl At {
 }
 
 /// Removes each column that repeats an earlier one (by logical name): the first occurrence
-/// wins. Nothing is allocated when nothing repeats and the list is short.
+/// wins.
 fn dedupe_first_wins(select: &mut Vec<Column>) {
-    /// Up to this many columns, comparing with each earlier one is cheaper than hashing.
-    const LINEAR: usize = 16;
-    let repeats: Vec<usize> = if select.len() <= LINEAR {
-        (0..select.len())
-            .filter(|&i| {
-                select[..i]
-                    .iter()
-                    .any(|c| c.logical_name == select[i].logical_name)
-            })
-            .collect()
-    } else {
-        // A fixed hasher: membership is all that is used, so output never depends on it, and
-        // even names crafted to collide cost at most 500²/2 comparisons (the attribute limit).
-        let mut seen: HashSet<&str, BuildHasherDefault<WordHasher>> =
-            HashSet::with_capacity_and_hasher(select.len(), Default::default());
-        select
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| !seen.insert(&c.logical_name))
-            .map(|(i, _)| i)
-            .collect()
-    };
-    if !repeats.is_empty() {
-        let mut index = 0;
-        let mut next_repeat = repeats.iter().copied().peekable();
-        select.retain(|_| {
-            let repeat = next_repeat.next_if_eq(&index).is_some();
-            index += 1;
-            !repeat
-        });
-    }
-}
-
-/// A multiplicative hash over eight bytes at a time: column names are short, and SipHash
-/// (the std default) costs more than everything else about a column.
-#[derive(Default)]
-struct WordHasher(u64);
-
-impl Hasher for WordHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            self.mix(u64::from_le_bytes(chunk.try_into().unwrap_or_default()));
-        }
-        let mut last = [0u8; 8];
-        last[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
-        self.mix(u64::from_le_bytes(last) ^ (bytes.len() as u64) << 56);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-impl WordHasher {
-    fn mix(&mut self, word: u64) {
-        self.0 = (self.0 ^ word)
-            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-            .rotate_left(29);
-    }
+    let mut seen = FxHashSet::default();
+    let keep: Vec<bool> = select
+        .iter()
+        .map(|c| seen.insert(c.logical_name.as_ref()))
+        .collect();
+    let mut keep = keep.into_iter();
+    select.retain(|_| keep.next().unwrap_or(true));
 }
 
 /// A catalog column: its names are the catalog's static strings.
@@ -431,11 +368,7 @@ fn catalog_column(def: &'static ColumnDef) -> Column {
 /// A column the catalog does not have (declared in the options, or unknown).
 fn custom_column(logical_name: String, column_type: Option<ColumnType>) -> Column {
     let property = if column_type.is_some_and(ColumnType::is_lookup) {
-        let mut property = String::with_capacity(logical_name.len() + 7);
-        property.push('_');
-        property.push_str(&logical_name);
-        property.push_str("_value");
-        property
+        format!("_{logical_name}_value")
     } else {
         logical_name.clone()
     };
@@ -529,7 +462,8 @@ impl Resolver<'_> {
                     path: at.pointer(),
                     value: raw.to_owned(),
                     reason: format!(
-                        "`{inner}` is a {column_type:?} column, not a lookup; name it `{inner}`"
+                        "`{inner}` is a {column_type:?} column, not a lookup; name it `{inner}`",
+                        inner = shorten(inner, QUOTED)
                     ),
                 })
             };
@@ -571,30 +505,13 @@ impl Resolver<'_> {
     }
 }
 
-/// "`new_x` is not a known column of msdyn_ocliveworkitem (did you mean `...`?); passed
-/// through as a custom column", in one allocation: an input can have hundreds of these.
 fn unknown_column_message(name: &str, suggestion: Option<&str>) -> String {
-    const NOT_KNOWN: &str = "` is not a known column of msdyn_ocliveworkitem";
-    const DID_YOU_MEAN: [&str; 2] = [" (did you mean `", "`?)"];
-    const PASSED: &str = "; passed through as a custom column";
-    let length = 1
-        + name.len()
-        + NOT_KNOWN.len()
-        + suggestion.map_or(0, |s| {
-            DID_YOU_MEAN[0].len() + s.len() + DID_YOU_MEAN[1].len()
-        })
-        + PASSED.len();
-    let mut message = String::with_capacity(length);
-    message.push('`');
-    message.push_str(name);
-    message.push_str(NOT_KNOWN);
-    if let Some(known) = suggestion {
-        message.push_str(DID_YOU_MEAN[0]);
-        message.push_str(known);
-        message.push_str(DID_YOU_MEAN[1]);
-    }
-    message.push_str(PASSED);
-    message
+    let did_you_mean = suggestion.map_or(String::new(), |s| format!(" (did you mean `{s}`?)"));
+    format!(
+        "`{}` is not a known column of msdyn_ocliveworkitem{did_you_mean}; passed through as a \
+         custom column",
+        shorten(name, QUOTED)
+    )
 }
 
 /// A column name as given, trimmed and in ASCII lower case; borrowed when it already is.
@@ -661,11 +578,7 @@ mod tests {
     }
 
     #[test]
-    fn unknown_column_messages_are_sized_exactly() {
-        for suggestion in [None, Some("msdyn_title")] {
-            let message = unknown_column_message("msdyn_titel", suggestion);
-            assert_eq!(message.len(), message.capacity(), "{message}");
-        }
+    fn unknown_column_messages() {
         assert_eq!(
             unknown_column_message("msdyn_titel", Some("msdyn_title")),
             "`msdyn_titel` is not a known column of msdyn_ocliveworkitem (did you mean \

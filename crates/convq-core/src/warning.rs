@@ -14,6 +14,17 @@ pub enum WarningCode {
     UnknownStatus,
 }
 
+impl WarningCode {
+    /// The code as text, as it serializes: `unknown_column`, `unknown_status`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UnknownColumn => "unknown_column",
+            Self::UnknownStatus => "unknown_status",
+        }
+    }
+}
+
 /// A warning about one value of the input.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Warning {
@@ -31,6 +42,18 @@ impl Warning {
             code,
             path,
             message,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn code_text_is_the_serialized_code() {
+        for code in [WarningCode::UnknownColumn, WarningCode::UnknownStatus] {
+            assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
         }
     }
 }

@@ -89,7 +89,7 @@ fn errors() -> String {
          offending input value (`\"\"` for the whole input); `hint`, when present, says how to \
          fix it.\n\n| Code | When |\n|---|---|\n",
     );
-    for (code, description) in convq_core::ERROR_CODES {
+    for (code, description) in convq_core::ERROR_CODES.iter() {
         let _ = writeln!(out, "| `{code}` | {description} |");
     }
     out

@@ -108,7 +108,7 @@ fn config(base: &str) -> DataverseConfig {
 }
 
 fn compiled(input: &Value) -> Compiled {
-    convq_core::compile_value(input, &Options::default()).unwrap()
+    convq_core::compile(&input.to_string(), &Options::default()).unwrap()
 }
 
 /// The documented example plus a day filter (its `'` and `(` must travel intact) and a title.

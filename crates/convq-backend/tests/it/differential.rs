@@ -326,7 +326,7 @@ proptest! {
     ) {
         let store = EmbeddedStore::from_bytes(serialize(&records, format).as_bytes()).unwrap();
         prop_assert_eq!(store.len(), records.len());
-        let compiled = convq_core::compile_value(&input, &Options::default()).unwrap();
+        let compiled = convq_core::compile(&input.to_string(), &Options::default()).unwrap();
         // Sometimes "now" is exactly a record's createdon, the window's inclusive end.
         let record_date = now_at_a_record
             .filter(|_| !records.is_empty())

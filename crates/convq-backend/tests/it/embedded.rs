@@ -18,7 +18,7 @@ fn store(records: &[Value]) -> EmbeddedStore {
 }
 
 fn query(store: &EmbeddedStore, input: Value, now_text: &str) -> Vec<Value> {
-    let compiled = convq_core::compile_value(&input, &Options::default()).unwrap();
+    let compiled = convq_core::compile(&input.to_string(), &Options::default()).unwrap();
     store.query(&compiled.ast, parse_timestamp(now_text).unwrap())
 }
 

@@ -5,6 +5,9 @@
 
 mod generated;
 
+use std::sync::LazyLock;
+
+use rustc_hash::FxHashMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -127,90 +130,10 @@ pub const fn columns() -> &'static [ColumnDef] {
 /// The column with this (lowercase) logical name, if the catalog knows it.
 #[must_use]
 pub fn column(logical_name: &str) -> Option<&'static ColumnDef> {
-    position(logical_name).map(|i| &generated::COLUMNS[i])
-}
-
-/// Index of the column named `logical_name` in [`columns`].
-///
-/// A hash table rather than a binary search: compiling looks up every requested column (up to
-/// 500), and a probe here costs one hash of the name and, nearly always, one comparison.
-pub(crate) fn position(logical_name: &str) -> Option<usize> {
-    let mut slot = slot_of(logical_name);
-    loop {
-        let entry = INDEX[slot];
-        if entry == EMPTY {
-            return None;
-        }
-        let i = usize::from(entry);
-        if generated::COLUMNS[i].logical_name == logical_name {
-            return Some(i);
-        }
-        slot = (slot + 1) % SLOTS;
-    }
-}
-
-const COUNT: usize = generated::COLUMNS.len();
-/// Open addressing with linear probing, at most half full so that probes stay short and a
-/// miss always reaches an empty slot.
-const SLOTS: usize = (2 * COUNT).next_power_of_two();
-const EMPTY: u16 = u16::MAX;
-const _: () = assert!(
-    COUNT < EMPTY as usize,
-    "column positions must fit the index"
-);
-
-/// Slot → column position, built at compile time from the generated catalog.
-static INDEX: [u16; SLOTS] = {
-    let mut index = [EMPTY; SLOTS];
-    let mut i = 0;
-    while i < COUNT {
-        let mut slot = slot_of(generated::COLUMNS[i].logical_name);
-        while index[slot] != EMPTY {
-            slot = (slot + 1) % SLOTS;
-        }
-        index[slot] = i as u16;
-        i += 1;
-    }
-    index
-};
-
-/// The home slot of a name: the top bits of a multiplicative hash of its length and of its
-/// first and last eight bytes (which overlap in shorter names). Names that share those bytes
-/// only share a probe sequence; the comparison in [`position`] tells them apart.
-const fn slot_of(name: &str) -> usize {
-    let bytes = name.as_bytes();
-    let (head, tail) = if bytes.len() >= 8 {
-        (word_at(bytes, 0), word_at(bytes, bytes.len() - 8))
-    } else {
-        let short = short_word(bytes);
-        (short, short.rotate_left(32))
-    };
-    let hash =
-        (head.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(31) ^ tail ^ bytes.len() as u64)
-            .wrapping_mul(0xD6E8_FEB8_6659_FD93);
-    (hash >> (64 - SLOTS.trailing_zeros())) as usize
-}
-
-/// The eight bytes at `start`, little-endian.
-const fn word_at(bytes: &[u8], start: usize) -> u64 {
-    let mut word = 0;
-    let mut i = 0;
-    while i < 8 {
-        word |= (bytes[start + i] as u64) << (8 * i);
-        i += 1;
-    }
-    word
-}
-
-/// A name shorter than eight bytes as one little-endian word.
-const fn short_word(bytes: &[u8]) -> u64 {
-    let mut word = 0;
-    let mut i = 0;
-    while i < bytes.len() && i < 8 {
-        word |= (bytes[i] as u64) << (8 * i);
-        i += 1;
-    }
-    word
+    // A map rather than a binary search: compiling looks up every requested column (up to 500).
+    static BY_NAME: LazyLock<FxHashMap<&str, &ColumnDef>> =
+        LazyLock::new(|| columns().iter().map(|c| (c.logical_name, c)).collect());
+    BY_NAME.get(logical_name).copied()
 }
 
 #[cfg(test)]
@@ -218,7 +141,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn columns_are_sorted_and_unique_so_binary_search_works() {
+    fn columns_are_sorted_and_unique() {
         for pair in columns().windows(2) {
             assert!(
                 pair[0].logical_name < pair[1].logical_name,
@@ -255,32 +178,18 @@ mod tests {
     }
 
     #[test]
-    fn the_index_finds_every_column_and_nothing_else() {
-        for (i, c) in columns().iter().enumerate() {
-            assert_eq!(position(c.logical_name), Some(i), "{}", c.logical_name);
+    fn every_column_is_found_and_nothing_else() {
+        for c in columns() {
+            assert_eq!(column(c.logical_name), Some(c), "{}", c.logical_name);
             for near in [
                 format!("{}x", c.logical_name),
                 c.logical_name[1..].to_owned(),
-                c.logical_name.to_uppercase(),
             ] {
-                let scan = columns().iter().position(|c| c.logical_name == near);
-                assert_eq!(position(&near), scan, "{near}");
+                let scan = columns().iter().find(|c| c.logical_name == near);
+                assert_eq!(column(&near), scan, "{near}");
             }
         }
-        assert_eq!(position(""), None);
-        // The hash spreads the names: look-ups probe few slots.
-        let distances: Vec<usize> = (0..SLOTS)
-            .filter(|&slot| INDEX[slot] != EMPTY)
-            .map(|slot| {
-                let home = slot_of(columns()[usize::from(INDEX[slot])].logical_name);
-                (slot + SLOTS - home) % SLOTS
-            })
-            .collect();
-        assert!(distances.iter().all(|&d| d <= 8), "{distances:?}");
-        assert!(
-            distances.iter().sum::<usize>() <= columns().len(),
-            "{distances:?}"
-        );
+        assert_eq!(column(""), None);
     }
 
     #[test]

@@ -171,3 +171,80 @@ fn the_first_error_in_check_order_is_reported() {
     let err = compile(&with_unknown.to_string(), &Options::default()).unwrap_err();
     assert_eq!((err.code(), err.path()), ("unknown_field", "/colour"));
 }
+
+/// A value of any size is quoted as a short prefix (cut on a character boundary, with an
+/// ellipsis), whatever field it is in, so an error body stays small: issue 11.
+#[test]
+fn hostile_values_are_quoted_short_and_error_bodies_stay_under_4_kb() {
+    let strict = options(json!({ "unknownColumns": "error" }));
+    for long in ["x".repeat(64 * 1024), "é😀".repeat(16 * 1024)] {
+        let key = format!("{{\"agentId\": \"{AGENT}\", \"{long}\": 1, \"{long}\": 2}}");
+        let cases = [
+            (
+                json!({ "agentId": AGENT, long.clone(): 1 }),
+                "unknown_field",
+            ),
+            (
+                json!({ "agentId": AGENT, "orderBy": [{ long.clone(): 1 }] }),
+                "unknown_field",
+            ),
+            (json!({ "agentId": long.clone() }), "invalid_agent_id"),
+            (
+                json!({ "agentId": AGENT, "attributes": [format!("{long} x")] }),
+                "invalid_column_name",
+            ),
+            (
+                json!({ "agentId": AGENT, "status": [format!("{long},1")] }),
+                "invalid_status",
+            ),
+            (
+                json!({ "agentId": AGENT, "orderBy": [{ "attributeName": format!("{long} desc") }] }),
+                "invalid_column_name",
+            ),
+        ];
+        let mut outcomes: Vec<_> = cases
+            .into_iter()
+            .map(|(input, code)| (compile(&input.to_string(), &Options::default()), code))
+            .collect();
+        outcomes.push((compile(&key, &Options::default()), "duplicate_key"));
+        let base = options(json!({ "baseUrl": format!("https://{long}/api") }));
+        outcomes.push((
+            compile(&format!("{{\"agentId\": \"{AGENT}\"}}"), &base),
+            "invalid_base_url",
+        ));
+        if long.is_ascii() {
+            let column = json!({ "agentId": AGENT, "attributes": [long.clone()] }).to_string();
+            outcomes.push((compile(&column, &strict), "unknown_column"));
+            let twice = json!({ "agentId": AGENT, "orderBy": [
+                { "attributeName": long.clone() }, { "attributeName": long.clone() }
+            ] });
+            outcomes.push((compile(&twice.to_string(), &strict), "unknown_column"));
+            let digits = json!({ "agentId": AGENT, "status": ["9".repeat(64 * 1024)] });
+            outcomes.push((
+                compile(&digits.to_string(), &Options::default()),
+                "invalid_status",
+            ));
+        }
+        for (result, code) in outcomes {
+            let err = result.expect_err(code);
+            assert_eq!(err.code(), code);
+            let body = serde_json::to_string(&err.to_body()).unwrap();
+            assert!(body.len() <= 4096, "{code}: {} bytes", body.len());
+            assert!(body.contains('…'), "{code}: {body}");
+        }
+    }
+}
+
+/// A long custom column is passed through whole, but its warning quotes a short prefix.
+#[test]
+fn warnings_quote_a_short_prefix_of_a_long_column_name() {
+    let long = "x".repeat(20_000);
+    let input = json!({ "agentId": AGENT, "attributes": [long.clone()] }).to_string();
+    let compiled = compile(&input, &Options::default()).expect("a long custom column compiles");
+    assert_eq!(compiled.ast.select.last().unwrap().logical_name, long);
+    let message = &compiled.warnings[0].message;
+    assert!(
+        message.len() < 300 && message.contains("xxx…`"),
+        "{message}"
+    );
+}
