@@ -345,7 +345,7 @@ fn answer(
     let mut answers = Vec::with_capacity(filter.agents.len());
     for agent in &filter.agents {
         input["agentId"] = json!(agent);
-        let query: Query = convq_core::compile_value(&input, &Options::default())
+        let query: Query = convq_core::compile(&input.to_string(), &Options::default())
             .map_err(|e| format!("{e} at {}", e.path()))?
             .ast;
         answers.push(state.store.query(&query, now).into_iter());
