@@ -296,6 +296,23 @@ impl Inner {
         else {
             return;
         };
+        if let [_] = group.members.as_slice() {
+            // Nobody joined: the call's own request, exactly as it would go alone.
+            let fetched = Instant::now();
+            for member in group.members {
+                let answer = self
+                    .client
+                    .fetch_path(&member.key.1, None, &group.ctx)
+                    .await
+                    .map(Arc::new)
+                    .map_err(Arc::new);
+                self.client
+                    .observer()
+                    .upstream_query(member.slot.receiver_count());
+                self.deliver(member, answer, fetched);
+            }
+            return;
+        }
         let agents: Vec<Uuid> = group.members.iter().map(|m| m.agent).collect();
         let mut members: HashMap<Uuid, Member> =
             group.members.into_iter().map(|m| (m.agent, m)).collect();

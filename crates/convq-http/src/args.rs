@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::HeaderValue;
-use convq_backend::{Backend, DataverseClient, DataverseConfig, EmbeddedStore};
+use convq_backend::{
+    Backend, DataverseClient, DataverseConfig, EmbeddedStore, Shared, SharedConfig,
+};
 use convq_core::Options;
 
 use crate::{AppState, ConnectionLimits, Limits, ServerConfig};
@@ -88,6 +90,21 @@ pub struct ServeArgs {
     /// Timeout of one Dataverse call, all pages included (e.g. 20s).
     #[arg(long, value_parser = parse_duration, value_name = "DURATION", requires = "dataverse")]
     pub dataverse_timeout: Option<Duration>,
+
+    /// Dataverse calls with the same query shape (all but agentId) arriving within this window
+    /// share one request naming all their agents (e.g. 50ms; 0 turns it off).
+    #[arg(long, default_value = "50ms", value_parser = parse_duration_or_zero, value_name = "DURATION")]
+    pub coalesce_window: Duration,
+
+    /// Keep Dataverse answers this long (e.g. 2s; 0 turns it off); the Age header of each answer
+    /// says how old it is. A createdBeforeDays answer never outlives a day boundary.
+    #[arg(long, default_value = "2s", value_parser = parse_duration_or_zero, value_name = "DURATION")]
+    pub cache_ttl: Duration,
+
+    /// Most Dataverse requests in flight per identity (Dataverse allows 52); more wait.
+    #[arg(long, default_value_t = 52, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_concurrent: u32,
 }
 
 /// Why the server could not start.
@@ -147,6 +164,7 @@ impl ServeArgs {
     /// A missing token, an unreadable `--data` file, bad `--options` or a bad origin.
     pub fn build(&self) -> Result<(ServerConfig, AppState), StartError> {
         let options = self.options()?;
+        let metrics = Arc::new(crate::metrics::Metrics::new());
         let backend: Arc<dyn Backend> = match (&self.dataverse, &self.data) {
             (Some(url), _) => {
                 let token = std::env::var(TOKEN_VAR)
@@ -157,7 +175,17 @@ impl ServeArgs {
                 if let Some(timeout) = self.dataverse_timeout {
                     config.total_timeout = timeout;
                 }
-                Arc::new(DataverseClient::new(config)?)
+                config.max_concurrent = self.max_concurrent as usize;
+                // Retries are bounded by the deadline: a throttled call waits as long as it may.
+                config.max_retries = u32::MAX;
+                let client = DataverseClient::new(config)?.with_observer(metrics.upstream());
+                Arc::new(Shared::new(
+                    client,
+                    SharedConfig::default()
+                        .with_coalesce_window(self.coalesce_window)
+                        .with_cache_ttl(self.cache_ttl)
+                        .with_status_filter(options.status_filter),
+                ))
             }
             (None, Some(path)) => Arc::new(EmbeddedStore::from_path(path)?),
             (None, None) => Arc::new(EmbeddedStore::sample()),
@@ -184,7 +212,7 @@ impl ServeArgs {
                 .with_shutdown_grace(self.shutdown_grace),
             allowed_hosts: self.allowed_hosts.clone(),
         };
-        let state = AppState::new(backend, options).with_config(&config);
+        let state = AppState::build(backend, options, &config, metrics);
         Ok((config, state))
     }
 
@@ -260,6 +288,18 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         ));
     }
     Ok(duration)
+}
+
+/// [`parse_duration`], or `0` for "off".
+pub fn parse_duration_or_zero(text: &str) -> Result<Duration, String> {
+    if text
+        .trim()
+        .trim_end_matches(|c: char| c.is_ascii_alphabetic())
+        == "0"
+    {
+        return Ok(Duration::ZERO);
+    }
+    parse_duration(text)
 }
 
 /// Logs to stderr, one line per event; `RUST_LOG` overrides the default `info` level.

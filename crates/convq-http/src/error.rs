@@ -66,6 +66,11 @@ pub const HTTP_ERROR_CODES: &[(&str, u16, &str)] = &[
         "The Host header names a host this server does not answer for (on loopback: localhost, 127.0.0.1, [::1] and --allowed-host values).",
     ),
     (
+        "invalid_batch",
+        400,
+        "The body of /getConversations/batch is not {\"inputs\": [...]} or has more than 1,000 inputs.",
+    ),
+    (
         "request_timeout",
         504,
         "The request took longer than the server's request timeout.",

@@ -52,11 +52,129 @@ pub(crate) async fn get_conversations(
         Outcome::BackendFailure { timeout: false } => StatusCode::BAD_GATEWAY,
     };
     let mut response = json_bytes(status, run.body);
+    if run.outcome == Outcome::Success {
+        response
+            .headers_mut()
+            .insert(header::AGE, HeaderValue::from(run.age.as_secs()));
+    }
     // Warnings go beside the envelope, never in it (the envelope is the API's exact shape).
     let headers = response.headers_mut();
     for value in warning_headers(&run.warnings) {
         headers.append(WARNING_HEADER, value);
     }
+    response
+}
+
+/// The body of `POST /getConversations/batch` (its schema: the handler reads each input as
+/// raw JSON, so that each is judged alone).
+#[allow(dead_code)]
+#[derive(Debug, serde::Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BatchRequest {
+    /// getConversations inputs, each judged alone (at most 1,000).
+    pub(crate) inputs: Vec<convq_core::Input>,
+}
+
+/// The answer of `POST /getConversations/batch` (its schema: the handler writes the
+/// envelopes' JSON text directly).
+#[allow(dead_code)]
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct BatchResponse {
+    /// One getConversations envelope per input, in the order of the inputs.
+    pub(crate) results: Vec<convq_core::Envelope>,
+}
+
+/// Most inputs in one batch.
+pub(crate) const MAX_BATCH: usize = 1_000;
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchBody {
+    inputs: Vec<Box<serde_json::value::RawValue>>,
+}
+
+/// `POST /getConversations/batch`: `{"inputs":[...]}` → `{"results":[envelope, ...]}`.
+///
+/// Every input runs as if posted alone (one bad input fails only its own slot), all at once,
+/// so calls of the same shape share Dataverse requests. The answer is 200 whenever the batch
+/// itself is readable; its `Age` is the oldest result's.
+pub(crate) async fn batch(
+    State(state): State<AppState>,
+    Extension(CorrelationId(correlation_id)): Extension<CorrelationId>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let (strict, bytes) = match read_input(&state, &uri, &headers, body).await {
+        Ok(input) => input,
+        Err(error) => return error.into_response(),
+    };
+    let text = match utf8(&bytes) {
+        Ok(text) => text,
+        Err(error) => return error.into_response(),
+    };
+    let batch: BatchBody = match serde_json::from_str(text) {
+        Ok(batch) => batch,
+        Err(error) => {
+            return ApiError::new(
+                "invalid_batch",
+                format!("the body is not {{\"inputs\": [...]}}: {error}"),
+            )
+            .with_hint("send {\"inputs\": [<getConversations input>, ...]}")
+            .into_response();
+        }
+    };
+    if batch.inputs.len() > MAX_BATCH {
+        return ApiError::new(
+            "invalid_batch",
+            format!(
+                "the batch has {} inputs; at most {MAX_BATCH} are allowed",
+                batch.inputs.len()
+            ),
+        )
+        .with_hint("split it into several batches")
+        .into_response();
+    }
+    let ctx = RunContext::at(SystemTime::now()).with_correlation_id(correlation_id);
+    let runs: Vec<_> = batch
+        .inputs
+        .into_iter()
+        .map(|input| {
+            let (state, ctx) = (state.clone(), ctx.clone());
+            tokio::spawn(async move {
+                convq_backend::get_conversations_json(
+                    state.backend(),
+                    input.get(),
+                    state.options_for(strict),
+                    &ctx,
+                )
+                .await
+            })
+        })
+        .collect();
+    let mut body = Vec::with_capacity(1024);
+    body.extend_from_slice(br#"{"results":["#);
+    let mut age = std::time::Duration::ZERO;
+    for (index, run) in runs.into_iter().enumerate() {
+        if index > 0 {
+            body.push(b',');
+        }
+        match run.await {
+            Ok(run) => {
+                age = age.max(run.age);
+                body.extend_from_slice(&run.body);
+            }
+            // A panic in one run is that slot's server error, not the batch's.
+            Err(_) => body.extend_from_slice(
+                br#"{"error":{"code":"internal_error","message":"this input could not be run","path":""},"status":false}"#,
+            ),
+        }
+    }
+    body.extend_from_slice(b"]}");
+    let mut response = json_bytes(StatusCode::OK, body);
+    response
+        .headers_mut()
+        .insert(header::AGE, HeaderValue::from(age.as_secs()));
     response
 }
 

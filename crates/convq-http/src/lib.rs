@@ -7,6 +7,7 @@
 //! | route | answers |
 //! |---|---|
 //! | `POST /getConversations` | the envelope: 200, 400 (input), 502/504 (backend), 413, 415 |
+//! | `POST /getConversations/batch` | `{"inputs":[...]}` → `{"results":[envelope, ...]}`, in order |
 //! | `POST /query` | the [`convq_core::Compiled`] query, or 400 with the envelope |
 //! | `GET /healthz` | 200 while the process serves |
 //! | `GET /readyz` | 200 when the backend is ready, 503 otherwise |
@@ -43,7 +44,10 @@ use axum::routing::{get, post};
 use convq_backend::Backend;
 use convq_core::Options;
 
-pub use args::{ServeArgs, StartError, TOKEN_VAR, init_tracing, parse_duration, read_options};
+pub use args::{
+    ServeArgs, StartError, TOKEN_VAR, init_tracing, parse_duration, parse_duration_or_zero,
+    read_options,
+};
 pub use error::HTTP_ERROR_CODES;
 pub use openapi::document as openapi_document;
 pub use server::{ConnectionLimits, Server, serve, shutdown_signal};
@@ -191,7 +195,7 @@ struct Inner {
     limits: Limits,
     cors_origins: Vec<HeaderValue>,
     hosts: hosts::HostPolicy,
-    metrics: metrics::Metrics,
+    metrics: Arc<metrics::Metrics>,
     openapi: Vec<u8>,
 }
 
@@ -199,7 +203,12 @@ impl AppState {
     /// A state with default limits and no CORS.
     #[must_use]
     pub fn new(backend: Arc<dyn Backend>, options: Options) -> Self {
-        Self::build(backend, options, &ServerConfig::default())
+        Self::build(
+            backend,
+            options,
+            &ServerConfig::default(),
+            Arc::new(metrics::Metrics::new()),
+        )
     }
 
     /// The same backend and options with the limits and CORS origins of `config`.
@@ -209,10 +218,16 @@ impl AppState {
             Arc::clone(&self.inner.backend),
             self.inner.options.clone(),
             config,
+            Arc::clone(&self.inner.metrics),
         )
     }
 
-    fn build(backend: Arc<dyn Backend>, options: Options, config: &ServerConfig) -> Self {
+    pub(crate) fn build(
+        backend: Arc<dyn Backend>,
+        options: Options,
+        config: &ServerConfig,
+        metrics: Arc<metrics::Metrics>,
+    ) -> Self {
         let strict_options = options
             .clone()
             .with_unknown_columns(convq_core::UnknownColumns::Error);
@@ -226,7 +241,7 @@ impl AppState {
                 limits: config.limits.clone(),
                 cors_origins: config.cors_origins.clone(),
                 hosts: hosts::HostPolicy::new(config.addr.ip(), &config.allowed_hosts),
-                metrics: metrics::Metrics::new(),
+                metrics,
                 openapi,
             }),
         }
@@ -264,6 +279,7 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .route("/getConversations", post(handlers::get_conversations))
+        .route("/getConversations/batch", post(handlers::batch))
         .route("/query", post(handlers::query))
         // The routes above (the work) share the concurrency limit; the routes below answer even
         // when every slot is busy, so probes keep working under load.

@@ -1,9 +1,14 @@
 //! Prometheus metrics, one registry per [`AppState`](crate::AppState): no global recorder, so
 //! several servers in one process (the tests) count separately.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use axum::http::StatusCode;
+use convq_backend::Observer;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
 };
 
 /// Latency buckets in seconds: the service answers from memory in well under a millisecond, and
@@ -18,6 +23,40 @@ pub(crate) struct Metrics {
     requests: IntCounterVec,
     latency: HistogramVec,
     in_flight: IntGauge,
+    upstream: Upstream,
+}
+
+/// What the shared Dataverse path reports (coalescing, cache, pacing): see
+/// [`convq_backend::Observer`]. Zero with an embedded store.
+#[derive(Clone)]
+pub(crate) struct Upstream {
+    requests: IntCounter,
+    calls_per_query: Histogram,
+    cache_hits: IntCounter,
+    throttle_pauses: IntCounter,
+    queue_wait: Histogram,
+}
+
+impl Observer for Upstream {
+    fn upstream_request(&self) {
+        self.requests.inc();
+    }
+
+    fn upstream_query(&self, calls: usize) {
+        self.calls_per_query.observe(calls as f64);
+    }
+
+    fn cache_hit(&self) {
+        self.cache_hits.inc();
+    }
+
+    fn throttle_pause(&self, _wait: Duration) {
+        self.throttle_pauses.inc();
+    }
+
+    fn queue_wait(&self, wait: Duration) {
+        self.queue_wait.observe(wait.as_secs_f64());
+    }
 }
 
 impl Metrics {
@@ -45,10 +84,42 @@ impl Metrics {
             "Requests being handled right now.",
         )
         .expect("valid metric definition");
+        let counter =
+            |name: &str, help: &str| IntCounter::new(name, help).expect("valid metric definition");
+        let histogram = |name: &str, help: &str, buckets: &[f64]| {
+            Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets.to_vec()))
+                .expect("valid metric definition")
+        };
+        let upstream = Upstream {
+            requests: counter(
+                "convq_upstream_requests_total",
+                "HTTP requests sent to Dataverse (every page and retry).",
+            ),
+            calls_per_query: histogram(
+                "convq_upstream_calls_per_query",
+                "Calls answered by one upstream query (coalescing).",
+                &[1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0],
+            ),
+            cache_hits: counter("convq_cache_hits_total", "Calls answered from the cache."),
+            throttle_pauses: counter(
+                "convq_throttle_pauses_total",
+                "429/503 answers that paused every request of their identity.",
+            ),
+            queue_wait: histogram(
+                "convq_upstream_queue_wait_seconds",
+                "Time a Dataverse request waited at its identity's gate.",
+                LATENCY_BUCKETS,
+            ),
+        };
         for collector in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
             Box::new(in_flight.clone()),
+            Box::new(upstream.requests.clone()),
+            Box::new(upstream.calls_per_query.clone()),
+            Box::new(upstream.cache_hits.clone()),
+            Box::new(upstream.throttle_pauses.clone()),
+            Box::new(upstream.queue_wait.clone()),
         ] {
             registry
                 .register(collector)
@@ -59,7 +130,13 @@ impl Metrics {
             requests,
             latency,
             in_flight,
+            upstream,
         }
+    }
+
+    /// The observer to give the Dataverse client.
+    pub(crate) fn upstream(&self) -> Arc<dyn Observer> {
+        Arc::new(self.upstream.clone())
     }
 
     /// Counts a request as in flight until the guard drops (also when the client goes away

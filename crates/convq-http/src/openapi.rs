@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 
 use crate::CORRELATION_HEADER;
 use crate::error::HTTP_ERROR_CODES;
-use crate::handlers::{Health, WARNING_HEADER};
+use crate::handlers::{BatchRequest, BatchResponse, Health, MAX_BATCH, WARNING_HEADER};
 
 struct Components {
     /// Requests are read (deserialize contract), responses written (serialize contract); the
@@ -61,6 +61,8 @@ pub fn document() -> Value {
     let envelope = components.response::<convq_core::Envelope>();
     let compiled = components.response::<convq_core::Compiled>();
     let health = components.response::<Health>();
+    let batch_request = components.request::<BatchRequest>();
+    let batch_response = components.response::<BatchResponse>();
 
     let json_content = |schema: &Value| json!({ "application/json": { "schema": schema } });
     let correlated = |description: String, content: Value| {
@@ -141,6 +143,12 @@ pub fn document() -> Value {
                         and `more_warnings <count>` for the rest. The envelope itself never carries warnings.",
         "schema": { "type": "string" },
     });
+    let age = json!({
+        "description": "How old the records are, in seconds: 0 when fetched for this request, \
+                        more when they came from the service's cache (`--cache-ttl`).",
+        "schema": { "type": "integer", "minimum": 0 },
+    });
+    success["headers"]["Age"] = age.clone();
     let mut get_conversations = input_operation(
         "Run getConversations",
         "Compiles the input and runs it on the configured backend (embedded store or Dataverse). \
@@ -161,6 +169,47 @@ pub fn document() -> Value {
         ),
     );
     common(responses);
+
+    let mut batch_ok = correlated(
+        "One getConversations envelope per input, in the order of the inputs. Each input is \
+         judged alone: an invalid input or a failed run fails only its own slot."
+            .to_owned(),
+        json_content(&batch_response),
+    );
+    batch_ok["headers"]["Age"] = age;
+    let mut batch_responses = Map::new();
+    batch_responses.insert("200".into(), batch_ok);
+    batch_responses.insert(
+        "400".into(),
+        failure(
+            &[400],
+            "The batch itself is unreadable (`invalid_batch`), or a request problem.",
+        ),
+    );
+    batch_responses.insert("405".into(), failure(&[405], "Method not allowed."));
+    batch_responses.insert("413".into(), failure(&[413], "Body too large."));
+    batch_responses.insert("415".into(), failure(&[415], "Body not declared as JSON."));
+    common(&mut batch_responses);
+    let batch = json!({
+        "summary": "Run getConversations for several inputs",
+        "description": format!(
+            "Runs every input as `/getConversations` would, at once (inputs of the same shape \
+             share Dataverse requests), and answers `{{\"results\":[envelope, ...]}}`. At most \
+             {MAX_BATCH} inputs."
+        ),
+        "operationId": "getConversationsBatch",
+        "parameters": [
+            { "$ref": "#/components/parameters/CorrelationIdHeader" },
+            { "$ref": "#/components/parameters/CorrelationIdQuery" },
+            { "$ref": "#/components/parameters/Strict" },
+        ],
+        "requestBody": {
+            "required": true,
+            "description": "`{\"inputs\": [<getConversations input>, ...]}` (Content-Type: application/json).",
+            "content": json_content(&batch_request),
+        },
+        "responses": batch_responses,
+    });
 
     let mut query = input_operation(
         "Compile without running",
@@ -197,6 +246,7 @@ pub fn document() -> Value {
 
     let paths = json!({
         "/getConversations": { "post": get_conversations },
+        "/getConversations/batch": { "post": batch },
         "/query": { "post": query },
         "/healthz": simple_get("Liveness", "healthz", one("200", correlated("The process serves requests.".to_owned(), json_content(&health)))),
         "/readyz": simple_get("Readiness", "readyz", readyz),
@@ -204,7 +254,9 @@ pub fn document() -> Value {
         "/metrics": simple_get("Prometheus metrics", "metrics", one("200", correlated(
             "Text exposition format 0.0.4: `convq_http_requests_total{route,method,status}`, \
              `convq_http_request_duration_seconds{route,method}` (histogram), \
-             `convq_http_requests_in_flight`.".to_owned(),
+             `convq_http_requests_in_flight`; with Dataverse: `convq_upstream_requests_total`, \
+             `convq_upstream_calls_per_query` (histogram), `convq_cache_hits_total`, \
+             `convq_throttle_pauses_total`, `convq_upstream_queue_wait_seconds` (histogram).".to_owned(),
             json!({ "text/plain": { "schema": { "type": "string" } } }),
         ))),
     });

@@ -11,6 +11,8 @@
 //! - `limits`: concurrency limit and CORS.
 //! - `openapi`: the document is OpenAPI 3.1, covers every route, and real answers match it.
 //! - `parity`: `/query` answers exactly what `convq_core::compile` returns, for every fixture.
+//! - `scale`: `/getConversations/batch` (each input alone, in order), and the binary against the
+//!   simulated organization: coalescing, the cache's `Age`, the upstream metrics.
 //! - `shutdown`: SIGTERM/SIGINT with a request in flight (the binary), graceful stop in-process,
 //!   the grace period with half-sent requests.
 //!
@@ -27,6 +29,7 @@ mod openapi;
 mod parity;
 mod peer;
 mod routes;
+mod scale;
 mod shutdown;
 
 use std::net::SocketAddr;

@@ -12,6 +12,7 @@ use crate::{TestServer, WAITING, client};
 /// documentation without a route, fails `every_route_is_documented_and_exists`).
 const ROUTES: &[(&str, &str)] = &[
     ("/getConversations", "post"),
+    ("/getConversations/batch", "post"),
     ("/query", "post"),
     ("/healthz", "get"),
     ("/readyz", "get"),
@@ -194,6 +195,7 @@ async fn real_answers_conform_to_the_documented_responses() {
     )
     .await;
     let big = format!("{WAITING}{}", " ".repeat(70_000));
+    let batch = format!(r#"{{"inputs": [{WAITING}, {{"agentId": "x"}}]}}"#);
 
     let json = "application/json";
     let cases = [
@@ -213,6 +215,18 @@ async fn real_answers_conform_to_the_documented_responses() {
         Case::new(&sample, "post", "/getConversations", Some((json, &big))),
         Case::new(&sample, "get", "/getConversations", None),
         Case::new(&failing, "post", "/getConversations", Some((json, WAITING))),
+        Case::new(
+            &sample,
+            "post",
+            "/getConversations/batch",
+            Some((json, &batch)),
+        ),
+        Case::new(
+            &sample,
+            "post",
+            "/getConversations/batch",
+            Some((json, r#"{"inputs": 1}"#)),
+        ),
         Case::new(&sample, "post", "/query", Some((json, WAITING))),
         Case::new(&sample, "post", "/query", Some((json, "[]"))),
         Case::new(&sample, "post", "/query", Some((json, &big))),

@@ -38,14 +38,14 @@ async fn in_process_shutdown_finishes_the_request_in_flight() {
 }
 
 /// The binary, started with `args` on a free port; its stderr lines are collected.
-struct Process {
+pub(crate) struct Process {
     child: Child,
-    base: String,
+    pub(crate) base: String,
     log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Process {
-    async fn start(args: &[&str]) -> Self {
+    pub(crate) async fn start(args: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_convq-http"))
             .args(["--addr", "127.0.0.1:0"])
             .args(args)

@@ -1,0 +1,127 @@
+//! The batch endpoint and the shared Dataverse path (coalescing, cache, metrics) of the
+//! service, against the simulated organization on 127.0.0.1.
+
+use std::time::Duration;
+
+use convq_backend::simorg::{SimOrg, SimOrgConfig, generated_agent, generated_store};
+use serde_json::{Value, json};
+
+use crate::shutdown::Process;
+use crate::{TestServer, client, parts, post_json};
+
+#[tokio::test]
+async fn a_batch_answers_each_input_alone_in_order() {
+    let server = TestServer::sample().await;
+    let agent = "2b330c52-6844-4d36-8e05-03c78c9681dc";
+    let body = json!({"inputs": [
+        {"agentId": agent, "status": [3], "top": 2},
+        {"agentId": "x"},
+        {"agentId": agent, "top": 1},
+        42,
+    ]});
+    let response = post_json(&server.url("/getConversations/batch"), body.to_string()).await;
+    assert_eq!(response.headers()["age"], "0");
+    let (status, _, body) = parts(response).await;
+    assert_eq!(status, 200, "{body}");
+    let results = body["results"].as_array().unwrap();
+    assert_eq!(results.len(), 4);
+    assert_eq!(results[0]["status"], true);
+    assert_eq!(results[0]["result"]["values"].as_array().unwrap().len(), 2);
+    assert_eq!(results[1]["status"], false);
+    assert_eq!(results[1]["error"]["code"], "invalid_agent_id");
+    assert_eq!(results[1]["error"]["path"], "/agentId");
+    assert_eq!(results[2]["result"]["values"].as_array().unwrap().len(), 1);
+    assert_eq!(results[3]["error"]["code"], "invalid_type");
+
+    // Same answers as one at a time.
+    let alone = post_json(
+        &server.url("/getConversations"),
+        json!({"agentId": agent, "status": [3], "top": 2}).to_string(),
+    )
+    .await;
+    let (_, _, alone) = parts(alone).await;
+    assert_eq!(results[0], alone);
+
+    for (bad, fragment) in [
+        (json!({"input": []}), "unknown field"),
+        (json!([]), "the body is not"),
+        (json!({"inputs": vec![json!({}); 1_001]}), "at most 1000"),
+    ] {
+        let (status, _, body) =
+            parts(post_json(&server.url("/getConversations/batch"), bad.to_string()).await).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["error"]["code"], "invalid_batch");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(fragment),
+            "{body}"
+        );
+    }
+    server.stop().await.unwrap();
+}
+
+/// The binary with `--dataverse` at the simulated organization: a batch of 50 agents costs one
+/// upstream request, a repeat comes from the cache with its `Age`, and /metrics says so.
+#[tokio::test]
+async fn the_service_coalesces_caches_and_counts() {
+    let mut config = SimOrgConfig::default();
+    config.latency = Duration::from_millis(20);
+    let org = SimOrg::start(
+        generated_store(50, 2, std::time::SystemTime::now(), 5),
+        config,
+        0,
+    )
+    .await
+    .unwrap();
+    let server = Process::start(&[
+        "--dataverse",
+        org.url(),
+        "--cache-ttl",
+        "60s",
+        "--coalesce-window",
+        "300ms",
+    ])
+    .await;
+    let inputs: Vec<Value> = (0..50)
+        .map(|i| json!({"agentId": generated_agent(i), "status": [1, 2, 3, 4, 5, 6, 7]}))
+        .collect();
+    let url = format!("{}/getConversations/batch", server.base);
+    let (status, _, body) =
+        parts(post_json(&url, json!({"inputs": inputs}).to_string()).await).await;
+    assert_eq!(status, 200, "{body}");
+    for result in body["results"].as_array().unwrap() {
+        assert_eq!(
+            result["result"]["values"].as_array().unwrap().len(),
+            2,
+            "{result}"
+        );
+    }
+    assert_eq!(org.stats().requests, 1, "{:?}", org.stats());
+    assert_eq!(org.stats().agents, 50);
+
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let single = format!("{}/getConversations", server.base);
+    let response = post_json(&single, inputs[7].to_string()).await;
+    let age: u64 = response.headers()["age"].to_str().unwrap().parse().unwrap();
+    assert!(age >= 1, "{age}");
+    assert_eq!(org.stats().requests, 1, "answered from the cache");
+
+    let metrics = client()
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "convq_upstream_requests_total 1",
+        "convq_cache_hits_total 1",
+        "convq_upstream_calls_per_query_sum 50",
+        "convq_throttle_pauses_total 0",
+    ] {
+        assert!(metrics.contains(line), "{line} in\n{metrics}");
+    }
+}
