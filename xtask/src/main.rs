@@ -9,13 +9,16 @@
 //! - `cargo xtask docs [--check]`: the same, for the reference docs only.
 //! - `cargo xtask sample-data [--check]`: regenerate the seeded sample conversation store
 //!   `crates/convq-backend/data/sample-conversations.json` (see `sample_data.rs`).
-//! - `cargo xtask wasm [--test] [--bench]`: build the npm package `crates/convq-wasm/pkg/`,
-//!   installing the tools it needs (see `wasm.rs`); `--test` runs its Node and browser tests.
+//! - `cargo xtask wasm [--test] [--bench]`: build the npm package `crates/convq-wasm/pkg/` with
+//!   the tools `scripts/setup-wasm.sh` installs (see `wasm.rs`); `--test` runs its Node and
+//!   browser tests.
+//! - `cargo xtask dist`: write what a release ships to `target/dist/` (see `dist/mod.rs`).
 //!
 //! Generated files are committed. `cargo test -p xtask` runs every generator in check mode, so a
 //! plain `cargo test --workspace` catches drift.
 
 mod codegen;
+mod dist;
 mod metadata;
 mod sample_data;
 mod wasm;
@@ -53,8 +56,10 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
-    /// Build the WebAssembly npm package crates/convq-wasm/pkg/, installing missing tools.
+    /// Build the WebAssembly npm package crates/convq-wasm/pkg/ (tools: scripts/setup-wasm.sh).
     Wasm(wasm::WasmArgs),
+    /// Write what a release ships to target/dist/: the npm tarball.
+    Dist(dist::DistArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -67,6 +72,7 @@ fn main() -> anyhow::Result<()> {
             codegen::reference::generate(mode)
         }
         Command::Wasm(args) => wasm::run(&args),
+        Command::Dist(args) => dist::run(&args),
         Command::SampleData { check } => sample_data::generate(Mode::from_check(check)),
     }
 }

@@ -1,21 +1,22 @@
-//! `cargo xtask wasm [--test] [--bench]`: the npm package of `crates/convq-wasm`, built from
-//! nothing but package registries, with every tool installed on first use.
+//! `cargo xtask wasm [--test] [--bench]`: the npm package of `crates/convq-wasm`, in
+//! `crates/convq-wasm/pkg/` (`cargo xtask dist` packs it).
 //!
-//! The rustup toolchain has no `wasm32-unknown-unknown` standard library and cannot download one
-//! here, so the build uses Debian's `rustc-web` compiler with its std sources (`-Zbuild-std`),
-//! in a target directory of its own so the host build cache stays valid. Steps, each skipped
-//! when already satisfied:
+//! The tools come first, from `scripts/setup-wasm.sh` (CI runs it): a wasm32 standard library,
+//! `wasm-bindgen-cli` at the crate's version and npm's `binaryen`, in the tools directory
+//! (`$CONVQ_TOOLS_DIR`, default `~/.cache/convq/tools`). This command installs nothing; it says
+//! what is missing.
 //!
-//! 1. apt: `rustc-web cargo-web rust-web-src rust-web-llvm lld-22` (and `nodejs npm`, and
-//!    `chromium` for `--test`) when missing.
-//! 2. `wasm-bindgen-cli` at exactly the version of the `wasm-bindgen` crate in `Cargo.lock`, into
-//!    the tools directory (`$CONVQ_TOOLS_DIR`, default `~/.cache/convq/tools`).
-//! 3. npm `binaryen` (its `wasm-opt`; Debian's binaryen 108 breaks reference types) and
-//!    `playwright-core` (drives Debian's Chromium; it never downloads a browser), same directory.
-//! 4. `cargo build --release` for wasm32 (opt-level 3, fat LTO, one codegen unit, panic=abort)
-//!    with the profile settings passed as environment variables (the workspace profiles stay).
-//! 5. `wasm-bindgen --target nodejs` and `--target web`, `wasm-opt -O3`, then `package.json`
-//!    and the README into `crates/convq-wasm/pkg/`.
+//! 1. `cargo build --release --target wasm32-unknown-unknown`, twice: the package's module
+//!    (`--no-default-features`: `compile` and `getConversations`, no store) and the test double's
+//!    (default features: the embedded store too, for `convq/testing`). With rustup's
+//!    `wasm32-unknown-unknown` target when the active toolchain has it (any OS); otherwise
+//!    Debian's `rustc-web` with its std sources and `-Zbuild-std` (where rustup cannot download
+//!    the target). `CONVQ_WASM_TOOLCHAIN=rustup|debian` forces one. The profile settings are
+//!    passed as environment variables (the workspace profiles stay) and the build has a target
+//!    directory of its own (the host build cache stays valid).
+//! 2. `wasm-bindgen --target nodejs` (`node/`, CommonJS) and `--target web` (`web/`, ES module),
+//!    and `--target nodejs` of the double (`testing/`); `wasm-opt -O3` on each module.
+//! 3. ES module entries for Node beside the CommonJS builds, `package.json`, README and licenses.
 //!
 //! `--test` then runs the Node and browser suites (`crates/convq-wasm/tests/**/*.test.js`) with
 //! `node --test`; `--bench` times `compile` in Node next to the native compiler.
@@ -30,26 +31,17 @@ use anyhow::{Context as _, bail};
 
 use crate::project_root;
 
-/// npm packages in the tools directory, exact versions.
-const NPM_TOOLS: &[(&str, &str)] = &[("binaryen", "132.0.0"), ("playwright-core", "1.65.1")];
-/// Debian packages of the wasm toolchain.
-const APT_TOOLCHAIN: &[&str] = &[
-    "rustc-web",
-    "cargo-web",
-    "rust-web-src",
-    "rust-web-llvm",
-    "lld-22",
-];
 const DEBIAN_RUSTC: &str = "/usr/bin/rustc";
 const DEBIAN_RUSTDOC: &str = "/usr/bin/rustdoc";
 const DEBIAN_CARGO: &str = "/usr/bin/cargo";
-const DEBIAN_LLD: &str = "/usr/bin/rust-lld";
 const DEBIAN_STD_SOURCES: &str = "/usr/lib/rustlib/src/rust/library/std/Cargo.toml";
 const CHROMIUM: &str = "/usr/bin/chromium";
+const TARGET: &str = "wasm32-unknown-unknown";
+const SETUP: &str = "run scripts/setup-wasm.sh first";
 
 /// Relative to the project root.
 const CRATE_DIR: &str = "crates/convq-wasm";
-const PKG_DIR: &str = "crates/convq-wasm/pkg";
+pub(crate) const PKG_DIR: &str = "crates/convq-wasm/pkg";
 const TARGET_DIR: &str = "target/wasm";
 
 #[derive(Debug, clap::Args)]
@@ -64,23 +56,9 @@ pub(crate) struct WasmArgs {
 
 pub(crate) fn run(args: &WasmArgs) -> anyhow::Result<()> {
     let root = project_root();
-    let tools = tools_dir()?;
     let mut steps = Steps::new();
-
-    install_debian_packages(args.test)?;
-    steps.done("apt packages");
-    let bindgen_version = locked_version(&root, "wasm-bindgen")?;
-    let wasm_bindgen = install_wasm_bindgen(&tools, &bindgen_version)?;
-    steps.done("wasm-bindgen-cli");
-    install_npm_tools(&tools)?;
-    steps.done("npm tools");
-
-    let raw = build(&root)?;
-    steps.done("cargo build (wasm32)");
-    let sizes = package(&root, &tools, &wasm_bindgen, &raw)?;
-    steps.done("wasm-bindgen, wasm-opt, package");
-    sizes.print();
-
+    let tools = Tools::find()?;
+    build_package(&root, &tools, &mut steps)?;
     if args.test {
         test(&root, &tools)?;
         steps.done("tests");
@@ -93,66 +71,121 @@ pub(crate) fn run(args: &WasmArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `$CONVQ_TOOLS_DIR`, or `~/.cache/convq/tools`: outside the clone, so CI can cache it.
-fn tools_dir() -> anyhow::Result<PathBuf> {
-    if let Some(dir) = env::var_os("CONVQ_TOOLS_DIR") {
-        return Ok(PathBuf::from(dir));
-    }
-    let home = env::var_os("HOME").context("HOME is not set; set CONVQ_TOOLS_DIR instead")?;
-    Ok(Path::new(&home).join(".cache/convq/tools"))
+/// Builds `crates/convq-wasm/pkg/` and prints the module sizes.
+pub(crate) fn build_package(root: &Path, tools: &Tools, steps: &mut Steps) -> anyhow::Result<()> {
+    let toolchain = Toolchain::find()?;
+    let package = build(root, toolchain, Module::Package)?;
+    let double = build(root, toolchain, Module::Testing)?;
+    steps.done("cargo build (wasm32, twice)");
+    let sizes = package_dir(root, tools, &package, &double)?;
+    steps.done("wasm-bindgen, wasm-opt, package");
+    sizes.print();
+    Ok(())
 }
 
-/// Installs the Debian packages that are missing, in one apt-get run.
-fn install_debian_packages(browser: bool) -> anyhow::Result<()> {
-    let mut missing: Vec<&str> = Vec::new();
-    let toolchain = [
-        DEBIAN_RUSTC,
-        DEBIAN_RUSTDOC,
-        DEBIAN_CARGO,
-        DEBIAN_LLD,
-        DEBIAN_STD_SOURCES,
-    ];
-    if toolchain.iter().any(|path| !Path::new(path).exists()) {
-        missing.extend(APT_TOOLCHAIN);
-    }
-    if !succeeds(Command::new("node").arg("--version")) {
-        missing.extend(["nodejs", "npm"]);
-    } else if !succeeds(Command::new("npm").arg("--version")) {
-        missing.push("npm");
-    }
-    if browser && !Path::new(CHROMIUM).exists() {
-        missing.push("chromium");
-    }
-    if missing.is_empty() {
-        return Ok(());
-    }
-    println!("installing Debian packages: {}", missing.join(" "));
-    let sudo = !is_root();
-    let apt = |args: &[&str]| {
-        let mut command = if sudo {
-            let mut c = Command::new("sudo");
-            c.arg("apt-get");
-            c
-        } else {
-            Command::new("apt-get")
+/// The tools `scripts/setup-wasm.sh` installs.
+pub(crate) struct Tools {
+    dir: PathBuf,
+    wasm_bindgen: PathBuf,
+    wasm_opt: PathBuf,
+}
+
+impl Tools {
+    /// Finds the tools, checking that wasm-bindgen is the crate's version (the CLI refuses any
+    /// other schema).
+    pub(crate) fn find() -> anyhow::Result<Self> {
+        let dir = match env::var_os("CONVQ_TOOLS_DIR") {
+            Some(dir) => PathBuf::from(dir),
+            None => {
+                Path::new(&env::var_os("HOME").context("HOME is not set; set CONVQ_TOOLS_DIR")?)
+                    .join(".cache/convq/tools")
+            }
         };
-        command.args(args).env("DEBIAN_FRONTEND", "noninteractive");
-        command
-    };
-    run_command(&mut apt(&["update"]))?;
-    let mut install = apt(&["install", "-y", "--no-install-recommends"]);
-    install.args(&missing);
-    run_command(&mut install).context(
-        "installing the wasm toolchain from Debian (needs root or sudo, and Debian 12 with \
-         bookworm-updates/security, where rustc-web 1.96 lives)",
-    )
+        let version = locked_version(&project_root(), "wasm-bindgen")?;
+        let wasm_bindgen = dir.join("bin/wasm-bindgen");
+        let installed = Command::new(&wasm_bindgen)
+            .arg("--version")
+            .output()
+            .ok()
+            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned());
+        if installed.as_deref() != Some(&format!("wasm-bindgen {version}")) {
+            bail!(
+                "{} is not wasm-bindgen {version} (found {installed:?}): {SETUP}",
+                wasm_bindgen.display()
+            );
+        }
+        let wasm_opt = dir.join("node_modules/.bin/wasm-opt");
+        if !wasm_opt.exists() {
+            bail!("{} is missing: {SETUP}", wasm_opt.display());
+        }
+        Ok(Self {
+            dir,
+            wasm_bindgen,
+            wasm_opt,
+        })
+    }
+
+    /// npm packages of the tools directory (playwright-core, typescript), for `NODE_PATH`.
+    pub(crate) fn node_modules(&self) -> PathBuf {
+        self.dir.join("node_modules")
+    }
 }
 
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
+/// Which compiler builds for wasm32.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Toolchain {
+    /// The active rustup toolchain, which has the `wasm32-unknown-unknown` target installed.
+    Rustup,
+    /// Debian's `rustc-web` 1.96, building std from its sources (`-Zbuild-std`).
+    Debian,
+}
+
+impl Toolchain {
+    fn find() -> anyhow::Result<Self> {
+        match env::var("CONVQ_WASM_TOOLCHAIN").as_deref() {
+            Ok("rustup") => return Ok(Self::Rustup),
+            Ok("debian") => return Ok(Self::Debian),
+            Ok(other) => bail!("CONVQ_WASM_TOOLCHAIN is {other:?}; expected rustup or debian"),
+            Err(_) => {}
+        }
+        if has_rustup_target() {
+            Ok(Self::Rustup)
+        } else if [DEBIAN_RUSTC, DEBIAN_CARGO, DEBIAN_STD_SOURCES]
+            .iter()
+            .all(|path| Path::new(path).exists())
+        {
+            Ok(Self::Debian)
+        } else {
+            bail!("no standard library for {TARGET}: {SETUP}")
+        }
+    }
+}
+
+/// Whether the active toolchain's sysroot has the wasm32 standard library.
+fn has_rustup_target() -> bool {
+    let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    Command::new(rustc)
+        .args(["--print", "sysroot"])
         .output()
-        .is_ok_and(|out| out.stdout.trim_ascii() == b"0")
+        .ok()
+        .filter(|out| out.status.success())
+        .is_some_and(|out| {
+            let sysroot = String::from_utf8_lossy(&out.stdout);
+            Path::new(sysroot.trim())
+                .join("lib/rustlib")
+                .join(TARGET)
+                .join("lib")
+                .is_dir()
+        })
+}
+
+/// The two modules built from the crate.
+#[derive(Debug, Clone, Copy)]
+enum Module {
+    /// `compile` and `getConversations`: what the package's main entries load.
+    Package,
+    /// Also `createOmnichannel` with the embedded store: `convq/testing`.
+    Testing,
 }
 
 /// The version of `package` in `Cargo.lock`.
@@ -177,96 +210,32 @@ fn lock_version(lock: &str, package: &str) -> Option<String> {
     None
 }
 
-/// `wasm-bindgen` must be exactly the crate's version: the CLI refuses any other schema.
-fn install_wasm_bindgen(tools: &Path, version: &str) -> anyhow::Result<PathBuf> {
-    let binary = tools.join("bin/wasm-bindgen");
-    let installed = Command::new(&binary)
-        .arg("--version")
-        .output()
-        .ok()
-        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned());
-    if installed.as_deref() == Some(&format!("wasm-bindgen {version}")) {
-        return Ok(binary);
-    }
-    println!(
-        "installing wasm-bindgen-cli {version} into {}",
-        tools.display()
-    );
-    // Not --locked: its lockfile pins a webpki-roots release the registry no longer serves.
-    // No default features: they only add TLS for the test runner's downloads.
-    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    run_command(
-        Command::new(cargo)
-            .args([
-                "install",
-                "wasm-bindgen-cli",
-                "--force",
-                "--no-default-features",
-            ])
-            .arg("--version")
-            .arg(format!("={version}"))
-            .arg("--root")
-            .arg(tools),
-    )?;
-    Ok(binary)
-}
-
-/// npm's binaryen and playwright-core at their pinned versions, installed together (npm prunes
-/// packages a later install does not name).
-fn install_npm_tools(tools: &Path) -> anyhow::Result<()> {
-    let current = |name: &str| {
-        let manifest = tools.join("node_modules").join(name).join("package.json");
-        let text = fs::read_to_string(manifest).ok()?;
-        let value: serde_json::Value = serde_json::from_str(&text).ok()?;
-        value["version"].as_str().map(str::to_owned)
+/// Builds one module and returns the path of a copy of the `.wasm` rustc wrote (both builds
+/// write the same file name).
+fn build(root: &Path, toolchain: Toolchain, module: Module) -> anyhow::Result<PathBuf> {
+    let mut command = match toolchain {
+        Toolchain::Rustup => Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into())),
+        Toolchain::Debian => {
+            let mut command = Command::new(DEBIAN_CARGO);
+            command
+                .args(["-Zbuild-std=std,panic_abort"])
+                .env("RUSTC", DEBIAN_RUSTC)
+                .env("RUSTDOC", DEBIAN_RUSTDOC)
+                // -Zbuild-std on a stable compiler.
+                .env("RUSTC_BOOTSTRAP", "1")
+                // rustup's toolchain choice must not reach Debian's cargo.
+                .env_remove("RUSTUP_TOOLCHAIN");
+            command
+        }
     };
-    if NPM_TOOLS
-        .iter()
-        .all(|(name, version)| current(name).as_deref() == Some(*version))
-    {
-        return Ok(());
-    }
-    fs::create_dir_all(tools).with_context(|| format!("creating {}", tools.display()))?;
-    let specs: Vec<String> = NPM_TOOLS
-        .iter()
-        .map(|(name, version)| format!("{name}@{version}"))
-        .collect();
-    println!("installing {} into {}", specs.join(" "), tools.display());
-    run_command(
-        Command::new("npm")
-            .args([
-                "install",
-                "--save-exact",
-                "--no-audit",
-                "--no-fund",
-                "--prefix",
-            ])
-            .arg(tools)
-            .args(&specs),
-    )
-}
-
-/// Builds the cdylib and returns the path of the `.wasm` rustc wrote.
-fn build(root: &Path) -> anyhow::Result<PathBuf> {
-    let mut command = Command::new(DEBIAN_CARGO);
     command
         .current_dir(root)
-        .args([
-            "build",
-            "--release",
-            "--locked",
-            "--target",
-            "wasm32-unknown-unknown",
-            "-Zbuild-std=std,panic_abort",
-            "-p",
-            "convq-wasm",
-            "--target-dir",
-            TARGET_DIR,
-        ])
-        .env("RUSTC", DEBIAN_RUSTC)
-        .env("RUSTDOC", DEBIAN_RUSTDOC)
-        // -Zbuild-std on a stable compiler.
-        .env("RUSTC_BOOTSTRAP", "1")
+        .args(["build", "--release", "--locked", "--target", TARGET])
+        .args(["-p", "convq-wasm", "--target-dir", TARGET_DIR])
+        .args(match module {
+            Module::Package => &["--no-default-features"][..],
+            Module::Testing => &[][..],
+        })
         // The release profile of the workspace, plus these, for this build only. opt-level 3,
         // not "s"/"z": measured on the golden input, "s" made `compile` 1.5× slower (19.7 µs
         // against 13.2 µs per call in Node) for a module 20 KB smaller gzipped, and both are far
@@ -276,82 +245,110 @@ fn build(root: &Path) -> anyhow::Result<PathBuf> {
         .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1")
         .env("CARGO_PROFILE_RELEASE_PANIC", "abort")
         .env("CARGO_PROFILE_RELEASE_DEBUG", "false");
-    // The outer `cargo run` and rustup leave these for the host toolchain; host RUSTFLAGS would
-    // also change the wasm build and defeat its cache.
+    // The outer `cargo run` leaves these for the host build; host RUSTFLAGS would also change the
+    // wasm build and defeat its cache.
     for name in [
-        "CARGO",
-        "RUSTUP_TOOLCHAIN",
         "CARGO_TARGET_DIR",
         "CARGO_BUILD_TARGET",
+        "RUSTC",
         "RUSTC_WRAPPER",
         "RUSTC_WORKSPACE_WRAPPER",
         "CARGO_ENCODED_RUSTFLAGS",
     ] {
-        command.env_remove(name);
+        if toolchain == Toolchain::Rustup || name != "RUSTC" {
+            command.env_remove(name);
+        }
     }
     // The wasm-only exports are compiled nowhere else, so their warnings fail this build (cargo
     // caps lints of registry crates and of std, so only the workspace's code is held to it).
     command.env("RUSTFLAGS", "-Dwarnings");
     run_command(&mut command)?;
-    Ok(root
-        .join(TARGET_DIR)
-        .join("wasm32-unknown-unknown/release/convq_wasm.wasm"))
+    let out = root.join(TARGET_DIR);
+    let name = match module {
+        Module::Package => "convq.wasm",
+        Module::Testing => "convq-testing.wasm",
+    };
+    let copy = out.join(name);
+    fs::copy(out.join(TARGET).join("release/convq_wasm.wasm"), &copy)
+        .context("copying the built module")?;
+    Ok(copy)
 }
 
-/// Sizes of the module at each stage, in bytes.
+/// Sizes of the package's module at each stage, in bytes, and of the double's.
 struct Sizes {
     rustc: u64,
     bindgen: u64,
     optimized: u64,
     gzipped: u64,
+    testing_gzipped: u64,
 }
 
 impl Sizes {
     fn print(&self) {
         println!(
-            ".wasm: {} bytes from rustc, {} after wasm-bindgen, {} after wasm-opt -O3, {} gzipped (-9)",
-            self.rustc, self.bindgen, self.optimized, self.gzipped
+            "convq_bg.wasm: {} bytes from rustc, {} after wasm-bindgen, {} after wasm-opt -O3, \
+             {} gzipped (-9); testing module {} gzipped",
+            self.rustc, self.bindgen, self.optimized, self.gzipped, self.testing_gzipped
         );
     }
 }
 
-/// wasm-bindgen for Node and browsers, wasm-opt, package.json and README.
-fn package(root: &Path, tools: &Path, wasm_bindgen: &Path, raw: &Path) -> anyhow::Result<Sizes> {
+/// wasm-bindgen for Node and browsers, wasm-opt, the ES module entries, package.json, README and
+/// licenses.
+fn package_dir(root: &Path, tools: &Tools, package: &Path, double: &Path) -> anyhow::Result<Sizes> {
     let pkg = root.join(PKG_DIR);
     if pkg.exists() {
         fs::remove_dir_all(&pkg).with_context(|| format!("removing {}", pkg.display()))?;
     }
-    let wasm_opt = tools.join("node_modules/.bin/wasm-opt");
     let mut sizes = Sizes {
-        rustc: file_size(raw)?,
+        rustc: file_size(package)?,
         bindgen: 0,
         optimized: 0,
         gzipped: 0,
+        testing_gzipped: 0,
     };
-    for (target, dir) in [("nodejs", "node"), ("web", "web")] {
+    for (module, target, dir, name) in [
+        (package, "nodejs", "node", "convq"),
+        (package, "web", "web", "convq"),
+        (double, "nodejs", "testing", "index"),
+    ] {
         let out = pkg.join(dir);
         run_command(
-            Command::new(wasm_bindgen)
-                .args(["--target", target, "--out-name", "convq", "--out-dir"])
+            Command::new(&tools.wasm_bindgen)
+                .args(["--target", target, "--out-name", name, "--out-dir"])
                 .arg(&out)
-                .arg(raw),
+                .arg(module),
         )?;
-        if target == "nodejs" {
-            commonjs_snippets(&out.join("snippets"))?;
-        }
-        let module = out.join("convq_bg.wasm");
-        sizes.bindgen = file_size(&module)?;
+        let wasm = out.join(format!("{name}_bg.wasm"));
+        let bound = file_size(&wasm)?;
         // -O3: -Oz saves 1.4 % of the bytes and costs 8 % of the speed of opt-level 3 code.
         run_command(
-            Command::new(&wasm_opt)
+            Command::new(&tools.wasm_opt)
                 .arg("-O3")
-                .arg(&module)
+                .arg(&wasm)
                 .arg("-o")
-                .arg(&module),
+                .arg(&wasm),
         )?;
-        sizes.optimized = file_size(&module)?;
-        sizes.gzipped = gzipped_size(&module)?;
+        if dir == "testing" {
+            sizes.testing_gzipped = gzipped_size(&wasm)?;
+        } else {
+            sizes.bindgen = bound;
+            sizes.optimized = file_size(&wasm)?;
+            sizes.gzipped = gzipped_size(&wasm)?;
+        }
     }
+    // ES module entries for Node: the CommonJS builds, re-exported by name.
+    write(
+        &pkg.join("node/convq.mjs"),
+        &esm_entry("./convq.js", &["compile", "getConversations"]),
+    )?;
+    write(
+        &pkg.join("testing/index.mjs"),
+        &esm_entry(
+            "./index.js",
+            &["createOmnichannel", "compile", "getConversations"],
+        ),
+    )?;
     // The web build is ES modules; say so for Node-based tools that load it.
     write(
         &pkg.join("web/package.json"),
@@ -361,56 +358,36 @@ fn package(root: &Path, tools: &Path, wasm_bindgen: &Path, raw: &Path) -> anyhow
         &pkg.join("package.json"),
         &package_json(&crate_version(root)?),
     )?;
-    fs::copy(
-        root.join(CRATE_DIR).join("README.md"),
-        pkg.join("README.md"),
-    )
-    .context("copying crates/convq-wasm/README.md")?;
+    for (from, to) in [
+        (format!("{CRATE_DIR}/README.md"), "README.md"),
+        ("LICENSE-MIT".to_owned(), "LICENSE-MIT"),
+        ("LICENSE-APACHE".to_owned(), "LICENSE-APACHE"),
+    ] {
+        fs::copy(root.join(&from), pkg.join(to)).with_context(|| format!("copying {from}"))?;
+    }
     println!("wrote {}", pkg.display());
     Ok(sizes)
 }
 
-/// The crate's JS modules (`crates/convq-wasm/js/`) are ES modules, which the `web` build imports
-/// as they are; the `nodejs` build is CommonJS and `require`s them, so its copies get their
-/// closing `export { ... };` turned into `module.exports = { ... };`.
-fn commonjs_snippets(dir: &Path) -> anyhow::Result<()> {
-    let mut files = Vec::new();
-    collect_files(dir, ".js", &mut files)?;
-    for file in files {
-        let text =
-            fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
-        let converted =
-            esm_to_commonjs(&text).with_context(|| format!("converting {}", file.display()))?;
-        write(&file, &converted)?;
-    }
-    Ok(())
+/// An ES module re-exporting `names` from the CommonJS module `from`.
+fn esm_entry(from: &str, names: &[&str]) -> String {
+    format!(
+        "// @generated by `cargo xtask wasm`: the ES module entry of the CommonJS build beside it.\n\
+         import cjs from {from:?};\n\
+         export const {{ {} }} = cjs;\n",
+        names.join(", ")
+    )
 }
 
-/// An ES module whose only `import`/`export` is a closing `export { a, b };` line, as CommonJS.
-/// Anything else is refused rather than half converted.
-fn esm_to_commonjs(text: &str) -> anyhow::Result<String> {
-    let body = text.trim_end();
-    let (head, last) = body.rsplit_once('\n').unwrap_or(("", body));
-    let names = last
-        .strip_prefix("export {")
-        .and_then(|rest| rest.strip_suffix("};"))
-        .context("the last line must be `export { name, ... };`")?;
-    if let Some(line) = head.lines().find(|line| {
-        let line = line.trim_start();
-        line.starts_with("export ") || line.starts_with("import ") || line.starts_with("export{")
-    }) {
-        bail!("only the last line may import or export, found `{line}`");
-    }
-    Ok(format!("{head}\nmodule.exports = {{{names}}};\n"))
-}
-
-/// `package.json`: Node (`require` or `import`) gets the CommonJS build, browsers and bundlers
-/// the ES module build (which needs `await init()` first). Written as text because the order of
-/// the export conditions is their priority, and serde_json's map would sort them.
+/// `package.json`. Node gets the CommonJS build (`require`) or its ES module entry (`import`);
+/// browsers and bundlers the web build (which needs `await init()` first); `convq/testing` is the
+/// test double. Written as text because the order of the export conditions is their priority, and
+/// serde_json's map would sort them. No `scripts`: installing runs nothing and fetches nothing.
 fn package_json(version: &str) -> String {
     let version = serde_json::to_string(version).expect("a string serializes");
-    let node = r#"{ "types": "./node/convq.d.ts", "default": "./node/convq.js" }"#;
+    let node = r#"{ "types": "./node/convq.d.ts", "import": "./node/convq.mjs", "default": "./node/convq.js" }"#;
     let web = r#"{ "types": "./web/convq.d.ts", "default": "./web/convq.js" }"#;
+    let testing = r#"{ "types": "./testing/index.d.ts", "import": "./testing/index.mjs", "default": "./testing/index.js" }"#;
     format!(
         r#"{{
   "name": "convq",
@@ -432,9 +409,10 @@ fn package_json(version: &str) -> String {
     "./node": {node},
     "./web": {web},
     "./web/convq_bg.wasm": "./web/convq_bg.wasm",
+    "./testing": {testing},
     "./package.json": "./package.json"
   }},
-  "files": ["node/", "web/", "README.md"],
+  "files": ["node/", "web/", "testing/", "README.md", "LICENSE-MIT", "LICENSE-APACHE"],
   "engines": {{ "node": ">=18" }},
   "sideEffects": false
 }}
@@ -471,9 +449,9 @@ fn crate_version(root: &Path) -> anyhow::Result<String> {
         .context("convq-wasm is not in cargo metadata")
 }
 
-/// Both JS suites, with `node --test`. The parity suite compares against the native CLI, so it
+/// Both JS suites, with `node --test`. The parity suites compare against the native CLI, so it
 /// is built first (debug, the host toolchain).
-fn test(root: &Path, tools: &Path) -> anyhow::Result<()> {
+fn test(root: &Path, tools: &Tools) -> anyhow::Result<()> {
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     run_command(Command::new(cargo).current_dir(root).args([
         "build",
@@ -490,6 +468,9 @@ fn test(root: &Path, tools: &Path) -> anyhow::Result<()> {
     if files.is_empty() {
         bail!("no *.test.js under {}", tests_dir.display());
     }
+    if !Path::new(CHROMIUM).exists() {
+        bail!("{CHROMIUM} is missing: run scripts/setup-wasm.sh --test first");
+    }
     run_command(
         Command::new("node")
             .current_dir(root)
@@ -498,7 +479,7 @@ fn test(root: &Path, tools: &Path) -> anyhow::Result<()> {
             .env("CONVQ_WASM_PKG", root.join(PKG_DIR))
             .env("CONVQ_CLI", root.join("target/debug/convq"))
             .env("CONVQ_CHROMIUM", CHROMIUM)
-            .env("NODE_PATH", tools.join("node_modules")),
+            .env("NODE_PATH", tools.node_modules()),
     )
 }
 
@@ -571,10 +552,6 @@ fn write(path: &Path, contents: &str) -> anyhow::Result<()> {
     fs::write(path, contents).with_context(|| format!("writing {}", path.display()))
 }
 
-fn succeeds(command: &mut Command) -> bool {
-    command.output().is_ok_and(|out| out.status.success())
-}
-
 /// Runs a command with inherited output; a non-zero exit is an error naming the command.
 fn run_command(command: &mut Command) -> anyhow::Result<()> {
     let shown = format!("{command:?}");
@@ -588,14 +565,14 @@ fn run_command(command: &mut Command) -> anyhow::Result<()> {
 }
 
 /// Wall-clock time per step, printed at the end (CI budgets the wasm job by these).
-struct Steps {
+pub(crate) struct Steps {
     start: Instant,
     last: Instant,
     done: Vec<(&'static str, f64)>,
 }
 
 impl Steps {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let now = Instant::now();
         Self {
             start: now,
@@ -604,13 +581,13 @@ impl Steps {
         }
     }
 
-    fn done(&mut self, name: &'static str) {
+    pub(crate) fn done(&mut self, name: &'static str) {
         let now = Instant::now();
         self.done.push((name, (now - self.last).as_secs_f64()));
         self.last = now;
     }
 
-    fn print(&self) {
+    pub(crate) fn print(&self) {
         for (name, seconds) in &self.done {
             println!("{seconds:8.1}s  {name}");
         }
@@ -647,53 +624,6 @@ mod tests {
             manifest.contains(&format!("wasm-bindgen = \"={locked}\"")),
             "Cargo.toml must pin wasm-bindgen = \"={locked}\""
         );
-    }
-
-    /// The crate's own JS modules convert: each has one export line, which becomes
-    /// module.exports, and nothing else changes.
-    #[test]
-    fn js_modules_convert_to_commonjs() {
-        let mut files = Vec::new();
-        collect_files(
-            &project_root().join(CRATE_DIR).join("js"),
-            ".js",
-            &mut files,
-        )
-        .unwrap();
-        assert!(files.len() >= 2, "{files:?}");
-        for file in files {
-            let module = fs::read_to_string(&file).unwrap();
-            let converted = esm_to_commonjs(&module).unwrap();
-            let last = converted.trim_end().lines().last().unwrap();
-            assert!(
-                last.starts_with("module.exports = { "),
-                "{}: {last}",
-                file.display()
-            );
-            assert!(!converted.contains("export {"));
-            assert_eq!(
-                converted.lines().count(),
-                module.trim_end().lines().count(),
-                "{}: only the last line changes",
-                file.display()
-            );
-        }
-    }
-
-    #[test]
-    fn esm_to_commonjs_refuses_what_it_would_get_wrong() {
-        assert_eq!(
-            esm_to_commonjs("const a = 1;\nfunction b() {}\nexport { a, b };\n").unwrap(),
-            "const a = 1;\nfunction b() {}\nmodule.exports = { a, b };\n"
-        );
-        for text in [
-            "export function a() {}\n",
-            "import x from \"y\";\nexport { x };\n",
-            "export const a = 1;\nexport { a };\n",
-            "const a = 1;\n",
-        ] {
-            assert!(esm_to_commonjs(text).is_err(), "{text}");
-        }
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! - [`EmbeddedStore`]: conversation records loaded into memory (a saved Web API response body, a
 //!   JSON array or NDJSON; [`EmbeddedStore::sample`] is the shipped sample). It evaluates the
 //!   normalized [`Query`](convq_core::Query), not the rendered string.
-//! - [`DataverseClient`]: GETs [`Compiled::path`](convq_core::Compiled::path) from a Dataverse
+//! - `DataverseClient` (the default `dataverse` feature): GETs
+//!   [`Compiled::path`](convq_core::Compiled::path) from a Dataverse
 //!   organization with a bearer token, following `@odata.nextLink`.
 //!
 //! ```
@@ -24,12 +25,17 @@
 //!
 //! Core and backends read no clock: "now" (for `createdBeforeDays`) comes in [`RunContext`].
 
+#[cfg(feature = "dataverse")]
 mod cache;
+#[cfg(feature = "dataverse")]
 mod coalesce;
+#[cfg(feature = "dataverse")]
 mod dataverse;
 mod error;
 mod observe;
+#[cfg(feature = "dataverse")]
 mod pacing;
+mod secret;
 #[cfg(feature = "simorg")]
 pub mod simorg;
 mod store;
@@ -41,10 +47,13 @@ use std::time::SystemTime;
 
 use convq_core::{Compiled, Envelope, Options};
 
+#[cfg(feature = "dataverse")]
 pub use coalesce::{Shared, SharedConfig};
-pub use dataverse::{DataverseClient, DataverseConfig, Secret};
+#[cfg(feature = "dataverse")]
+pub use dataverse::{DataverseClient, DataverseConfig};
 pub use error::{BACKEND_ERROR_CODES, BackendError, RecordLocation, StoreError};
 pub use observe::{Counters, CountersSnapshot, Observer};
+pub use secret::Secret;
 pub use store::EmbeddedStore;
 pub use timestamp::{InvalidTimestamp, parse_timestamp};
 

@@ -1,19 +1,15 @@
-//! The `#[wasm_bindgen]` exports: JS values to JSON text, the host-tested glue, and the result
-//! back to JS values (through the tape for `compile`, JSON text for `getConversations`). Nothing
-//! here decides anything that a host test could check instead.
+//! The `#[wasm_bindgen]` exports: JS values to JSON text, the host-tested glue, and serde_json's
+//! text back to JS values with `JSON.parse`. Nothing here decides anything that a host test could
+//! check instead.
 
-use std::borrow::Cow;
-use std::cell::Cell;
-
-use convq_core::{Envelope, ErrorBody, Options, limits};
-use js_sys::{Function, JSON, JsString, Promise, Reflect};
+use convq_core::{Envelope, ErrorBody, Options};
+use js_sys::{Function, JSON, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
 use crate::error::{AdapterError, js_error_properties, web_api_message};
 use crate::glue;
 use crate::pager::{ENTITY_LOGICAL_NAME, Pager, Step};
-use crate::tape::{self, Keys, Tape};
 
 // The data types (`Input`, `Options`, `Compiled`, `Envelope`, `ErrorBody`, ...), generated from
 // the Rust types by `cargo xtask codegen`, become part of the package's `.d.ts`.
@@ -43,31 +39,6 @@ export interface ConvqError extends Error {
 }
 "#;
 
-#[wasm_bindgen(module = "/js/tape.js")]
-extern "C" {
-    /// The JS value on a tape (`js/tape.js`). Not `catch`: it only throws on a bug or when out of
-    /// memory, and such an exception may as well reach `compile`'s caller as it is (`to_js` says
-    /// what it leaves behind).
-    #[wasm_bindgen(js_name = decodeTape)]
-    fn decode_tape(text: &str, words: &[u32]) -> JsValue;
-}
-
-#[wasm_bindgen(module = "/js/text.js")]
-extern "C" {
-    /// Writes the string into `into` as UTF-8 (`TextEncoder.encodeInto`); returns the bytes
-    /// written.
-    #[wasm_bindgen(js_name = encodeUtf8)]
-    fn encode_utf8(text: &JsString, into: &mut [u8]) -> u32;
-}
-
-thread_local! {
-    /// The keys `js/tape.js` holds, and the tape's buffers, reused from call to call.
-    static TAPE: Cell<(Keys, Tape)> = Cell::default();
-    /// The input's UTF-8, reused from call to call (at most three bytes per unit of the largest
-    /// input within the core's limit).
-    static INPUT: Cell<Vec<u8>> = Cell::default();
-}
-
 #[wasm_bindgen]
 extern "C" {
     /// `String(value)`, for thrown values that are not `Error`s.
@@ -86,31 +57,35 @@ pub fn compile(
     #[wasm_bindgen(unchecked_param_type = "Input | string")] input: JsValue,
     #[wasm_bindgen(unchecked_optional_param_type = "Options | string | null")] options: JsValue,
 ) -> Result<JsValue, JsValue> {
-    let mut buffer = INPUT.take();
-    let mut run = || -> Result<convq_core::Compiled, ErrorBody> {
-        let input = utf8(&input_json(&input)?, &mut buffer);
+    let run = || -> Result<String, ErrorBody> {
+        let input = input_text(&input)?;
+        let options = compile_options(&options)?;
+        glue::compile_to_json(&input, &options)
+    };
+    run()
+        .map(|json| parse(&json))
+        .map_err(|body| js_error(&body))
+}
+
+/// `compile` through serde-wasm-bindgen, for the measurement (temporary).
+#[wasm_bindgen(js_name = compileSwb, unchecked_return_type = "Compiled")]
+pub fn compile_swb(input: JsValue, options: JsValue) -> Result<JsValue, JsValue> {
+    let run = || -> Result<convq_core::Compiled, ErrorBody> {
+        let input = input_text(&input)?;
         let options = compile_options(&options)?;
         glue::compile(&input, &options)
     };
-    let result = run();
-    INPUT.set(buffer);
-    match result {
-        Ok(compiled) => to_js(&compiled),
-        Err(body) => Err(js_error(&body)),
-    }
+    let compiled = run().map_err(|body| js_error(&body))?;
+    serde::Serialize::serialize(
+        &compiled,
+        &serde_wasm_bindgen::Serializer::json_compatible(),
+    )
+    .map_err(Into::into)
 }
 
-/// `value` as the JS value that `JSON.parse` makes of its serde_json text, through the tape.
-fn to_js<T: serde::Serialize>(value: &T) -> Result<JsValue, JsValue> {
-    // Taken out while JS runs: a JS exception passes through without running any Rust after the
-    // call, which leaves the default state behind (new keys, which the JS side then resyncs to;
-    // see `tape`) rather than, say, a `RefCell` borrowed for good.
-    let (mut keys, mut tape) = TAPE.take();
-    let result = tape::encode(value, &mut keys, &mut tape)
-        .map(|()| decode_tape(&tape.text, &tape.words))
-        .map_err(|e| js_sys::Error::new(&e.to_string()).into());
-    TAPE.set((keys, tape));
-    result
+/// serde_json's text as a JS value. The text is serde_json's output, so `JSON.parse` cannot fail.
+fn parse(json: &str) -> JsValue {
+    JSON::parse(json).unwrap_or(JsValue::NULL)
 }
 
 /// Mirrors `Microsoft.Omnichannel.getConversations(input, correlationId)`: compiles the input,
@@ -133,8 +108,7 @@ pub async fn get_conversations(
         Ok(envelope) => glue::envelope_json(&envelope),
         Err(body) => glue::failure_json(body),
     };
-    // The text is serde_json's output, so JSON.parse cannot fail; null would be the only answer.
-    JSON::parse(&json).unwrap_or(JsValue::NULL)
+    parse(&json)
 }
 
 async fn run_query(input: &JsValue, settings: &JsValue) -> Result<Envelope, ErrorBody> {
@@ -212,15 +186,10 @@ fn xrm_web_api() -> Option<(Function, JsValue)> {
 /// The input as JSON text: a string is taken as JSON text, anything else goes through
 /// `JSON.stringify`.
 fn input_text(input: &JsValue) -> Result<String, AdapterError> {
-    input_json(input).map(|text| String::from(&text))
-}
-
-/// [`input_text`] still as a JS string.
-fn input_json(input: &JsValue) -> Result<JsString, AdapterError> {
-    if input.is_string() {
-        return Ok(input.clone().unchecked_into());
+    if let Some(text) = input.as_string() {
+        return Ok(text);
     }
-    match stringify_js(input) {
+    match stringify(input) {
         Ok(Some(text)) => Ok(text),
         Ok(None) => Err(AdapterError::InvalidInput {
             reason: format!("it is {}", type_of(input)),
@@ -229,27 +198,6 @@ fn input_json(input: &JsValue) -> Result<JsString, AdapterError> {
             reason: format!("JSON.stringify failed: {reason}"),
         }),
     }
-}
-
-/// A JS string as UTF-8 in `buffer`, written by `TextEncoder.encodeInto` in one call, where
-/// wasm-bindgen's `String` conversion copies a character at a time (0.33 against 0.20 µs for the
-/// golden input, measured in Node). A string of more UTF-16 units than the core's input limit has
-/// more bytes too: it takes wasm-bindgen's conversion, so that the buffer never grows past three
-/// times the limit, and the core then rejects it with its size.
-fn utf8<'b>(text: &JsString, buffer: &'b mut Vec<u8>) -> Cow<'b, str> {
-    let units = text.length() as usize;
-    if units > limits::MAX_INPUT_BYTES {
-        return Cow::Owned(String::from(text));
-    }
-    // UTF-8 takes at most three bytes per UTF-16 unit.
-    let most = units * 3;
-    if buffer.len() < most {
-        buffer.resize(most, 0);
-    }
-    let written = encode_utf8(text, &mut buffer[..most]) as usize;
-    // encodeInto writes well-formed UTF-8 (a lone surrogate becomes U+FFFD, as in
-    // wasm-bindgen's conversion), so this borrows; it would replace, never panic.
-    String::from_utf8_lossy(&buffer[..written])
 }
 
 /// `compile`'s options: `undefined`/`null` for the defaults, an object, or its JSON text.
@@ -300,13 +248,8 @@ fn query_settings(settings: &JsValue) -> Result<(Options, Option<Function>), Ada
 /// `JSON.stringify(value)`: `Ok(None)` for values it skips (undefined, functions, symbols),
 /// `Err` with the message of what it threw (cycles, BigInt).
 fn stringify(value: &JsValue) -> Result<Option<String>, String> {
-    stringify_js(value).map(|text| text.map(|text| String::from(&text)))
-}
-
-/// [`stringify`] still as a JS string.
-fn stringify_js(value: &JsValue) -> Result<Option<JsString>, String> {
     match JSON::stringify(value) {
-        Ok(text) => Ok(text.is_string().then_some(text)),
+        Ok(text) => Ok(text.as_string()),
         Err(thrown) => Err(Reflect::get(&thrown, &JsValue::from_str("message"))
             .ok()
             .and_then(|m| m.as_string())
@@ -330,4 +273,132 @@ fn js_error(body: &ErrorBody) -> JsValue {
         let _ = Reflect::set(&error, &JsValue::from_str(name), &JsValue::from_str(value));
     }
     error.into()
+}
+
+/// `createOmnichannel`'s argument, as TypeScript sees it.
+#[cfg(feature = "testing")]
+#[wasm_bindgen(typescript_custom_section)]
+const TESTING_TYPES: &str = r#"
+/** The argument of `createOmnichannel`. */
+export interface OmnichannelOptions {
+  /**
+   * The conversations (Web API property names): an array of records, a Web API response body
+   * `{ value: [...] }`, or either as JSON text (NDJSON too).
+   */
+  records: Record<string, unknown>[] | { value: Record<string, unknown>[] } | string;
+  /** "Now" for `createdBeforeDays`: a Date, milliseconds since 1970 or RFC 3339 text; the clock by default. */
+  now?: Date | number | string;
+  /** The time zone `createdBeforeDays` counts days in; only "UTC" (the default) for now. */
+  timeZone?: string;
+}
+"#;
+
+/// A stand-in for `Microsoft.Omnichannel` whose `getConversations` answers from the given records
+/// with the embedded store (the one `convq get` uses): same envelope, same errors. For unit tests
+/// of web resources and PCF controls, e.g. `globalThis.Microsoft = { Omnichannel:
+/// createOmnichannel({ records, now }) }`. Throws a `ConvqError` for records the store cannot load
+/// or an invalid option.
+#[cfg(feature = "testing")]
+#[wasm_bindgen(js_name = createOmnichannel)]
+pub fn create_omnichannel(
+    #[wasm_bindgen(unchecked_param_type = "OmnichannelOptions")] options: JsValue,
+) -> Result<Omnichannel, JsValue> {
+    omnichannel(&options)
+        .map(|inner| Omnichannel { inner })
+        .map_err(|body| js_error(&body))
+}
+
+#[cfg(feature = "testing")]
+fn omnichannel(options: &JsValue) -> Result<crate::double::Omnichannel, ErrorBody> {
+    use crate::double;
+    const KEYS: [&str; 3] = ["records", "now", "timeZone"];
+    let invalid = |path: &str, message: String| AdapterError::InvalidOptions {
+        path: path.to_owned(),
+        message,
+    };
+    if !options.is_object() {
+        return Err(invalid(
+            "",
+            format!("expected an object, found {}", type_of(options)),
+        )
+        .into());
+    }
+    let object: &js_sys::Object = options.unchecked_ref();
+    for key in js_sys::Object::keys(object)
+        .iter()
+        .filter_map(|key| key.as_string())
+    {
+        if !KEYS.contains(&key.as_str()) {
+            let message =
+                format!("unknown field `{key}`, expected one of `records`, `now`, `timeZone`");
+            return Err(invalid(&format!("/{key}"), message).into());
+        }
+    }
+    let get =
+        |key: &str| Reflect::get(options, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED);
+    let records = get("records");
+    if records.is_undefined() || records.is_null() {
+        return Err(invalid("/records", "missing field `records`".to_owned()).into());
+    }
+    let records = input_text(&records).map_err(|error| invalid("/records", error.to_string()))?;
+    let now = get("now");
+    let now = if now.is_undefined() {
+        double::now_from_millis(js_sys::Date::now())
+    } else if let Some(text) = now.as_string() {
+        double::now_from_text(&text)
+    } else if let Some(millis) = now.as_f64() {
+        double::now_from_millis(millis)
+    } else if now.is_instance_of::<js_sys::Date>() {
+        double::now_from_millis(now.unchecked_ref::<js_sys::Date>().get_time())
+    } else {
+        Err(invalid(
+            "/now",
+            format!(
+                "expected a Date, a number or RFC 3339 text, found {}",
+                type_of(&now)
+            ),
+        ))
+    }?;
+    let zone = get("timeZone");
+    let zone = match zone.as_string() {
+        Some(zone) => Some(zone),
+        None if zone.is_undefined() => None,
+        None => {
+            return Err(invalid(
+                "/timeZone",
+                format!("expected a string, found {}", type_of(&zone)),
+            )
+            .into());
+        }
+    };
+    double::Omnichannel::new(&records, now, zone.as_deref())
+}
+
+/// What `createOmnichannel` returns.
+#[cfg(feature = "testing")]
+#[wasm_bindgen]
+pub struct Omnichannel {
+    inner: crate::double::Omnichannel,
+}
+
+#[cfg(feature = "testing")]
+#[wasm_bindgen]
+impl Omnichannel {
+    /// `Microsoft.Omnichannel.getConversations(input, correlationId)`, answered from the records:
+    /// resolves with `{result: {values}, status: true}` or `{error, status: false}`.
+    #[wasm_bindgen(js_name = getConversations, unchecked_return_type = "Promise<Envelope>")]
+    pub fn get_conversations(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Input | string")] input: JsValue,
+        #[wasm_bindgen(js_name = correlationId, unchecked_optional_param_type = "string | null")]
+        correlation_id: JsValue,
+    ) -> Promise {
+        let json = match input_text(&input) {
+            Ok(input) => self
+                .inner
+                .get_conversations(&input, correlation_id.as_string()),
+            Err(error) => glue::failure_json(error.into()),
+        };
+        Promise::resolve(&parse(&json))
+    }
 }

@@ -2,20 +2,20 @@
 //! PCF controls, portal pages and Node.
 //!
 //! The exports (`#[wasm_bindgen]`, built only for `wasm32`) are thin: JS values become JSON text,
-//! the host-testable modules below do the work, and the result becomes JS values again (through
-//! the [`tape`] for `compile`, JSON text for `getConversations`). See `docs/wasm.md` for the JS
-//! API and `cargo xtask wasm` for the build.
+//! the host-testable modules below do the work, and serde_json's text becomes JS values again
+//! through `JSON.parse`. See `docs/wasm.md` for the JS API and `cargo xtask wasm` for the build.
 //!
 //! - [`glue`]: options and input JSON → [`convq_core::compile`] → JSON text.
-//! - [`tape`]: any `Serialize` value as words and text that `js/tape.js` turns into the JS value
-//!   `JSON.parse` would give, in a fraction of the time.
 //! - [`pager`]: the `retrieveMultipleRecords` / `nextLink` loop as a state machine.
 //! - [`error`]: the adapter's own error codes and the shape of the thrown JS `Error`.
+//! - `double` (feature `testing`, on by default): the embedded store as a test double of
+//!   `Microsoft.Omnichannel`, `createOmnichannel` in `convq/testing`.
 
+#[cfg(feature = "testing")]
+pub mod double;
 pub mod error;
 pub mod glue;
 pub mod pager;
-pub mod tape;
 
 #[cfg(target_arch = "wasm32")]
 pub mod exports;
