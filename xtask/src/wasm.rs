@@ -634,13 +634,28 @@ mod tests {
         assert_eq!(value["version"], "1.2.3");
         let root = &value["exports"]["."];
         // Order matters: Node resolves the first matching condition, so check the text.
-        let positions: Vec<usize> = ["\"node\": {", "\"browser\"", "\"import\"", "\"default\": {"]
-            .iter()
-            .map(|key| text.find(key).unwrap())
-            .collect();
+        let positions: Vec<usize> = [
+            "\"node\": {",
+            "\"browser\"",
+            "\"import\": {",
+            "\"default\": {",
+        ]
+        .iter()
+        .map(|key| text.find(key).unwrap())
+        .collect();
         assert!(positions.is_sorted(), "{text}");
         assert_eq!(root["node"]["default"], "./node/convq.js");
+        assert_eq!(root["node"]["import"], "./node/convq.mjs");
         assert_eq!(root["browser"]["default"], "./web/convq.js");
+        assert_eq!(
+            value["exports"]["./testing"]["import"],
+            "./testing/index.mjs"
+        );
+        assert_eq!(
+            value["exports"]["./testing"]["default"],
+            "./testing/index.js"
+        );
+        assert!(value.get("scripts").is_none() && value.get("dependencies").is_none());
         assert_eq!(value["types"], "./node/convq.d.ts");
     }
 }

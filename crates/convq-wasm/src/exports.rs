@@ -67,22 +67,6 @@ pub fn compile(
         .map_err(|body| js_error(&body))
 }
 
-/// `compile` through serde-wasm-bindgen, for the measurement (temporary).
-#[wasm_bindgen(js_name = compileSwb, unchecked_return_type = "Compiled")]
-pub fn compile_swb(input: JsValue, options: JsValue) -> Result<JsValue, JsValue> {
-    let run = || -> Result<convq_core::Compiled, ErrorBody> {
-        let input = input_text(&input)?;
-        let options = compile_options(&options)?;
-        glue::compile(&input, &options)
-    };
-    let compiled = run().map_err(|body| js_error(&body))?;
-    serde::Serialize::serialize(
-        &compiled,
-        &serde_wasm_bindgen::Serializer::json_compatible(),
-    )
-    .map_err(Into::into)
-}
-
 /// serde_json's text as a JS value. The text is serde_json's output, so `JSON.parse` cannot fail.
 fn parse(json: &str) -> JsValue {
     JSON::parse(json).unwrap_or(JsValue::NULL)
