@@ -52,10 +52,8 @@ impl Omnichannel {
     /// getConversations' answer for input JSON text, as the envelope's JSON text.
     #[must_use]
     pub fn get_conversations(&self, input: &str, correlation_id: Option<String>) -> String {
-        let ctx = RunContext {
-            now: self.now,
-            correlation_id,
-        };
+        let mut ctx = RunContext::at(self.now);
+        ctx.correlation_id = correlation_id;
         let options = Options::default();
         let result = ready(convq_backend::get_conversations_json(
             &self.store,
