@@ -31,7 +31,7 @@ use crate::error::BackendError;
 use crate::observe::{Nothing, Observer};
 use crate::pacing::Pacing;
 // Where the token type used to live; `crate::dataverse::Secret` still names it.
-pub use crate::secret::Secret;
+pub(crate) use crate::secret::Secret;
 use crate::{Backend, BoxFuture, RunContext};
 
 /// How to reach a Dataverse organization. Build it with [`DataverseConfig::new`], then adjust
