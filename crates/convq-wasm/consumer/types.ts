@@ -14,11 +14,13 @@ const top: number | null = compiled.top;
 
 async function titles(envelope: Promise<Envelope>): Promise<string[]> {
   const answer = await envelope;
-  if (!answer.status) {
+  // `status` is a boolean in both shapes, so the shapes are told apart by their keys.
+  if ("error" in answer) {
     const { code, path, message }: { code: string; path: string; message: string } = answer.error;
     throw new Error(`${code} at ${path}: ${message}`);
   }
-  return answer.result.values.map((row) => String(row["msdyn_title"]));
+  // Records are `unknown` (their columns depend on the query): the caller narrows them.
+  return answer.result.values.map((row) => String((row as Record<string, unknown>)["msdyn_title"]));
 }
 
 const double: OmnichannelOptions = { records: [], now: new Date(), timeZone: "UTC" };
