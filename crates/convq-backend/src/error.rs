@@ -107,21 +107,20 @@ pub enum StoreError {
     },
 }
 
-impl StoreError {
-    /// The stable machine-readable code.
-    #[must_use]
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::Unreadable { .. } => "store_unreadable",
-            Self::InvalidJson { .. } => "store_invalid_json",
-            Self::InvalidShape { .. } => "store_invalid_shape",
-            Self::IncompletePage => "store_incomplete_page",
-            Self::MalformedRecord { .. } => "store_malformed_record",
-            Self::DuplicateId { .. } => "store_duplicate_id",
-            Self::TooLarge { .. } => "store_too_large",
-        }
+convq_core::error_codes! {
+    /// Every store error code with its meaning, in documentation order.
+    pub static STORE_ERROR_CODES: [(&'static str, &'static str)] for StoreError {
+        Self::Unreadable { .. } => ("store_unreadable", "The store file cannot be read."),
+        Self::InvalidJson { .. } => ("store_invalid_json", "The store file (or an NDJSON line) is not JSON; line and column are given."),
+        Self::InvalidShape { .. } => ("store_invalid_shape", "The store is JSON but not a Web API body, an array of records, or NDJSON."),
+        Self::IncompletePage => ("store_incomplete_page", "The saved body has @odata.nextLink, so it is only one page of the result."),
+        Self::MalformedRecord { .. } => ("store_malformed_record", "A record is not an object, or a property the store evaluates has the wrong type; the path points at it."),
+        Self::DuplicateId { .. } => ("store_duplicate_id", "Two records have the same activityid."),
+        Self::TooLarge { .. } => ("store_too_large", "More records or distinct property names than the store holds."),
     }
+}
 
+impl StoreError {
     /// JSON pointer into the store document (the record's document for NDJSON), `""` when the
     /// error is not about one value.
     #[must_use]
@@ -275,24 +274,24 @@ fn dataverse_detail(code: Option<&str>, message: &str) -> String {
     }
 }
 
-impl BackendError {
-    /// The stable machine-readable code.
-    #[must_use]
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::DataverseUnauthorized { .. } => "dataverse_unauthorized",
-            Self::DataverseForbidden { .. } => "dataverse_forbidden",
-            Self::DataverseThrottled { .. } => "dataverse_throttled",
-            Self::DataverseError { .. } => "dataverse_error",
-            Self::DataverseTimeout { .. } => "dataverse_timeout",
-            Self::DataverseUnreachable { .. } => "dataverse_unreachable",
-            Self::DataverseBadResponse { .. } => "dataverse_bad_response",
-            Self::DataversePageLimit { .. } => "dataverse_page_limit",
-            Self::InvalidConfig { .. } => "dataverse_invalid_config",
-            Self::Store(error) => error.code(),
-        }
+convq_core::error_codes! {
+    /// Every backend error code with its meaning, in documentation order (store codes are in
+    /// [`STORE_ERROR_CODES`]).
+    pub static BACKEND_ERROR_CODES: [(&'static str, &'static str)] for BackendError {
+        Self::DataverseUnauthorized { .. } => ("dataverse_unauthorized", "Dataverse answered 401: the token is missing, expired or for another organization."),
+        Self::DataverseForbidden { .. } => ("dataverse_forbidden", "Dataverse answered 403: the caller may not read msdyn_ocliveworkitem."),
+        Self::DataverseThrottled { .. } => ("dataverse_throttled", "Dataverse answered 429 or 503 after every allowed retry (Retry-After honoured, capped)."),
+        Self::DataverseError { .. } => ("dataverse_error", "Any other HTTP failure; Dataverse's own error code and message are in the message."),
+        Self::DataverseTimeout { .. } => ("dataverse_timeout", "The whole fetch (all pages and retries) exceeded the total timeout."),
+        Self::DataverseUnreachable { .. } => ("dataverse_unreachable", "No connection: DNS, refused connection, TLS failure or connect timeout."),
+        Self::DataverseBadResponse { .. } => ("dataverse_bad_response", "A success status with a body that is not a Web API collection, or a nextLink to another host."),
+        Self::DataversePageLimit { .. } => ("dataverse_page_limit", "`top` was not reached within the page cap; no partial result is returned."),
+        Self::InvalidConfig { .. } => ("dataverse_invalid_config", "The organization URL or another client setting is unusable."),
     }
+    else Self::Store(error) => error.code()
+}
 
+impl BackendError {
     /// Whether the backend ran out of time (HTTP adapters answer 504 rather than 502).
     #[must_use]
     pub fn is_timeout(&self) -> bool {
@@ -347,80 +346,21 @@ impl BackendError {
     }
 }
 
-/// Every backend and store error code with its meaning, in documentation order.
-pub const BACKEND_ERROR_CODES: &[(&str, &str)] = &[
-    (
-        "dataverse_unauthorized",
-        "Dataverse answered 401: the token is missing, expired or for another organization.",
-    ),
-    (
-        "dataverse_forbidden",
-        "Dataverse answered 403: the caller may not read msdyn_ocliveworkitem.",
-    ),
-    (
-        "dataverse_throttled",
-        "Dataverse answered 429 or 503 after every allowed retry (Retry-After honoured, capped).",
-    ),
-    (
-        "dataverse_error",
-        "Any other HTTP failure; Dataverse's own error code and message are in the message.",
-    ),
-    (
-        "dataverse_timeout",
-        "The whole fetch (all pages and retries) exceeded the total timeout.",
-    ),
-    (
-        "dataverse_unreachable",
-        "No connection: DNS, refused connection, TLS failure or connect timeout.",
-    ),
-    (
-        "dataverse_bad_response",
-        "A success status with a body that is not a Web API collection, or a nextLink to another host.",
-    ),
-    (
-        "dataverse_page_limit",
-        "`top` was not reached within the page cap; no partial result is returned.",
-    ),
-    (
-        "dataverse_invalid_config",
-        "The organization URL or another client setting is unusable.",
-    ),
-    ("store_unreadable", "The store file cannot be read."),
-    (
-        "store_invalid_json",
-        "The store file (or an NDJSON line) is not JSON; line and column are given.",
-    ),
-    (
-        "store_invalid_shape",
-        "The store is JSON but not a Web API body, an array of records, or NDJSON.",
-    ),
-    (
-        "store_incomplete_page",
-        "The saved body has @odata.nextLink, so it is only one page of the result.",
-    ),
-    (
-        "store_malformed_record",
-        "A record is not an object, or a property the store evaluates has the wrong type; the path points at it.",
-    ),
-    (
-        "store_duplicate_id",
-        "Two records have the same activityid.",
-    ),
-    (
-        "store_too_large",
-        "More records or distinct property names than the store holds.",
-    ),
-];
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn every_code_is_listed_once() {
-        let listed: std::collections::BTreeSet<_> =
-            BACKEND_ERROR_CODES.iter().map(|(code, _)| *code).collect();
-        assert_eq!(listed.len(), BACKEND_ERROR_CODES.len());
+        let listed: std::collections::BTreeSet<_> = BACKEND_ERROR_CODES
+            .iter()
+            .chain(STORE_ERROR_CODES.iter())
+            .map(|(code, _)| *code)
+            .collect();
+        assert_eq!(
+            listed.len(),
+            BACKEND_ERROR_CODES.len() + STORE_ERROR_CODES.len()
+        );
         let samples = [
             BackendError::DataverseTimeout {
                 after: Duration::from_secs(1),

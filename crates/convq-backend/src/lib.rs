@@ -51,7 +51,7 @@ use convq_core::{Compiled, Envelope, Options};
 pub use coalesce::{Shared, SharedConfig};
 #[cfg(feature = "dataverse")]
 pub use dataverse::{DataverseClient, DataverseConfig};
-pub use error::{BACKEND_ERROR_CODES, BackendError, RecordLocation, StoreError};
+pub use error::{BACKEND_ERROR_CODES, BackendError, RecordLocation, STORE_ERROR_CODES, StoreError};
 pub use observe::{Counters, CountersSnapshot, Observer};
 pub use secret::Secret;
 pub use store::EmbeddedStore;

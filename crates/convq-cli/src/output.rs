@@ -58,14 +58,9 @@ pub(crate) fn report_failure(error: &ErrorBody, line: Option<usize>) {
 
 /// Reports a warning on stderr.
 pub(crate) fn report_warning(warning: &Warning, line: Option<usize>) {
-    // The code's stable name is its serde name (`unknown_column`), the same one JSON output has.
-    let code = serde_json::to_value(warning.code)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default();
     to_stderr(&format_diagnostic(
         "warning",
-        &code,
+        warning.code.as_str(),
         &warning.path,
         &warning.message,
         line,

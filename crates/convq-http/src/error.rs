@@ -7,80 +7,71 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use convq_core::{Envelope, ErrorBody};
 
-/// Codes that only the HTTP adapter produces, with their status and meaning. The OpenAPI
-/// document lists them in the description of each response that can carry them.
-pub const HTTP_ERROR_CODES: &[(&str, u16, &str)] = &[
-    (
-        "not_found",
-        404,
-        "No route has this path; see /openapi.json.",
-    ),
-    (
-        "method_not_allowed",
-        405,
-        "The route exists but not for this method; the Allow header lists the methods.",
-    ),
-    (
-        "payload_too_large",
-        413,
-        "The request body is over the server's body limit (64 KiB by default).",
-    ),
-    (
-        "unsupported_media_type",
-        415,
-        "The body is not declared as JSON; send Content-Type: application/json.",
-    ),
-    (
-        "invalid_utf8",
-        400,
-        "The body is not UTF-8 text, so it cannot be JSON.",
-    ),
-    (
-        "incomplete_body",
-        400,
-        "The request body ended early or the connection failed while it was being read.",
-    ),
-    (
-        "invalid_query_parameter",
-        400,
-        "A query parameter is unknown or has a value it cannot have.",
-    ),
-    (
-        "invalid_correlation_id",
-        400,
-        "The correlation id is not 1 to 128 visible ASCII characters.",
-    ),
-    (
-        "conflicting_correlation_id",
-        400,
-        "The x-correlation-id header and the correlationId query parameter differ.",
-    ),
-    (
-        "request_body_timeout",
-        408,
-        "The request body did not arrive within the body-read timeout (10 s by default); the connection is closed.",
-    ),
-    (
-        "host_not_allowed",
-        421,
-        "The Host header names a host this server does not answer for (on loopback: localhost, 127.0.0.1, [::1] and --allowed-host values).",
-    ),
-    (
-        "invalid_batch",
-        400,
-        "The body of /getConversations/batch is not {\"inputs\": [...]} or has more than 1,000 inputs.",
-    ),
-    (
-        "request_timeout",
-        504,
-        "The request took longer than the server's request timeout.",
-    ),
-    (
-        "internal_error",
-        500,
-        "A bug in the server; the log line with the same correlation id has the details.",
-    ),
-];
+/// A code that only the HTTP adapter produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpCode {
+    /// No route has this path; see /openapi.json.
+    NotFound,
+    /// The route exists but not for this method; the Allow header lists the methods.
+    MethodNotAllowed,
+    /// The request body is over the server's body limit (64 KiB by default).
+    PayloadTooLarge,
+    /// The body is not declared as JSON; send Content-Type: application/json.
+    UnsupportedMediaType,
+    /// The body is not UTF-8 text, so it cannot be JSON.
+    InvalidUtf8,
+    /// The request body ended early or the connection failed while it was being read.
+    IncompleteBody,
+    /// A query parameter is unknown or has a value it cannot have.
+    InvalidQueryParameter,
+    /// The correlation id is not 1 to 128 visible ASCII characters.
+    InvalidCorrelationId,
+    /// The x-correlation-id header and the correlationId query parameter differ.
+    ConflictingCorrelationId,
+    /// The request body did not arrive within the body-read timeout (10 s by default); the connection is closed.
+    RequestBodyTimeout,
+    /// The Host header names a host this server does not answer for (on loopback: localhost, 127.0.0.1, [::1] and --allowed-host values).
+    HostNotAllowed,
+    /// The body of /getConversations/batch is not {\"inputs\": [...]} or has more than 1,000 inputs.
+    InvalidBatch,
+    /// The request took longer than the server's request timeout.
+    RequestTimeout,
+    /// A bug in the server; the log line with the same correlation id has the details.
+    InternalError,
+}
+
+convq_core::error_codes! {
+    /// Codes that only the HTTP adapter produces, with their status and meaning. The OpenAPI
+    /// document lists them in the description of each response that can carry them.
+    pub static HTTP_ERROR_CODES: [(&'static str, u16, &'static str)] for HttpCode {
+        Self::NotFound => ("not_found", 404, "No route has this path; see /openapi.json."),
+        Self::MethodNotAllowed => ("method_not_allowed", 405, "The route exists but not for this method; the Allow header lists the methods."),
+        Self::PayloadTooLarge => ("payload_too_large", 413, "The request body is over the server's body limit (64 KiB by default)."),
+        Self::UnsupportedMediaType => ("unsupported_media_type", 415, "The body is not declared as JSON; send Content-Type: application/json."),
+        Self::InvalidUtf8 => ("invalid_utf8", 400, "The body is not UTF-8 text, so it cannot be JSON."),
+        Self::IncompleteBody => ("incomplete_body", 400, "The request body ended early or the connection failed while it was being read."),
+        Self::InvalidQueryParameter => ("invalid_query_parameter", 400, "A query parameter is unknown or has a value it cannot have."),
+        Self::InvalidCorrelationId => ("invalid_correlation_id", 400, "The correlation id is not 1 to 128 visible ASCII characters."),
+        Self::ConflictingCorrelationId => ("conflicting_correlation_id", 400, "The x-correlation-id header and the correlationId query parameter differ."),
+        Self::RequestBodyTimeout => ("request_body_timeout", 408, "The request body did not arrive within the body-read timeout (10 s by default); the connection is closed."),
+        Self::HostNotAllowed => ("host_not_allowed", 421, "The Host header names a host this server does not answer for (on loopback: localhost, 127.0.0.1, [::1] and --allowed-host values)."),
+        Self::InvalidBatch => ("invalid_batch", 400, "The body of /getConversations/batch is not {\"inputs\": [...]} or has more than 1,000 inputs."),
+        Self::RequestTimeout => ("request_timeout", 504, "The request took longer than the server's request timeout."),
+        Self::InternalError => ("internal_error", 500, "A bug in the server; the log line with the same correlation id has the details."),
+    }
+}
+
+impl HttpCode {
+    /// The status this code is answered with.
+    #[must_use]
+    pub fn status(self) -> StatusCode {
+        HTTP_ERROR_CODES
+            .iter()
+            .find(|(code, ..)| *code == self.code())
+            .and_then(|(_, status, _)| StatusCode::from_u16(*status).ok())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+}
 
 /// Longest part of a client-supplied value quoted in a message, in characters.
 const QUOTE_CHARS: usize = 40;
@@ -102,21 +93,12 @@ pub(crate) struct ApiError {
 }
 
 impl ApiError {
-    /// An adapter-level error; `code` must be one of [`HTTP_ERROR_CODES`].
-    pub(crate) fn new(code: &'static str, message: impl Into<String>) -> Self {
-        let status = HTTP_ERROR_CODES
-            .iter()
-            .find(|(known, ..)| *known == code)
-            .and_then(|(_, status, _)| StatusCode::from_u16(*status).ok())
-            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        debug_assert!(
-            HTTP_ERROR_CODES.iter().any(|(known, ..)| *known == code),
-            "undocumented HTTP error code {code}"
-        );
+    /// An adapter-level error.
+    pub(crate) fn new(code: HttpCode, message: impl Into<String>) -> Self {
         Self {
-            status,
+            status: code.status(),
             body: ErrorBody {
-                code: code.to_owned(),
+                code: code.code().to_owned(),
                 message: message.into(),
                 path: String::new(),
                 hint: None,
@@ -127,7 +109,7 @@ impl ApiError {
     /// 413 for a body over `limit` bytes.
     pub(crate) fn payload_too_large(limit: usize) -> Self {
         Self::new(
-            "payload_too_large",
+            HttpCode::PayloadTooLarge,
             format!("the request body is over the {limit}-byte limit"),
         )
         .with_hint("send a smaller body; getConversations input is a few hundred bytes")
@@ -155,16 +137,17 @@ impl ApiError {
     /// 404/405, the body limit's 413), chosen by status so that every error has the same shape.
     pub(crate) fn for_status(status: StatusCode) -> Self {
         let mut error = match status {
-            StatusCode::NOT_FOUND => Self::new("not_found", "no route for this path"),
+            StatusCode::NOT_FOUND => Self::new(HttpCode::NotFound, "no route for this path"),
             StatusCode::METHOD_NOT_ALLOWED => Self::new(
-                "method_not_allowed",
+                HttpCode::MethodNotAllowed,
                 "this route does not accept this method",
             ),
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => {
-                Self::new("unsupported_media_type", "the request body must be JSON")
-            }
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::new(
+                HttpCode::UnsupportedMediaType,
+                "the request body must be JSON",
+            ),
             _ => Self::new(
-                "internal_error",
+                HttpCode::InternalError,
                 format!("the server answered {status} without details"),
             ),
         };
@@ -220,13 +203,23 @@ mod tests {
     #[test]
     fn every_http_code_is_unique_and_maps_to_its_status() {
         let mut seen = std::collections::BTreeSet::new();
-        for (code, status, _) in HTTP_ERROR_CODES {
+        for (code, status, _) in HTTP_ERROR_CODES.iter() {
             assert!(seen.insert(*code), "{code} listed twice");
             assert!(
                 !convq_core::ERROR_CODES.iter().any(|(core, _)| core == code),
                 "{code} shadows a core code"
             );
-            assert_eq!(ApiError::new(code, "x").status.as_u16(), *status, "{code}");
+            assert!(StatusCode::from_u16(*status).is_ok(), "{code}");
+        }
+        for (code, status) in [
+            (HttpCode::NotFound, 404),
+            (HttpCode::RequestBodyTimeout, 408),
+            (HttpCode::HostNotAllowed, 421),
+            (HttpCode::RequestTimeout, 504),
+        ] {
+            let error = ApiError::new(code, "x");
+            assert_eq!(error.status.as_u16(), status, "{code:?}");
+            assert_eq!(error.body.code, code.code());
         }
     }
 

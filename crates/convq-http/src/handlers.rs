@@ -12,7 +12,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::AppState;
-use crate::error::{ApiError, json_bytes, json_response, quote};
+use crate::error::{ApiError, HttpCode, json_bytes, json_response, quote};
 use crate::middleware::{CorrelationId, is_json};
 
 /// `POST /getConversations`: the getConversations envelope.
@@ -117,7 +117,7 @@ pub(crate) async fn batch(
         Ok(batch) => batch,
         Err(error) => {
             return ApiError::new(
-                "invalid_batch",
+                HttpCode::InvalidBatch,
                 format!("the body is not {{\"inputs\": [...]}}: {error}"),
             )
             .with_hint("send {\"inputs\": [<getConversations input>, ...]}")
@@ -126,7 +126,7 @@ pub(crate) async fn batch(
     };
     if batch.inputs.len() > MAX_BATCH {
         return ApiError::new(
-            "invalid_batch",
+            HttpCode::InvalidBatch,
             format!(
                 "the batch has {} inputs; at most {MAX_BATCH} are allowed",
                 batch.inputs.len()
@@ -210,12 +210,11 @@ fn warning_headers(warnings: &[convq_core::Warning]) -> Vec<HeaderValue> {
 }
 
 fn warning_header(warning: &convq_core::Warning) -> Option<HeaderValue> {
-    let code = serde_json::to_value(warning.code).ok()?;
     let path = match warning.path.char_indices().nth(MAX_WARNING_POINTER) {
         Some((end, _)) => format!("{}…", &warning.path[..end]),
         None => warning.path.clone(),
     };
-    HeaderValue::from_str(&format!("{} {path}", code.as_str()?)).ok()
+    HeaderValue::from_str(&format!("{} {path}", warning.code.as_str())).ok()
 }
 
 /// `POST /query`: the compiled query, without running it.
@@ -313,7 +312,7 @@ fn quote_path(path: &str) -> String {
 /// Any other path.
 pub(crate) async fn not_found(uri: Uri) -> Response {
     ApiError::new(
-        "not_found",
+        HttpCode::NotFound,
         format!("no route for {}", quote_path(uri.path())),
     )
     .with_hint("the routes are listed in /openapi.json")
@@ -333,7 +332,7 @@ async fn read_input(
             .get(header::CONTENT_TYPE)
             .map_or("none", |v| v.to_str().unwrap_or("not text"));
         return Err(ApiError::new(
-            "unsupported_media_type",
+            HttpCode::UnsupportedMediaType,
             format!("the body must be JSON; Content-Type is {given}"),
         )
         .with_hint("send Content-Type: application/json"));
@@ -348,7 +347,7 @@ async fn read_input(
                 // The client stopped sending mid-body; it will not read this answer, but the
                 // log and metrics get a status.
                 ApiError::new(
-                    "incomplete_body",
+                    HttpCode::IncompleteBody,
                     "the request body could not be read to its end",
                 )
             }
@@ -380,13 +379,13 @@ fn strict_param(query: Option<&str>) -> Result<bool, ApiError> {
             ("strict", "false") => strict = false,
             ("strict", other) => {
                 return Err(ApiError::new(
-                    "invalid_query_parameter",
+                    HttpCode::InvalidQueryParameter,
                     format!("strict must be true or false, found {}", quote(other)),
                 ));
             }
             (other, _) => {
                 return Err(ApiError::new(
-                    "invalid_query_parameter",
+                    HttpCode::InvalidQueryParameter,
                     format!("unknown query parameter {}", quote(other)),
                 )
                 .with_hint("the query parameters are correlationId and strict"));
@@ -407,7 +406,7 @@ fn utf8(bytes: &[u8]) -> Result<&str, ApiError> {
             .count()
             + 1;
         ApiError::new(
-            "invalid_utf8",
+            HttpCode::InvalidUtf8,
             format!("the body is not UTF-8 (line {line}, column {column})"),
         )
         .with_hint("JSON text is UTF-8; re-encode the body")

@@ -11,7 +11,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::AppState;
-use crate::error::{ApiError, quote};
+use crate::error::{ApiError, HttpCode, quote};
 
 /// Which `Host` values are accepted.
 #[derive(Debug, Clone)]
@@ -102,7 +102,7 @@ pub(crate) async fn check(State(state): State<AppState>, request: Request, next:
     match host {
         Some(host) if !policy.accepts(host) => {
             let mut error = ApiError::new(
-                "host_not_allowed",
+                HttpCode::HostNotAllowed,
                 format!("this server does not answer for the host {}", quote(host)),
             )
             .with_hint(if policy.loopback {

@@ -48,7 +48,7 @@ pub use args::{
     ServeArgs, StartError, TOKEN_VAR, init_tracing, parse_duration, parse_duration_or_zero,
     read_options,
 };
-pub use error::HTTP_ERROR_CODES;
+pub use error::{HTTP_ERROR_CODES, HttpCode};
 pub use openapi::document as openapi_document;
 pub use server::{ConnectionLimits, Server, serve, shutdown_signal};
 

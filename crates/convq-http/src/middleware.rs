@@ -26,7 +26,7 @@ use tower::limit::GlobalConcurrencyLimitLayer;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, HttpCode};
 use crate::{AppState, CORRELATION_HEADER};
 
 /// The correlation id of the request being handled, for handlers.
@@ -88,14 +88,14 @@ async fn read_body(State(state): State<AppState>, request: Request, next: Next) 
         // answer, but the log and metrics get a status.
         Ok(Err(_)) => {
             return ApiError::new(
-                "incomplete_body",
+                HttpCode::IncompleteBody,
                 "the request body could not be read to its end",
             )
             .into_response();
         }
         Err(_) => {
             let mut response = ApiError::new(
-                "request_body_timeout",
+                HttpCode::RequestBodyTimeout,
                 format!(
                     "the request body did not arrive within the server's {} ms body-read timeout",
                     limits.body_read_timeout.as_millis()
@@ -133,7 +133,7 @@ async fn observe(State(state): State<AppState>, mut request: Request, next: Next
                 Ok(response) => response,
                 // Dropping the handler's future cancels its work (and a backend call in it).
                 Err(_) => ApiError::new(
-                    "request_timeout",
+                    HttpCode::RequestTimeout,
                     format!(
                         "the request took longer than the server's {} ms timeout",
                         timeout.as_millis()
@@ -214,7 +214,7 @@ fn correlation_id(
                 Box::new((
                     generated(),
                     ApiError::new(
-                        "invalid_correlation_id",
+                        HttpCode::InvalidCorrelationId,
                         format!(
                             "the correlation id must be 1 to {MAX_CORRELATION_ID} visible ASCII characters"
                         ),
@@ -227,7 +227,7 @@ fn correlation_id(
                 return Err(Box::new((
                     generated(),
                     ApiError::new(
-                        "conflicting_correlation_id",
+                        HttpCode::ConflictingCorrelationId,
                         "the x-correlation-id header and the correlationId query parameter differ",
                     )
                     .with_hint("give the correlation id once"),
@@ -295,7 +295,7 @@ fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
         .unwrap_or_default();
     tracing::error!(panic = %detail, "handler panicked");
     ApiError::new(
-        "internal_error",
+        HttpCode::InternalError,
         "the server hit a bug handling this request",
     )
     .with_hint("report it with the correlation id of this response")

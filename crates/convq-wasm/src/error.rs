@@ -44,43 +44,18 @@ pub enum AdapterError {
     },
 }
 
-/// Every code of [`AdapterError`], with its meaning, for the docs and the tests.
-pub const ADAPTER_ERROR_CODES: &[(&str, &str)] = &[
-    (
-        "invalid_options",
-        "The options object has an unknown key or a value of the wrong type; `path` points into the options.",
-    ),
-    (
-        "invalid_input",
-        "The input is neither a JSON string nor a value `JSON.stringify` accepts (undefined, a function, a BigInt, a cycle).",
-    ),
-    (
-        "no_web_api",
-        "getConversations found neither a `retrieveMultipleRecords` option nor `Xrm.WebApi`.",
-    ),
-    (
-        "web_api_error",
-        "`retrieveMultipleRecords` threw or rejected; the message is its error's message.",
-    ),
-    (
-        "invalid_web_api_response",
-        "`retrieveMultipleRecords` resolved with something other than `{entities: [...], nextLink?}`, or a nextLink without a query or repeating the previous one.",
-    ),
-];
+convq_core::error_codes! {
+    /// Every code of [`AdapterError`], with its meaning, for the docs and the tests.
+    pub static ADAPTER_ERROR_CODES: [(&'static str, &'static str)] for AdapterError {
+        Self::InvalidOptions { .. } => ("invalid_options", "The options object has an unknown key or a value of the wrong type; `path` points into the options."),
+        Self::InvalidInput { .. } => ("invalid_input", "The input is neither a JSON string nor a value `JSON.stringify` accepts (undefined, a function, a BigInt, a cycle)."),
+        Self::NoWebApi => ("no_web_api", "getConversations found neither a `retrieveMultipleRecords` option nor `Xrm.WebApi`."),
+        Self::WebApi { .. } => ("web_api_error", "`retrieveMultipleRecords` threw or rejected; the message is its error's message."),
+        Self::InvalidWebApiResponse { .. } => ("invalid_web_api_response", "`retrieveMultipleRecords` resolved with something other than `{entities: [...], nextLink?}`, or a nextLink without a query or repeating the previous one."),
+    }
+}
 
 impl AdapterError {
-    /// The stable snake_case code, one of [`ADAPTER_ERROR_CODES`].
-    #[must_use]
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::InvalidOptions { .. } => "invalid_options",
-            Self::InvalidInput { .. } => "invalid_input",
-            Self::NoWebApi => "no_web_api",
-            Self::WebApi { .. } => "web_api_error",
-            Self::InvalidWebApiResponse { .. } => "invalid_web_api_response",
-        }
-    }
-
     /// JSON pointer of the offending value: into the options for `invalid_options`, `""` otherwise.
     #[must_use]
     pub fn path(&self) -> &str {

@@ -18,21 +18,21 @@ pub fn parse_options(json: Option<&str>) -> Result<Options, AdapterError> {
     let Some(json) = json else {
         return Ok(Options::default());
     };
-    let invalid = |path: String, message: &str| AdapterError::InvalidOptions {
-        path,
-        message: strip_position(message).to_owned(),
-    };
-    let value: serde_json::Value =
-        serde_json::from_str(json).map_err(|e| invalid(String::new(), &e.to_string()))?;
+    let invalid = |path: String, message: String| AdapterError::InvalidOptions { path, message };
+    let value: serde_json::Value = serde_json::from_str(json)
+        .map_err(|e| invalid(String::new(), convq_core::json_error_message(&e)))?;
     // serde's derived structs also accept arrays (fields by position); options are an object.
     if !value.is_object() {
         return Err(invalid(
             String::new(),
-            &format!("expected an object, found {}", json_type(&value)),
+            format!(
+                "expected an object, found {}",
+                convq_core::json_type_name(&value)
+            ),
         ));
     }
     let options: Options = serde_path_to_error::deserialize(value)
-        .map_err(|e| invalid(pointer(e.path()), &e.inner().to_string()))?;
+        .map_err(|e| invalid(pointer(e.path()), convq_core::json_error_message(e.inner())))?;
     Ok(options)
 }
 
@@ -90,24 +90,6 @@ fn pointer(path: &serde_path_to_error::Path) -> String {
         }
     }
     out
-}
-
-fn json_type(value: &serde_json::Value) -> &'static str {
-    match value {
-        serde_json::Value::Null => "null",
-        serde_json::Value::Bool(_) => "a boolean",
-        serde_json::Value::Number(_) => "a number",
-        serde_json::Value::String(_) => "a string",
-        serde_json::Value::Array(_) => "an array",
-        serde_json::Value::Object(_) => "an object",
-    }
-}
-
-/// serde_json appends " at line L column C"; in a JS object that position means nothing.
-fn strip_position(message: &str) -> &str {
-    message
-        .rfind(" at line ")
-        .map_or(message, |i| &message[..i])
 }
 
 #[cfg(test)]

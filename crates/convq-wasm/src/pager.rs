@@ -72,7 +72,7 @@ impl Pager {
         let page: Page = serde_json::from_str(page).map_err(|e| {
             invalid(format!(
                 "expected {{entities: [...], nextLink?: string}} ({})",
-                strip_position(&e.to_string())
+                convq_core::json_error_message(&e)
             ))
         })?;
 
@@ -110,12 +110,6 @@ pub fn next_options(next_link: &str) -> Option<&str> {
     // A fragment is never sent to the server; a nextLink has none, but do not forward one.
     let query = query.split('#').next().unwrap_or(query);
     (query.len() > 1).then_some(query)
-}
-
-fn strip_position(message: &str) -> &str {
-    message
-        .rfind(" at line ")
-        .map_or(message, |i| &message[..i])
 }
 
 #[cfg(test)]

@@ -95,7 +95,7 @@ pub(crate) fn load(bytes: &[u8]) -> Result<Loaded, StoreError> {
         }
         Some(_) => {
             let found = match serde_json::from_slice::<Value>(bytes) {
-                Ok(value) => format!("found {}", json_type(&value)),
+                Ok(value) => format!("found {}", convq_core::json_type_name(&value)),
                 Err(e) => return Err(json_error(&e, None)),
             };
             return Err(StoreError::InvalidShape { found });
@@ -185,25 +185,10 @@ impl<'de> de::Deserialize<'de> for Name<'de> {
     }
 }
 
-fn json_type(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 /// A serde_json error as a store error; `line` overrides the line (an NDJSON line is parsed on
 /// its own, so serde_json's line is always 1).
 fn json_error(error: &serde_json::Error, line: Option<usize>) -> StoreError {
-    let text = error.to_string();
-    let message = text
-        .rfind(" at line ")
-        .map_or(text.as_str(), |i| &text[..i])
-        .to_owned();
+    let message = convq_core::json_error_message(error);
     let position = (line.unwrap_or(error.line()).max(1), error.column().max(1));
     if error.is_data() {
         StoreError::InvalidShape {
