@@ -68,7 +68,7 @@ impl Query {
             attributes: self
                 .select
                 .iter()
-                .skip(crate::normalize::DEFAULT_COLUMNS.len())
+                .skip(crate::catalog::DEFAULT_COLUMNS.len())
                 .map(|c| c.property.to_string())
                 .collect(),
             status: self

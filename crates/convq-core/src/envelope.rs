@@ -66,12 +66,6 @@ impl Envelope {
     }
 }
 
-impl From<&crate::Error> for Envelope {
-    fn from(error: &crate::Error) -> Self {
-        Self::failure(error.to_body())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

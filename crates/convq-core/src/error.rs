@@ -483,6 +483,12 @@ impl Error {
     }
 }
 
+impl From<&Error> for crate::envelope::Envelope {
+    fn from(error: &Error) -> Self {
+        Self::failure(error.to_body())
+    }
+}
+
 impl serde::Serialize for Error {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         self.to_body().serialize(serializer)
@@ -511,7 +517,7 @@ fn invalid_column_name_hint(path: &str, value: &str) -> Option<&'static str> {
             "give the direction as `descending`, e.g. \
              {\"attributeName\": \"createdon\", \"descending\": true}",
         )
-    } else if crate::normalize::invalid_name_reason(&trimmed.to_ascii_lowercase()).is_some() {
+    } else if crate::catalog::invalid_name_reason(&trimmed.to_ascii_lowercase()).is_some() {
         Some("logical names are lowercase letters, digits and `_`, e.g. msdyn_title")
     } else {
         // The name is fine but names the wrong thing (`_x_value` of a column that is not a

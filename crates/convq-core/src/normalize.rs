@@ -14,22 +14,13 @@ use rustc_hash::FxHashSet;
 use uuid::Uuid;
 
 use crate::ast::{Column, OrderKey, Query};
-use crate::catalog::{self, ColumnDef, ColumnType};
+use crate::catalog::{self, ColumnDef, ColumnType, DEFAULT_COLUMNS, invalid_name_reason};
 use crate::error::{Error, Limit, QUOTED, pointer_index, pointer_key, shorten};
 use crate::json::{Json, Object};
 use crate::limits;
 use crate::options::{Options, UnknownColumns};
 use crate::suggest;
 use crate::warning::{Warning, WarningCode};
-
-/// The columns getConversations always returns, in order.
-pub(crate) const DEFAULT_COLUMNS: [&str; 5] = [
-    "msdyn_ocliveworkitemid",
-    "msdyn_liveworkstreamid",
-    "msdyn_lastsessionid",
-    "statuscode",
-    "createdon",
-];
 
 /// The keys of the input object, in the order they are checked.
 const INPUT_KEYS: [&str; 7] = [
@@ -521,21 +512,6 @@ fn normalized_name(raw: &str) -> Cow<'_, str> {
         Cow::Owned(trimmed.to_ascii_lowercase())
     } else {
         Cow::Borrowed(trimmed)
-    }
-}
-
-/// Why `name` (already trimmed and lowercased) is not a logical name, if it is not.
-pub(crate) fn invalid_name_reason(name: &str) -> Option<&'static str> {
-    let mut bytes = name.bytes();
-    match bytes.next() {
-        None => Some("it is empty"),
-        Some(b) if !(b.is_ascii_lowercase() || b == b'_') => {
-            Some("it must start with a letter or `_`")
-        }
-        _ if !bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') => {
-            Some("only letters, digits and `_` are allowed")
-        }
-        _ => None,
     }
 }
 

@@ -162,17 +162,32 @@ pub(crate) fn option_pairs<'a>(
 
 /// `?$select=...&$filter=...`: the string `Xrm.WebApi.retrieveMultipleRecords` takes.
 pub(crate) fn options_string(pairs: &[(&str, &str)]) -> String {
-    let joined: Vec<String> = pairs.iter().map(|(n, v)| format!("{n}={v}")).collect();
-    format!("?{}", joined.join("&"))
+    join_pairs(String::new(), pairs, String::push_str)
 }
 
 /// `/api/data/v9.2/msdyn_ocliveworkitems?$select=...`, each value percent-encoded.
 pub(crate) fn request_path(pairs: &[(&str, &str)]) -> String {
-    let joined: Vec<String> = pairs
-        .iter()
-        .map(|(n, v)| format!("{n}={}", utf8_percent_encode(v, URI_COMPONENT)))
-        .collect();
-    format!("{API_PATH}{ENTITY_SET_NAME}?{}", joined.join("&"))
+    join_pairs(
+        format!("{API_PATH}{ENTITY_SET_NAME}"),
+        pairs,
+        |out, value| {
+            out.extend(utf8_percent_encode(value, URI_COMPONENT));
+        },
+    )
+}
+
+fn join_pairs(
+    mut out: String,
+    pairs: &[(&str, &str)],
+    push_value: impl Fn(&mut String, &str),
+) -> String {
+    for (i, (name, value)) in pairs.iter().enumerate() {
+        out.push(if i == 0 { '?' } else { '&' });
+        out.push_str(name);
+        out.push('=');
+        push_value(&mut out, value);
+    }
+    out
 }
 
 /// The equivalent FetchXML: plain logical names (no `_value`), `in` with `<value>` children,
@@ -191,20 +206,20 @@ pub(crate) fn fetchxml(query: &Query) -> String {
         out.push_str(" useraworderby=\"true\"");
     }
     let _ = writeln!(out, ">\n  <entity name=\"{ENTITY_LOGICAL_NAME}\">");
+    // push_str rather than write! for the lines a large query has hundreds of.
     for column in &query.select {
-        let _ = writeln!(
-            out,
-            "    <attribute name=\"{}\" />",
-            xml_escaped(&column.logical_name)
-        );
+        out.push_str("    <attribute name=\"");
+        out.push_str(&xml_escaped(&column.logical_name));
+        out.push_str("\" />\n");
     }
     for key in &query.order_by {
-        let _ = writeln!(
-            out,
-            "    <order attribute=\"{}\" descending=\"{}\" />",
-            xml_escaped(&key.column.logical_name),
-            key.descending
-        );
+        out.push_str("    <order attribute=\"");
+        out.push_str(&xml_escaped(&key.column.logical_name));
+        out.push_str(if key.descending {
+            "\" descending=\"true\" />\n"
+        } else {
+            "\" descending=\"false\" />\n"
+        });
     }
     let _ = writeln!(
         out,

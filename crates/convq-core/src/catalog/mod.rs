@@ -13,6 +13,30 @@ use serde::{Deserialize, Serialize};
 
 pub use generated::{ENTITY_LOGICAL_NAME, ENTITY_SET_NAME, PRIMARY_ID_ATTRIBUTE};
 
+/// The columns getConversations always returns, in order.
+pub(crate) const DEFAULT_COLUMNS: [&str; 5] = [
+    "msdyn_ocliveworkitemid",
+    "msdyn_liveworkstreamid",
+    "msdyn_lastsessionid",
+    "statuscode",
+    "createdon",
+];
+
+/// Why `name` (already trimmed and lowercased) is not a logical name, if it is not.
+pub(crate) fn invalid_name_reason(name: &str) -> Option<&'static str> {
+    let mut bytes = name.bytes();
+    match bytes.next() {
+        None => Some("it is empty"),
+        Some(b) if !(b.is_ascii_lowercase() || b == b'_') => {
+            Some("it must start with a letter or `_`")
+        }
+        _ if !bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') => {
+            Some("only letters, digits and `_` are allowed")
+        }
+        _ => None,
+    }
+}
+
 /// The Dataverse attribute type of a column, as the entity reference names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[non_exhaustive]
