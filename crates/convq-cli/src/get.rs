@@ -1,15 +1,17 @@
 //! `convq get`: run getConversations and print what it resolves with.
 
+use std::collections::VecDeque;
 use std::io::{self, BufRead, IsTerminal, Write};
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, bail};
 use convq_backend::{
     Backend, DataverseClient, DataverseConfig, EmbeddedStore, Outcome as RunOutcome, RunContext,
-    RunResult,
+    RunResult, Shared, SharedConfig,
 };
-use convq_core::Envelope;
+use convq_core::{Envelope, Options};
 
 use crate::Outcome;
 use crate::input::{self, InputArgs, NdjsonLines, Source};
@@ -66,6 +68,28 @@ pub(crate) struct GetArgs {
     #[arg(long, value_name = "DURATION", requires = "dataverse", default_value = "60s",
           value_parser = convq_http::parse_duration)]
     timeout: Duration,
+
+    /// With --ndjson: lines run at once (their answers still print in input order). With
+    /// --dataverse, lines of the same query shape share Dataverse requests.
+    #[arg(long, value_name = "N", default_value_t = 64,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    concurrency: u32,
+
+    /// Dataverse calls with the same query shape (all but agentId) arriving within this window
+    /// share one request naming all their agents (e.g. 50ms; 0 turns it off).
+    #[arg(long, value_name = "DURATION", default_value = "50ms",
+          value_parser = convq_http::parse_duration_or_zero)]
+    coalesce_window: Duration,
+
+    /// Keep Dataverse answers this long for identical lines (e.g. 2s; 0, the default, is off).
+    #[arg(long, value_name = "DURATION", default_value = "0",
+          value_parser = convq_http::parse_duration_or_zero)]
+    cache_ttl: Duration,
+
+    /// Most Dataverse requests in flight at once (Dataverse allows 52 per identity).
+    #[arg(long, value_name = "N", default_value_t = 52,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_concurrent: u32,
 }
 
 fn parse_now(text: &str) -> Result<SystemTime, String> {
@@ -76,20 +100,22 @@ pub(crate) fn run(args: &GetArgs) -> anyhow::Result<Outcome> {
     let Some(options) = output::options_or_report(args.options.options())? else {
         return Ok(Outcome::Rejected);
     };
-    let backend = backend(args)?;
+    let backend = backend(args, &options)?;
     let source = args.input.source();
     let mut reader = source.open(args.input.file.is_some())?;
     let mut ctx = RunContext::at(args.now.unwrap_or_else(SystemTime::now));
     ctx.correlation_id = args.input.correlation_id.clone();
-    // One request at a time: a current-thread runtime, only in this subcommand.
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    // Workers run the lines (--ndjson) while this thread reads the input: a read waiting on a
+    // pipe never holds up the lines in flight.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     let stdout = io::stdout();
     let pretty = stdout.is_terminal();
     let mut out = stdout.lock();
-    let mut get = |text: Result<String, convq_core::Error>| match text {
+    let get = |text: Result<String, convq_core::Error>| match text {
         Ok(text) => runtime.block_on(convq_backend::get_conversations(
             backend.as_ref(),
             &text,
@@ -104,7 +130,13 @@ pub(crate) fn run(args: &GetArgs) -> anyhow::Result<Outcome> {
         },
     };
     if args.input.ndjson {
-        run_ndjson(&source, reader, &mut get, &mut out)
+        let lines = Lines {
+            backend: Arc::from(backend),
+            options: Arc::new(options),
+            ctx,
+            concurrency: args.concurrency as usize,
+        };
+        runtime.block_on(run_ndjson(&source, reader, lines, &mut out))
     } else {
         let text =
             input::read_document(&mut reader).with_context(|| format!("cannot read {source}"))?;
@@ -122,7 +154,7 @@ pub(crate) fn run(args: &GetArgs) -> anyhow::Result<Outcome> {
 
 /// The backend the flags ask for. Failing to set one up is a failure to run (exit 1), not a
 /// getConversations answer: no query ran.
-fn backend(args: &GetArgs) -> anyhow::Result<Box<dyn Backend>> {
+fn backend(args: &GetArgs, options: &Options) -> anyhow::Result<Box<dyn Backend>> {
     if let Some(url) = &args.dataverse {
         let Some(token) = std::env::var(convq_http::TOKEN_VAR)
             .ok()
@@ -136,9 +168,18 @@ fn backend(args: &GetArgs) -> anyhow::Result<Box<dyn Backend>> {
         let mut config = DataverseConfig::new(url.clone(), token.trim());
         config.page_size = args.page_size;
         config.total_timeout = args.timeout;
+        config.max_concurrent = args.max_concurrent as usize;
+        // Retries are bounded by the timeout: a throttled line waits as long as it may.
+        config.max_retries = u32::MAX;
         let client =
             DataverseClient::new(config).map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))?;
-        return Ok(Box::new(client));
+        return Ok(Box::new(Shared::new(
+            client,
+            SharedConfig::default()
+                .with_coalesce_window(args.coalesce_window)
+                .with_cache_ttl(args.cache_ttl)
+                .with_status_filter(options.status_filter),
+        )));
     }
     if let Some(path) = &args.data {
         let store = EmbeddedStore::from_path(path).map_err(|e| {
@@ -169,23 +210,120 @@ fn report(result: &RunResult, line: Option<usize>) -> Outcome {
     }
 }
 
-fn run_ndjson(
+/// What each NDJSON line runs with.
+struct Lines {
+    backend: Arc<dyn Backend>,
+    options: Arc<Options>,
+    ctx: RunContext,
+    concurrency: usize,
+}
+
+/// Runs the lines, up to `concurrency` at once, and prints each answer in input order. A
+/// progress bar on a terminal (stderr), and a summary line on stderr at the end.
+async fn run_ndjson(
     source: &Source,
     reader: impl BufRead,
-    get: &mut impl FnMut(Result<String, convq_core::Error>) -> RunResult,
+    lines: Lines,
     out: &mut impl Write,
 ) -> anyhow::Result<Outcome> {
-    let mut outcome = Outcome::Success;
+    let started = Instant::now();
+    let progress = if io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::no_length().with_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {pos} lines ({per_sec}, {elapsed}) {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        bar.enable_steady_tick(Duration::from_millis(100));
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let mut summary = Summary::default();
+    let mut pending: VecDeque<(usize, tokio::task::JoinHandle<RunResult>)> = VecDeque::new();
+    let mut finish = |number: usize, result: RunResult, out: &mut dyn Write| {
+        progress.suspend(|| summary.add(report(&result, Some(number))));
+        progress.inc(1);
+        output::print(&mut &mut *out, &serde_json::to_string(&result.envelope)?)
+    };
     for line in NdjsonLines::new(reader) {
         let line = line.with_context(|| format!("cannot read {source}"))?;
-        let result = get(line.text);
-        // A backend failure (3) outweighs a rejected line (2).
-        outcome = match (outcome, report(&result, Some(line.number))) {
-            (Outcome::BackendFailed, _) | (_, Outcome::BackendFailed) => Outcome::BackendFailed,
-            (Outcome::Rejected, _) | (_, Outcome::Rejected) => Outcome::Rejected,
-            _ => Outcome::Success,
-        };
-        output::print(out, &serde_json::to_string(&result.envelope)?)?;
+        if pending.len() >= lines.concurrency {
+            if let Some((number, task)) = pending.pop_front() {
+                finish(number, joined(task.await), out)?;
+            }
+        }
+        let (backend, options, ctx) = (
+            Arc::clone(&lines.backend),
+            Arc::clone(&lines.options),
+            lines.ctx.clone(),
+        );
+        let task = tokio::spawn(async move {
+            match line.text {
+                Ok(text) => {
+                    convq_backend::get_conversations(backend.as_ref(), &text, &options, &ctx).await
+                }
+                // Input too large or not UTF-8: the core's own errors, rejected like any
+                // invalid input.
+                Err(error) => RunResult {
+                    envelope: Envelope::from(&error),
+                    outcome: RunOutcome::InvalidInput,
+                    warnings: Vec::new(),
+                },
+            }
+        });
+        pending.push_back((line.number, task));
     }
-    Ok(outcome)
+    while let Some((number, task)) = pending.pop_front() {
+        finish(number, joined(task.await), out)?;
+    }
+    progress.finish_and_clear();
+    let _ = writeln!(
+        io::stderr(),
+        "{} lines: {} ok, {} rejected, {} failed ({:.1} s)",
+        summary.ok + summary.rejected + summary.failed,
+        summary.ok,
+        summary.rejected,
+        summary.failed,
+        started.elapsed().as_secs_f64()
+    );
+    // A backend failure (3) outweighs a rejected line (2).
+    Ok(if summary.failed > 0 {
+        Outcome::BackendFailed
+    } else if summary.rejected > 0 {
+        Outcome::Rejected
+    } else {
+        Outcome::Success
+    })
+}
+
+/// A line's run, or (it cannot panic short of a bug) a failure envelope in its place.
+fn joined(result: Result<RunResult, tokio::task::JoinError>) -> RunResult {
+    result.unwrap_or_else(|error| RunResult {
+        envelope: Envelope::failure(convq_core::ErrorBody {
+            code: "internal_error".to_owned(),
+            message: format!("the line could not be run: {error}"),
+            path: String::new(),
+            hint: None,
+        }),
+        outcome: RunOutcome::BackendFailure { timeout: false },
+        warnings: Vec::new(),
+    })
+}
+
+#[derive(Debug, Default)]
+struct Summary {
+    ok: usize,
+    rejected: usize,
+    failed: usize,
+}
+
+impl Summary {
+    fn add(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Success => self.ok += 1,
+            Outcome::Rejected => self.rejected += 1,
+            Outcome::BackendFailed => self.failed += 1,
+        }
+    }
 }

@@ -149,3 +149,40 @@ fn answers_stream_before_the_input_ends() {
         "no extra output"
     );
 }
+
+/// `get --ndjson` runs lines at once but prints in input order, the same answers as one at a
+/// time, and ends with a summary line on stderr.
+#[test]
+fn get_ndjson_runs_lines_at_once_in_order_with_a_summary() {
+    let mut input = String::new();
+    for top in 1..=40 {
+        input.push_str(&format!("{{\"agentId\":\"{AGENT}\",\"top\":{top}}}\n"));
+    }
+    input.push_str("{\"agentId\":\"x\"}\n");
+    let run = |concurrency: &str| {
+        run_with_stdin(
+            convq().args(["get", "--ndjson", "--concurrency", concurrency, "-"]),
+            input.clone().into_bytes(),
+        )
+    };
+    let (one, many) = (run("1"), run("16"));
+    assert_eq!(stdout(&one), stdout(&many));
+    let lines: Vec<serde_json::Value> = stdout(&many)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 41);
+    for (index, line) in lines[..40].iter().enumerate() {
+        assert_eq!(
+            line["result"]["values"].as_array().unwrap().len(),
+            index + 1
+        );
+    }
+    assert_eq!(many.status.code(), Some(2));
+    let last = stderr(&many).lines().last().unwrap().to_owned();
+    assert!(
+        last.starts_with("41 lines: 40 ok, 1 rejected, 0 failed ("),
+        "{}",
+        stderr(&many)
+    );
+}
