@@ -53,6 +53,28 @@ fn bench(c: &mut Criterion) {
     assert_eq!(compiled.ast.select.len(), limits::MAX_ATTRIBUTES);
     assert_eq!(compiled.ast.status.len(), limits::MAX_STATUSES);
     assert_eq!(compiled.ast.order_by.len(), limits::MAX_ORDER_KEYS);
+    // Issue 11: a 64 KiB unknown key, and a 64 KiB unknown column in strict mode, cost about what
+    // reading them costs (no "did you mean" search on names that long).
+    let long = "x".repeat(64 * 1024);
+    let unknown_key =
+        json!({"agentId": "2b330c52-6844-4d36-8e05-03c78c9681dc", long.clone(): 1}).to_string();
+    let unknown_column =
+        json!({"agentId": "2b330c52-6844-4d36-8e05-03c78c9681dc", "attributes": [long]})
+            .to_string();
+    let strict = Options::default().with_unknown_columns(convq_core::UnknownColumns::Error);
+    for (name, input) in [
+        ("unknown_key_64k", &unknown_key),
+        ("unknown_column_64k", &unknown_column),
+    ] {
+        let mut group = c.benchmark_group(name);
+        group.bench_function("floor", |b| {
+            b.iter(|| serde_json::from_str::<serde_json::Value>(black_box(input)).unwrap());
+        });
+        group.bench_function("compile", |b| {
+            b.iter(|| compile(black_box(input), &strict).unwrap_err());
+        });
+        group.finish();
+    }
     for (name, input) in [("golden", GOLDEN), ("large", large.as_str())] {
         let mut group = c.benchmark_group(name);
         group.bench_function("floor", |b| {
