@@ -5,7 +5,8 @@
 export interface Input {
   /**
    * The agent's systemuser id: a GUID, any case, with or without braces. `agentID` is
-   * accepted as an alias (the documentation's heading spells it so), but not both.
+   * accepted as an alias (the documentation's heading spells it so); given both, they must
+   * name the same GUID.
    */
   agentId: string;
   /**
@@ -14,15 +15,21 @@ export interface Input {
    * also be given as `_<name>_value`.
    */
   attributes?: string[];
-  /** Keep conversations created within the last N days. */
+  /**
+   * Keep conversations created within the last N days (or, with the option
+   * `createdBeforeDays: "olderThanXDays"`, created more than N days ago). An integer; `7.0`
+   * is accepted as `7`.
+   */
   createdBeforeDays?: number | null;
   /** Sort keys, in order of precedence; each column at most once. */
   orderBy?: OrderByInput[];
   /**
    * statuscode values to keep (1 Open, 2 Active, 3 Waiting, 4 Closed, 5 Wrap-up, 6 Resolved,
-   * 7 Scheduled), as integers or numeric strings. Empty or absent: any status.
+   * 7 Scheduled), as integers (`3`, `3.0`), numeric strings (`"3"`) or comma-separated
+   * strings (`"2,3"`, "array of strings with comma-separated values" as the documentation
+   * puts it); the whole field may also be one such string. Empty or absent: any status.
    */
-  status?: StatusValue[];
+  status?: StatusInput;
   /** convq extension: at most this many rows (`$top`). */
   top?: number | null;
 }
@@ -40,6 +47,13 @@ export interface Options {
    * @default null
    */
   baseUrl?: string | null;
+  /**
+   * What `createdBeforeDays: N` means: created within the last N days (the default) or
+   * more than N days ago. The getConversations documentation says only "the number of days
+   * since the conversation was created".
+   * @default "lastXDays"
+   */
+  createdBeforeDays?: DaysReading;
   /**
    * Custom columns of your organization, with their types (a declared lookup is selected as
    * `_<name>_value`). Declared columns never warn.
@@ -153,6 +167,22 @@ export interface Column {
  */
 export type ColumnType = "Uniqueidentifier" | "String" | "Memo" | "Integer" | "BigInt" | "Decimal" | "Double" | "Money" | "Boolean" | "DateTime" | "Picklist" | "MultiSelectPicklist" | "State" | "Status" | "Lookup" | "Customer" | "Owner" | "PartyList" | "EntityName" | "Image" | "Virtual";
 
+/** `createdBeforeDays: N` and how it is read (`Options::created_before_days`). */
+export interface CreatedBeforeDays {
+  /** N. */
+  days: number;
+  /** Within the last N days, or more than N days ago. */
+  reading: DaysReading;
+}
+
+/**
+ * The reading of `createdBeforeDays: N`.
+ *
+ * - `"lastXDays"`: Created within the last N days: `Microsoft.Dynamics.CRM.LastXDays` / `last-x-days`, from midnight N days before today up to now.
+ * - `"olderThanXDays"`: Created more than N days ago: `Microsoft.Dynamics.CRM.OlderThanXDays` / `olderthan-x-days`, before midnight N days before today.
+ */
+export type DaysReading = "lastXDays" | "olderThanXDays";
+
 /** A custom column declared by the caller. */
 export interface ExtraColumn {
   /** Its logical name (case-insensitive). */
@@ -186,8 +216,8 @@ export interface OrderKey {
 export interface Query {
   /** The agent (systemuser id) whose conversations are wanted: `_msdyn_activeagentid_value`. */
   agentId: string;
-  /** Keep conversations created within the last N days (`createdBeforeDays`). */
-  createdWithinDays: number | null;
+  /** The `createdon` filter of `createdBeforeDays`, when given. */
+  createdBeforeDays: CreatedBeforeDays | null;
   /** Sort keys, in order of precedence. */
   orderBy: OrderKey[];
   /** Columns to return: the five defaults, then the requested ones, without duplicates. */
@@ -212,7 +242,10 @@ export interface ResultValues {
  */
 export type StatusFilter = "orChain" | "crmIn";
 
-/** A statuscode value: a number (`3`) or a numeric string (`"3"`). */
+/** The `status` field: a list of values, or one comma-separated string (`"2,3"`). */
+export type StatusInput = StatusValue[] | string;
+
+/** A statuscode value: a number (`3`) or a numeric string (`"3"`, `"2,3"`). */
 export type StatusValue = number | string;
 
 /**
@@ -238,5 +271,7 @@ export interface Warning {
  *
  * - `"unknown_column"`: A column the catalog does not know, passed through as a custom column.
  * - `"unknown_status"`: A statuscode outside the table's option set, kept.
+ * - `"fetchxml_order_differs"`: No FetchXML orders as the Web API query does: FetchXML sorts choices by label unless `useraworderby` is set, which also sorts lookups by GUID instead of by name.
+ * - `"order_may_differ"`: The embedded store cannot order this key as the org does (a lookup without the related record's name, sorted by GUID instead).
  */
-export type WarningCode = "unknown_column" | "unknown_status";
+export type WarningCode = "unknown_column" | "unknown_status" | "fetchxml_order_differs" | "order_may_differ";

@@ -8,7 +8,10 @@
 //! 3,000 conversations of 20 agents (including the documented example agent
 //! `2b330c52-6844-4d36-8e05-03c78c9681dc`), every statuscode 1..=7, the channels of the
 //! `msdyn_streamsource` choice, titles with quotes and non-ASCII text, and `createdon` spread
-//! over the 90 days before [`REFERENCE_TIME`].
+//! over the 90 days before [`REFERENCE_TIME`]. Like a body saved with
+//! `Prefer: odata.include-annotations="OData.Community.Display.V1.FormattedValue"`, each record
+//! carries its `@odata.etag`, the names of its agent, owner, workstream, queue and customer, and
+//! the labels of its choices.
 
 use std::fs;
 use std::path::Path;
@@ -120,6 +123,99 @@ const TITLES: &[&str] = &[
     "{} wants to talk to a supervisor",
 ];
 
+/// Agent (systemuser) names, one per agent, the documented example's first: the formatted value
+/// of `_msdyn_activeagentid_value` and `_ownerid_value`.
+const AGENT_NAMES: [&str; AGENTS] = [
+    "Aiko Tanaka",
+    "émile Roux",
+    "Zoë Fischer",
+    "Marco Rossi",
+    "Ingrid Ødegård",
+    "Chen Wei",
+    "Ángela Ruiz",
+    "david Okafor",
+    "Sofia Lindqvist",
+    "Ravi Kumar",
+    "Éva Kovács",
+    "Lucas Martin",
+    "Nora Haddad",
+    "Tomás Silva",
+    "Hannah Becker",
+    "Yusuf Demir",
+    "Camille Petit",
+    "Olga Sokolova",
+    "Kenji Sato",
+    "Fiona Walsh",
+];
+/// Workstream names (`_msdyn_liveworkstreamid_value`).
+const WORKSTREAM_NAMES: [&str; 4] = [
+    "Live chat workstream",
+    "Voice workstream",
+    "Messaging (WhatsApp, SMS)",
+    "Entity records routing",
+];
+/// Queue names (`_msdyn_cdsqueueid_value`): case and accents vary, as typed by admins.
+const QUEUE_NAMES: [&str; 6] = [
+    "Default messaging queue",
+    "billing",
+    "Billing escalations",
+    "Élite support",
+    "Zürich desk",
+    "accounts",
+];
+/// The owner of conversations no agent accepted.
+const UNASSIGNED_OWNER_NAME: &str = "Customer Service team";
+
+/// statuscode labels (domain.md §1).
+fn status_label(status: u32) -> &'static str {
+    [
+        "Open",
+        "Active",
+        "Waiting",
+        "Closed",
+        "Wrap-up",
+        "Resolved",
+        "Scheduled",
+    ][status as usize - 1]
+}
+
+/// statecode labels.
+fn state_label(state: u32) -> &'static str {
+    ["Open", "Closed", "Resolved", "Scheduled"][state as usize]
+}
+
+/// A `msdyn_streamsource` label; a multi-select value's labels are joined with "; ", as
+/// Dataverse formats choices columns.
+fn channel_label(value: &str) -> String {
+    value
+        .split(',')
+        .map(|v| match v {
+            "19241000" => "Microsoft Teams",
+            "192300000" => "WhatsApp",
+            "192310000" => "LINE",
+            "192320000" => "WeChat",
+            "192330000" => "Facebook",
+            "192340000" => "SMS",
+            "192350000" => "Entity Records",
+            "192350001" => "Twitter",
+            "192350002" => "Custom",
+            "192360000" => "Live chat",
+            "192370000" => "Voice",
+            "192380000" => "Video",
+            "192390000" => "Co-browse",
+            "192400000" => "Screen sharing",
+            "192440000" => "Voice call",
+            "192450000" => "Apple Messages for Business",
+            "192450001" => "Google's Business Messages",
+            _ => "",
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The annotation Web API adds with a property's formatted value.
+const FORMATTED: &str = "@OData.Community.Display.V1.FormattedValue";
+
 const LOCALES: &[&str] = &[
     "en-US", "en-GB", "fr-FR", "de-DE", "es-ES", "ja-JP", "pt-BR",
 ];
@@ -192,39 +288,83 @@ pub(crate) fn render() -> anyhow::Result<String> {
     let workstreams: Vec<String> = (0..4).map(|_| guid(&mut rng)).collect();
     let queues: Vec<String> = (0..6).map(|_| guid(&mut rng)).collect();
     let unassigned_owner = guid(&mut rng);
+    // Drawn after the other ids, so those (and every record before) stay what they were.
+    let contacts: Vec<String> = CUSTOMERS.iter().map(|_| guid(&mut rng)).collect();
 
-    let mut records: Vec<(i64, Vec<(&str, Value)>)> = Vec::with_capacity(CONVERSATIONS);
-    for _ in 0..CONVERSATIONS {
+    let mut records: Vec<(i64, Vec<(String, Value)>)> = Vec::with_capacity(CONVERSATIONS);
+    for n in 0..CONVERSATIONS {
         let id = guid(&mut rng);
         let age = rng.i64(0..DAYS * 86_400);
         let created = REFERENCE_TIME - age;
         let status = status(&mut rng, age);
         // About 3% ended before an agent accepted: no active agent (domain.md §1).
-        let agent =
-            (rng.u32(..100) >= 3).then(|| agents[*weighted(&mut rng, &agent_weights)].clone());
-        let customer = CUSTOMERS[rng.usize(..CUSTOMERS.len())];
-        let title = TITLES[rng.usize(..TITLES.len())].replace("{}", customer);
+        let agent = (rng.u32(..100) >= 3).then(|| *weighted(&mut rng, &agent_weights));
+        let customer = rng.usize(..CUSTOMERS.len());
+        let title = TITLES[rng.usize(..TITLES.len())].replace("{}", CUSTOMERS[customer]);
         let channel = *weighted(&mut rng, CHANNELS);
-        let workstream = &workstreams[rng.usize(..workstreams.len())];
-        let queue = &queues[rng.usize(..queues.len())];
+        let workstream = rng.usize(..workstreams.len());
+        let queue = rng.usize(..queues.len());
         let locale = LOCALES[rng.usize(..LOCALES.len())];
-        let session = agent.as_ref().map(|_| guid(&mut rng));
-        let owner = agent.clone().unwrap_or_else(|| unassigned_owner.clone());
-        let record = vec![
-            ("activityid", json!(id)),
-            ("msdyn_ocliveworkitemid", json!(id)),
-            ("msdyn_title", json!(title)),
-            ("msdyn_channel", json!(channel)),
-            ("statuscode", json!(status)),
-            ("statecode", json!(statecode(status))),
-            ("createdon", json!(timestamp(created)?)),
-            ("_msdyn_activeagentid_value", json!(agent)),
-            ("_ownerid_value", json!(owner)),
-            ("_msdyn_liveworkstreamid_value", json!(workstream)),
-            ("_msdyn_lastsessionid_value", json!(session)),
-            ("_msdyn_cdsqueueid_value", json!(queue)),
-            ("msdyn_customerlocale", json!(locale)),
+        let session = agent.map(|_| guid(&mut rng));
+        let (owner, owner_name) = match agent {
+            Some(a) => (agents[a].clone(), AGENT_NAMES[a]),
+            None => (unassigned_owner.clone(), UNASSIGNED_OWNER_NAME),
+        };
+        let state = statecode(status);
+        // A row version, as Dataverse's etag: unique and growing with the generation order.
+        let etag = format!("W/\"{}\"", 5_104_000 + 7 * n + rng.usize(..7));
+        let mut record: Vec<(String, Value)> = vec![
+            ("@odata.etag".to_owned(), json!(etag)),
+            ("activityid".to_owned(), json!(id)),
+            ("msdyn_ocliveworkitemid".to_owned(), json!(id)),
+            ("msdyn_title".to_owned(), json!(title)),
         ];
+        // Each property after its formatted value, where Web API puts the annotation.
+        let mut formatted = |name: &str, value: Value, label: Option<String>| {
+            if let Some(label) = label {
+                record.push((format!("{name}{FORMATTED}"), json!(label)));
+            }
+            record.push((name.to_owned(), value));
+        };
+        formatted(
+            "msdyn_channel",
+            json!(channel),
+            Some(channel_label(channel)),
+        );
+        formatted(
+            "statuscode",
+            json!(status),
+            Some(status_label(status).to_owned()),
+        );
+        formatted(
+            "statecode",
+            json!(state),
+            Some(state_label(state).to_owned()),
+        );
+        formatted("createdon", json!(timestamp(created)?), None);
+        formatted(
+            "_msdyn_activeagentid_value",
+            json!(agent.map(|a| &agents[a])),
+            agent.map(|a| AGENT_NAMES[a].to_owned()),
+        );
+        formatted("_ownerid_value", json!(owner), Some(owner_name.to_owned()));
+        formatted(
+            "_msdyn_liveworkstreamid_value",
+            json!(workstreams[workstream]),
+            Some(WORKSTREAM_NAMES[workstream].to_owned()),
+        );
+        formatted("_msdyn_lastsessionid_value", json!(session), None);
+        formatted(
+            "_msdyn_cdsqueueid_value",
+            json!(queues[queue]),
+            Some(QUEUE_NAMES[queue].to_owned()),
+        );
+        formatted(
+            "_msdyn_customer_value",
+            json!(contacts[customer]),
+            Some(CUSTOMERS[customer].to_owned()),
+        );
+        formatted("msdyn_customerlocale", json!(locale), None);
         records.push((created, record));
     }
     // Oldest first, as an export ordered by createdon; the sort is stable, so equal times keep
@@ -246,7 +386,7 @@ pub(crate) fn render() -> anyhow::Result<String> {
             if j > 0 {
                 out.push(',');
             }
-            out.push_str(&serde_json::to_string(key)?);
+            out.push_str(&serde_json::to_string(key.as_str())?);
             out.push(':');
             out.push_str(&serde_json::to_string(value)?);
         }
@@ -276,7 +416,7 @@ mod tests {
     fn the_store_is_deterministic_small_and_complete() {
         let text = render().unwrap();
         assert_eq!(text, render().unwrap(), "two runs differ");
-        assert!(text.len() < 2_000_000, "{} bytes", text.len());
+        assert!(text.len() < 4_500_000, "{} bytes", text.len());
         let body: Value = serde_json::from_str(&text).unwrap();
         let records = body["value"].as_array().unwrap();
         assert_eq!(records.len(), CONVERSATIONS);
@@ -304,6 +444,31 @@ mod tests {
             let title = r["msdyn_title"].as_str().unwrap();
             title.contains('"') && !title.is_ascii()
         }));
+        // What a real org returns: an etag on every record, a customer and names for the
+        // lookups, labels for the choices.
+        for record in records {
+            assert!(record["@odata.etag"].as_str().unwrap().starts_with("W/\""));
+            assert!(record["_msdyn_customer_value"].is_string());
+            for property in [
+                "_msdyn_customer_value",
+                "_msdyn_cdsqueueid_value",
+                "_msdyn_liveworkstreamid_value",
+                "_ownerid_value",
+                "statuscode",
+                "statecode",
+                "msdyn_channel",
+            ] {
+                let label = &record[format!("{property}{FORMATTED}")];
+                assert!(
+                    label.as_str().is_some_and(|l| !l.is_empty()),
+                    "{property}: {record}"
+                );
+            }
+            assert_eq!(
+                record["_msdyn_activeagentid_value"].is_null(),
+                record[format!("_msdyn_activeagentid_value{FORMATTED}")].is_null()
+            );
+        }
     }
 
     #[test]

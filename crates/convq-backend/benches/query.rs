@@ -21,9 +21,9 @@
 use std::fmt::Write as _;
 use std::hint::black_box;
 use std::process::Command;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use convq_backend::{EmbeddedStore, parse_timestamp};
+use convq_backend::{EmbeddedStore, RunContext, parse_timestamp};
 use convq_core::{Compiled, Options};
 use criterion::{Criterion, Throughput, criterion_group};
 
@@ -107,19 +107,22 @@ fn ndjson(count: u64, spread: Spread) -> String {
             .unwrap()
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap();
+        let queue = rng.below(6);
         writeln!(
             out,
             "{{\"activityid\":\"{id}\",\"msdyn_ocliveworkitemid\":\"{id}\",\"msdyn_title\":{title:?},\
              \"msdyn_channel\":\"{channel}\",\"statuscode\":{status},\"statecode\":0,\
              \"createdon\":\"{created}\",\"_msdyn_activeagentid_value\":\"{agent}\",\
              \"_msdyn_liveworkstreamid_value\":\"{ws}\",\"_msdyn_lastsessionid_value\":\"{session}\",\
+             \"_msdyn_cdsqueueid_value@OData.Community.Display.V1.FormattedValue\":\"{queue_name}\",\
              \"_msdyn_cdsqueueid_value\":\"{queue}\",\"msdyn_customerlocale\":\"en-US\"}}",
             title = titles[rng.below(4) as usize],
             channel = channels[rng.below(4) as usize],
             agent = agent(rng.below(spread.agents)),
             ws = guid(7, rng.below(4)),
             session = guid(rng.next(), rng.next()),
-            queue = guid(9, rng.below(6)),
+            queue = guid(9, queue),
+            queue_name = ["billing", "Billing escalations", "Élite support", "Zürich desk", "accounts", "Default queue"][queue as usize],
         )
         .unwrap();
     }
@@ -165,7 +168,7 @@ fn heavy_agent(c: &mut Criterion) {
 fn queries(c: &mut Criterion, group_name: &str, spread: Spread) {
     run_load_probe(group_name);
     let store = EmbeddedStore::from_bytes(ndjson(RECORDS, spread).as_bytes()).unwrap();
-    let now: SystemTime = parse_timestamp(NOW).unwrap();
+    let now = RunContext::at(parse_timestamp(NOW).unwrap());
     let one_agent = agent(7);
     let cases = [
         (
@@ -193,6 +196,12 @@ fn queries(c: &mut Criterion, group_name: &str, spread: Spread) {
             ),
         ),
         (
+            "closed_by_queue_name_then_date_top_100",
+            format!(
+                r#"{{"agentId":"{one_agent}","status":[4],"orderBy":[{{"attributeName":"msdyn_cdsqueueid"}},{{"attributeName":"createdon"}}],"top":100}}"#
+            ),
+        ),
+        (
             "all_of_the_agent_unordered",
             format!(r#"{{"agentId":"{one_agent}"}}"#),
         ),
@@ -204,16 +213,16 @@ fn queries(c: &mut Criterion, group_name: &str, spread: Spread) {
         let compiled = compile(input);
         eprintln!(
             "{group_name}/{name}: {} rows",
-            store.query(&compiled.ast, now).len()
+            store.query(&compiled.ast, &now).len()
         );
         group.bench_function(*name, |b| {
-            b.iter(|| store.query(black_box(&compiled.ast), now));
+            b.iter(|| store.query(black_box(&compiled.ast), &now));
         });
         group.bench_function(format!("{name}/json"), |b| {
             b.iter(|| {
                 // A new buffer each time, as the HTTP service starts a body per request.
                 let mut out = Vec::new();
-                store.query_json(black_box(&compiled.ast), now, &mut out);
+                store.query_json(black_box(&compiled.ast), &now, &mut out);
                 out
             });
         });
@@ -230,7 +239,7 @@ fn queries(c: &mut Criterion, group_name: &str, spread: Spread) {
         .collect();
     let rows: usize = every_agent
         .iter()
-        .map(|compiled| store.query(&compiled.ast, now).len())
+        .map(|compiled| store.query(&compiled.ast, &now).len())
         .sum();
     eprintln!(
         "{group_name}/documented_example_next_agent_each_time: {} rows on average",
@@ -240,14 +249,14 @@ fn queries(c: &mut Criterion, group_name: &str, spread: Spread) {
     group.bench_function("documented_example_next_agent_each_time", |b| {
         b.iter(|| {
             next = (next + 1) % every_agent.len();
-            store.query(black_box(&every_agent[next].ast), now)
+            store.query(black_box(&every_agent[next].ast), &now)
         });
     });
     group.bench_function("documented_example_next_agent_each_time/json", |b| {
         b.iter(|| {
             next = (next + 1) % every_agent.len();
             let mut out = Vec::new();
-            store.query_json(black_box(&every_agent[next].ast), now, &mut out);
+            store.query_json(black_box(&every_agent[next].ast), &now, &mut out);
             out
         });
     });

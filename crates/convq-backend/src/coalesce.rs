@@ -142,12 +142,17 @@ impl Shared {
     ) -> Result<(Arc<Vec<Value>>, Duration), BackendError> {
         let inner = &self.inner;
         let identity = ctx.identity_key();
-        let key: Key = (identity.clone(), compiled.path.clone());
+        // Formatted values change the answer (Prefer: include-annotations), not the path.
+        let mut path = compiled.path.clone();
+        if ctx.formatted_values {
+            path.push_str(" +formatted-values");
+        }
+        let key: Key = (identity.clone(), path);
         if let Some((rows, age)) = inner.cache.get(&key) {
             inner.client.observer().cache_hit();
             return Ok((rows, age));
         }
-        let day_bound = compiled.ast.created_within_days.is_some();
+        let day_bound = compiled.ast.created_before_days.is_some();
         if inner.config.coalesce_window.is_zero() {
             let fetched = Instant::now();
             let rows = Arc::new(inner.client.fetch(compiled, ctx).await?);
@@ -252,7 +257,10 @@ impl Shared {
     fn join(&self, compiled: &Compiled, ctx: &RunContext, identity: String, member: Member) {
         let mut shape = compiled.ast.clone();
         shape.agent_id = Uuid::nil();
-        let shape = serde_json::to_string(&shape).unwrap_or_default();
+        let mut shape = serde_json::to_string(&shape).unwrap_or_default();
+        if ctx.formatted_values {
+            shape.push_str(" +formatted-values");
+        }
         let group_key = (identity, shape);
         let mut groups = self
             .inner

@@ -296,6 +296,26 @@ impl DataverseClient {
         Ok(url)
     }
 
+    /// The headers of every request; with formatted values, `Prefer` also asks for the
+    /// `OData.Community.Display.V1.FormattedValue` annotations (one `Prefer` header, its
+    /// preferences comma-separated).
+    fn request_headers(&self, formatted_values: bool) -> HeaderMap {
+        const ANNOTATIONS: &str =
+            "odata.include-annotations=\"OData.Community.Display.V1.FormattedValue\"";
+        let mut headers = self.headers.clone();
+        if formatted_values {
+            let prefer = match headers.get("Prefer").and_then(|v| v.to_str().ok()) {
+                Some(page_size) => format!("{page_size},{ANNOTATIONS}"),
+                None => ANNOTATIONS.to_owned(),
+            };
+            headers.insert(
+                "Prefer",
+                HeaderValue::from_str(&prefer).expect("ASCII is a valid header value"),
+            );
+        }
+        headers
+    }
+
     async fn get_page(
         &self,
         url: Url,
@@ -303,6 +323,7 @@ impl DataverseClient {
         deadline: Instant,
     ) -> Result<Page, BackendError> {
         let gate = self.pacing.gate(&ctx.identity_key());
+        let headers = self.request_headers(ctx.formatted_values);
         let mut retries = 0;
         loop {
             let permit = gate
@@ -312,7 +333,7 @@ impl DataverseClient {
             let response = self
                 .http
                 .get(url.clone())
-                .headers(self.headers.clone())
+                .headers(headers.clone())
                 .send()
                 .await
                 .map_err(|e| self.send_error(&e))?;

@@ -52,6 +52,7 @@ pub use coalesce::{Shared, SharedConfig};
 #[cfg(feature = "dataverse")]
 pub use dataverse::{DataverseClient, DataverseConfig};
 pub use error::{BACKEND_ERROR_CODES, BackendError, RecordLocation, STORE_ERROR_CODES, StoreError};
+pub use jiff::tz::TimeZone;
 pub use observe::{Counters, CountersSnapshot, Observer};
 pub use secret::Secret;
 pub use store::EmbeddedStore;
@@ -60,11 +61,20 @@ pub use timestamp::{InvalidTimestamp, parse_timestamp};
 /// A boxed, sendable future: what [`Backend::fetch`] returns (the trait stays object safe).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// When and for whom a query runs. The adapter fills it in; core and backends read no clock.
+/// When, where and for whom a query runs. The adapter fills it in; core and backends read no
+/// clock.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct RunContext {
     /// "Now" for `createdBeforeDays` (the embedded store; Dataverse uses its own clock).
     pub now: SystemTime,
+    /// The time zone whose midnights bound `createdBeforeDays` days (the embedded store; Dataverse
+    /// uses the user's time zone setting). UTC unless set.
+    pub time_zone: TimeZone,
+    /// Answer each selected property's formatted value too
+    /// (`<property>@OData.Community.Display.V1.FormattedValue`: a lookup's related record name,
+    /// a choice's label), as Web API does when asked with `Prefer: odata.include-annotations`.
+    pub formatted_values: bool,
     /// getConversations' second argument, for telemetry. It never changes the answer.
     pub correlation_id: Option<String>,
     /// The caller's own bearer token, when the service passes callers' tokens through to
@@ -73,11 +83,14 @@ pub struct RunContext {
 }
 
 impl RunContext {
-    /// A context at `now` without a correlation id, for the backend's own identity.
+    /// A context at `now`, in UTC, without formatted values or a correlation id, for the
+    /// backend's own identity.
     #[must_use]
     pub fn at(now: SystemTime) -> Self {
         Self {
             now,
+            time_zone: TimeZone::UTC,
+            formatted_values: false,
             correlation_id: None,
             bearer: None,
         }
@@ -108,6 +121,39 @@ impl RunContext {
             Some(token) => format!("bearer:{}", token.fingerprint()),
         }
     }
+
+    /// Sets the time zone of `createdBeforeDays`' day boundaries.
+    #[must_use]
+    pub fn with_time_zone(mut self, time_zone: TimeZone) -> Self {
+        self.time_zone = time_zone;
+        self
+    }
+
+    /// Asks for formatted values.
+    #[must_use]
+    pub fn with_formatted_values(mut self, formatted_values: bool) -> Self {
+        self.formatted_values = formatted_values;
+        self
+    }
+}
+
+/// A time zone name that is not in the IANA time zone database.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{name:?} is not an IANA time zone name such as Europe/Paris, America/New_York or UTC")]
+pub struct InvalidTimeZone {
+    /// The name as given.
+    pub name: String,
+}
+
+/// The IANA time zone `name` (`Europe/Paris`, `UTC`), from the time zone database built into
+/// convq (the same answer on every machine, wasm included).
+///
+/// # Errors
+/// [`InvalidTimeZone`] when the database has no such zone.
+pub fn parse_time_zone(name: &str) -> Result<TimeZone, InvalidTimeZone> {
+    TimeZone::get(name.trim()).map_err(|_| InvalidTimeZone {
+        name: name.to_owned(),
+    })
 }
 
 /// [`RunContext::identity_key`] of a run under the backend's own credential.
@@ -161,6 +207,19 @@ pub trait Backend: Send + Sync {
             let count = self.fetch_json(compiled, ctx, out).await?;
             Ok((count, std::time::Duration::ZERO))
         })
+    }
+
+    /// What the backend knows it may answer differently from the org for this query (the
+    /// embedded store ordering lookups without their related records' names); adapters show
+    /// them with the compile warnings. None by default.
+    fn warnings(&self, _compiled: &Compiled) -> Vec<convq_core::Warning> {
+        Vec::new()
+    }
+
+    /// The instant the backend's data is relative to, if it has one (the sample store): "now"
+    /// when a run does not pin one. `None` (the clock) by default.
+    fn reference_now(&self) -> Option<SystemTime> {
+        None
     }
 
     /// Whether the backend can answer (store loaded / client configured).
@@ -241,12 +300,13 @@ pub async fn get_conversations_json(
     options: &Options,
     ctx: &RunContext,
 ) -> JsonRunResult {
-    let compiled = match convq_core::compile(input, options) {
+    let mut compiled = match convq_core::compile(input, options) {
         Ok(compiled) => compiled,
         Err(error) => {
             return failure_json(error.to_body(), Outcome::InvalidInput, Vec::new());
         }
     };
+    compiled.warnings.extend(backend.warnings(&compiled));
     // Serde writes `Envelope::Success` (an untagged enum of structs) as these two literals around
     // the records; a unit test checks them against serde's own output.
     let mut body = Vec::with_capacity(1024);
@@ -306,7 +366,7 @@ async fn run(
     compiled: Result<Compiled, convq_core::Error>,
     ctx: &RunContext,
 ) -> RunResult {
-    let compiled = match compiled {
+    let mut compiled = match compiled {
         Ok(compiled) => compiled,
         Err(error) => {
             return RunResult {
@@ -316,6 +376,7 @@ async fn run(
             };
         }
     };
+    compiled.warnings.extend(backend.warnings(&compiled));
     let (envelope, outcome) = match backend.fetch(&compiled, ctx).await {
         Ok(values) => (Envelope::success(values), Outcome::Success),
         Err(error) => (

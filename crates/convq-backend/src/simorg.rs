@@ -348,7 +348,12 @@ fn answer(
         let query: Query = convq_core::compile(&input.to_string(), &Options::default())
             .map_err(|e| format!("{e} at {}", e.path()))?
             .ast;
-        answers.push(state.store.query(&query, now).into_iter());
+        answers.push(
+            state
+                .store
+                .query(&query, &crate::RunContext::at(now))
+                .into_iter(),
+        );
     }
     // Round robin over the agents: a combined answer mixes them.
     let mut rows = Vec::new();

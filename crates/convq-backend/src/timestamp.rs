@@ -9,8 +9,6 @@ use time::format_description::well_known::Rfc3339;
 /// run from 1753 to 9999, well inside `i128`.
 pub(crate) type Nanos = i128;
 
-pub(crate) const NANOS_PER_DAY: Nanos = 86_400 * 1_000_000_000;
-
 /// A text that is not an RFC 3339 timestamp.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{value:?} is not an RFC 3339 timestamp such as 2026-11-20T12:00:00Z")]
@@ -56,11 +54,6 @@ pub(crate) fn system_time_nanos(at: SystemTime) -> Nanos {
     }
 }
 
-/// The start of the UTC day that contains `at`.
-pub(crate) fn start_of_utc_day(at: Nanos) -> Nanos {
-    at.div_euclid(NANOS_PER_DAY) * NANOS_PER_DAY
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,19 +84,5 @@ mod tests {
             parse_nanos("1900-01-01T00:00:00Z").unwrap()
         );
         assert!(parse_timestamp("noon").is_err());
-    }
-
-    #[test]
-    fn utc_days_start_at_midnight_also_before_1970() {
-        let noon = parse_nanos("2026-11-20T12:00:00Z").unwrap();
-        assert_eq!(
-            start_of_utc_day(noon),
-            parse_nanos("2026-11-20T00:00:00Z").unwrap()
-        );
-        let early = parse_nanos("1969-12-31T06:00:00Z").unwrap();
-        assert_eq!(
-            start_of_utc_day(early),
-            parse_nanos("1969-12-31T00:00:00Z").unwrap()
-        );
     }
 }

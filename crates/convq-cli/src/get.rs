@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context, bail};
 use convq_backend::{
     Backend, DataverseClient, DataverseConfig, EmbeddedStore, Outcome as RunOutcome, RunContext,
-    RunResult, Shared, SharedConfig,
+    RunResult, Shared, SharedConfig, TimeZone,
 };
 use convq_core::{Envelope, Options};
 
@@ -21,7 +21,9 @@ use crate::query::OptionsArg;
 pub(crate) const EXAMPLES: &str = "\
 Examples:
   convq get examples/waiting.json
-  convq get --now 2026-11-20T12:00:00Z examples/active-and-waiting.json
+  convq get examples/active-and-waiting.json
+  convq get --now 2026-11-20T12:00:00Z --time-zone Europe/Paris examples/active-and-waiting.json
+  convq get --formatted-values examples/lookups.json
   convq get --data conversations.json examples/waiting.json
   CONVQ_DATAVERSE_TOKEN=... convq get --dataverse https://contoso.crm.dynamics.com examples/waiting.json
   convq get --ndjson examples/batch.ndjson";
@@ -33,8 +35,8 @@ Examples:
 /// Pretty-printed on a terminal, one compact line otherwise.
 ///
 /// Without --data or --dataverse it answers from the built-in sample store: 3,000 generated
-/// conversations created in the 90 days up to 2026-11-20T12:00:00Z (pass --now near that date
-/// for createdBeforeDays). Invalid input exits with 2, a failing backend with 3.
+/// conversations created in the 90 days up to 2026-11-20T12:00:00Z, which is "now" for it
+/// unless --now says otherwise. Invalid input exits with 2, a failing backend with 3.
 #[derive(Debug, clap::Args)]
 pub(crate) struct GetArgs {
     #[command(flatten)]
@@ -53,10 +55,23 @@ pub(crate) struct GetArgs {
     #[arg(long, value_name = "URL")]
     dataverse: Option<String>,
 
-    /// "Now" for createdBeforeDays with a store (RFC 3339, e.g. 2026-11-20T12:00:00Z); the
-    /// clock by default. Dataverse always uses its own clock.
+    /// "Now" for createdBeforeDays with a store (RFC 3339, e.g. 2026-11-20T12:00:00Z). By
+    /// default the sample store's own reference instant (2026-11-20T12:00:00Z, so examples
+    /// answer the same on any date) and the clock for --data. Dataverse always uses its own
+    /// clock.
     #[arg(long, value_name = "RFC3339", value_parser = parse_now)]
     now: Option<SystemTime>,
+
+    /// The IANA time zone whose midnights bound createdBeforeDays days with a store (e.g.
+    /// Europe/Paris), as Dataverse uses the user's time zone; UTC by default.
+    #[arg(long, value_name = "ZONE", value_parser = parse_zone)]
+    time_zone: Option<TimeZone>,
+
+    /// Answer each selected property's formatted value too
+    /// (<property>@OData.Community.Display.V1.FormattedValue: lookup names, choice labels), as
+    /// Dataverse does when asked with Prefer: odata.include-annotations.
+    #[arg(long)]
+    formatted_values: bool,
 
     /// Rows per Dataverse page (Prefer: odata.maxpagesize), 1..=5000.
     #[arg(long, value_name = "N", requires = "dataverse",
@@ -96,6 +111,10 @@ fn parse_now(text: &str) -> Result<SystemTime, String> {
     convq_backend::parse_timestamp(text).map_err(|e| e.to_string())
 }
 
+fn parse_zone(text: &str) -> Result<TimeZone, String> {
+    convq_backend::parse_time_zone(text).map_err(|e| e.to_string())
+}
+
 pub(crate) fn run(args: &GetArgs) -> anyhow::Result<Outcome> {
     let Some(options) = output::options_or_report(args.options.options())? else {
         return Ok(Outcome::Rejected);
@@ -103,8 +122,20 @@ pub(crate) fn run(args: &GetArgs) -> anyhow::Result<Outcome> {
     let backend = backend(args, &options)?;
     let source = args.input.source();
     let mut reader = source.open(args.input.file.is_some())?;
-    let mut ctx = RunContext::at(args.now.unwrap_or_else(SystemTime::now));
-    ctx.correlation_id = args.input.correlation_id.clone();
+    let now = args
+        .now
+        .or_else(|| backend.reference_now())
+        .unwrap_or_else(SystemTime::now);
+    let mut ctx = RunContext::at(now)
+        .with_time_zone(args.time_zone.clone().unwrap_or(TimeZone::UTC))
+        .with_formatted_values(args.formatted_values);
+    ctx.correlation_id.clone_from(&args.input.correlation_id);
+    let mut options = options;
+    if let Some(url) = &args.dataverse {
+        // The full request URL, checked against Dataverse's 32,768 characters as
+        // `query --base-url` checks it: a longer one is an input error, not a failed request.
+        options = options.with_base_url(url.as_str());
+    }
     // Workers run the lines (--ndjson) while this thread reads the input: a read waiting on a
     // pipe never holds up the lines in flight.
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -86,21 +86,32 @@ impl CompileArgs {
     }
 }
 
-/// `--options FILE|JSON`, as `convq serve` takes it.
+/// `--options FILE|JSON`, as `convq serve` takes it, and `--created-before-days` on top.
 #[derive(Debug, clap::Args)]
 pub(crate) struct OptionsArg {
     /// Compile options: a JSON file, or the JSON itself, as for `convq serve` (the camelCase
     /// form of convq_core::Options, e.g. {"unknownColumns":"error","extraColumns":[...]}).
     #[arg(long, value_name = "FILE|JSON")]
     options: Option<String>,
+
+    /// What createdBeforeDays N means: created within the last N days (LastXDays) or more than
+    /// N days ago (OlderThanXDays); the getConversations documentation does not say which
+    /// [default: last-x-days].
+    #[arg(long, value_enum, value_name = "READING")]
+    created_before_days: Option<convq_http::DaysReadingArg>,
 }
 
 impl OptionsArg {
-    /// The options given, or the defaults.
+    /// The options given, or the defaults, with `--created-before-days` on top.
     pub(crate) fn options(&self) -> Result<Options, convq_http::StartError> {
-        self.options
+        let options = self
+            .options
             .as_deref()
-            .map_or_else(|| Ok(Options::default()), convq_http::read_options)
+            .map_or_else(|| Ok(Options::default()), convq_http::read_options)?;
+        Ok(match self.created_before_days {
+            Some(reading) => options.with_created_before_days(reading.into()),
+            None => options,
+        })
     }
 }
 

@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::catalog::ColumnType;
-use crate::input::{Input, OrderByInput, StatusValue};
+use crate::input::{Input, OrderByInput, StatusInput, StatusValue};
+use crate::options::DaysReading;
 
 /// A getConversations input after validation and normalization.
 ///
@@ -22,8 +23,8 @@ pub struct Query {
     pub select: Vec<Column>,
     /// statuscode values to keep, sorted and de-duplicated; empty means any status.
     pub status: Vec<i32>,
-    /// Keep conversations created within the last N days (`createdBeforeDays`).
-    pub created_within_days: Option<u32>,
+    /// The `createdon` filter of `createdBeforeDays`, when given.
+    pub created_before_days: Option<CreatedBeforeDays>,
     /// Sort keys, in order of precedence.
     pub order_by: Vec<OrderKey>,
     /// At most this many rows (`$top`).
@@ -44,6 +45,16 @@ pub struct Column {
     /// Attribute type; `None` for a column the catalog does not know and the options do not declare.
     #[serde(rename = "type")]
     pub column_type: Option<ColumnType>,
+}
+
+/// `createdBeforeDays: N` and how it is read ([`Options::created_before_days`](crate::Options)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedBeforeDays {
+    /// N.
+    pub days: u32,
+    /// Within the last N days, or more than N days ago.
+    pub reading: DaysReading,
 }
 
 /// One `$orderby` key.
@@ -71,11 +82,12 @@ impl Query {
                 .skip(crate::catalog::DEFAULT_COLUMNS.len())
                 .map(|c| c.property.to_string())
                 .collect(),
-            status: self
-                .status
-                .iter()
-                .map(|s| StatusValue::Number(i64::from(*s)))
-                .collect(),
+            status: StatusInput::List(
+                self.status
+                    .iter()
+                    .map(|s| StatusValue::Number(i64::from(*s)))
+                    .collect(),
+            ),
             order_by: self
                 .order_by
                 .iter()
@@ -84,7 +96,7 @@ impl Query {
                     descending: Some(k.descending),
                 })
                 .collect(),
-            created_before_days: self.created_within_days,
+            created_before_days: self.created_before_days.map(|c| c.days),
             top: self.top,
         }
     }

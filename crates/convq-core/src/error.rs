@@ -150,8 +150,8 @@ pub enum Error {
         /// Pointer to where the key belongs.
         path: String,
     },
-    /// Both spellings of the agent id are present.
-    #[error("both `agentId` and `agentID` are given")]
+    /// Both spellings of the agent id are present, with different GUIDs.
+    #[error("`agentId` and `agentID` name different agents")]
     ConflictingAgentId,
     /// `agentId` is not a GUID.
     #[error("{} is not a GUID: {:?}", describe(path), shorten(value, QUOTED))]
@@ -461,6 +461,11 @@ impl Error {
                 "select fewer attributes, or send the GET inside a $batch request (64 KB limit)"
                     .to_owned(),
             ),
+            Self::UnsupportedColumn { reason, .. }
+                if *reason == crate::normalize::MULTI_SELECT_ORDER =>
+            {
+                Some("order by another column; select it to get its values".to_owned())
+            }
             Self::UnsupportedColumn { .. } => Some(
                 "remove it; the other columns of the conversation are selectable as they are"
                     .to_owned(),

@@ -15,7 +15,8 @@ use crate::limits;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Input {
     /// The agent's systemuser id: a GUID, any case, with or without braces. `agentID` is
-    /// accepted as an alias (the documentation's heading spells it so), but not both.
+    /// accepted as an alias (the documentation's heading spells it so); given both, they must
+    /// name the same GUID.
     #[serde(alias = "agentID")]
     #[schemars(regex(
         pattern = r"^\s*(\{[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\}|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})\s*$"
@@ -28,15 +29,18 @@ pub struct Input {
     #[schemars(length(max = limits::MAX_ATTRIBUTES))]
     pub attributes: Vec<String>,
     /// statuscode values to keep (1 Open, 2 Active, 3 Waiting, 4 Closed, 5 Wrap-up, 6 Resolved,
-    /// 7 Scheduled), as integers or numeric strings. Empty or absent: any status.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = limits::MAX_STATUSES))]
-    pub status: Vec<StatusValue>,
+    /// 7 Scheduled), as integers (`3`, `3.0`), numeric strings (`"3"`) or comma-separated
+    /// strings (`"2,3"`, "array of strings with comma-separated values" as the documentation
+    /// puts it); the whole field may also be one such string. Empty or absent: any status.
+    #[serde(default, skip_serializing_if = "StatusInput::is_empty")]
+    pub status: StatusInput,
     /// Sort keys, in order of precedence; each column at most once.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = limits::MAX_ORDER_KEYS))]
     pub order_by: Vec<OrderByInput>,
-    /// Keep conversations created within the last N days.
+    /// Keep conversations created within the last N days (or, with the option
+    /// `createdBeforeDays: "olderThanXDays"`, created more than N days ago). An integer; `7.0`
+    /// is accepted as `7`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = limits::DAYS_RANGE.0, max = limits::DAYS_RANGE.1))]
     pub created_before_days: Option<u32>,
@@ -46,7 +50,34 @@ pub struct Input {
     pub top: Option<u32>,
 }
 
-/// A statuscode value: a number (`3`) or a numeric string (`"3"`).
+/// The `status` field: a list of values, or one comma-separated string (`"2,3"`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum StatusInput {
+    /// `[3, "2", "4,5"]`
+    List(#[schemars(length(max = limits::MAX_STATUSES))] Vec<StatusValue>),
+    /// `"2,3"`
+    Joined(String),
+}
+
+impl Default for StatusInput {
+    fn default() -> Self {
+        Self::List(Vec::new())
+    }
+}
+
+impl StatusInput {
+    /// Whether it names no status (an empty list or string).
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Self::List(list) => list.is_empty(),
+            Self::Joined(text) => text.trim().is_empty(),
+        }
+    }
+}
+
+/// A statuscode value: a number (`3`) or a numeric string (`"3"`, `"2,3"`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum StatusValue {

@@ -43,12 +43,12 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use agents::{AGENT_PROPERTY, AgentsRequest, render_agents};
-pub use ast::{Column, OrderKey, Query};
+pub use ast::{Column, CreatedBeforeDays, OrderKey, Query};
 pub use envelope::{Envelope, ErrorBody, ResultValues};
 pub use error::{ERROR_CODES, Error, Limit};
-pub use input::{Input, OrderByInput, StatusValue};
+pub use input::{Input, OrderByInput, StatusInput, StatusValue};
 pub use json::{json_error_message, json_type_name};
-pub use options::{ExtraColumn, Options, StatusFilter, UnknownColumns};
+pub use options::{DaysReading, ExtraColumn, Options, StatusFilter, UnknownColumns};
 pub use render::encode_uri_component;
 pub use warning::{Warning, WarningCode};
 
@@ -117,8 +117,10 @@ fn compile_json(input: &json::Json<'_>, options: &Options) -> Result<Compiled, E
         });
     }
 
+    let (fetchxml, fetchxml_warning) = render::fetchxml(&ast);
+    warnings.extend(fetchxml_warning);
     Ok(Compiled {
-        fetchxml: render::fetchxml(&ast),
+        fetchxml,
         top: ast.top,
         ast,
         select,

@@ -13,7 +13,7 @@ use std::borrow::Cow;
 use rustc_hash::FxHashSet;
 use uuid::Uuid;
 
-use crate::ast::{Column, OrderKey, Query};
+use crate::ast::{Column, CreatedBeforeDays, OrderKey, Query};
 use crate::catalog::{self, ColumnDef, ColumnType, DEFAULT_COLUMNS, invalid_name_reason};
 use crate::error::{Error, Limit, QUOTED, pointer_index, pointer_key, shorten};
 use crate::json::{Json, Object};
@@ -64,21 +64,7 @@ pub(crate) fn normalize(
     }
     dedupe_first_wins(&mut select);
 
-    let mut status = Vec::new();
-    if let Some(list) = optional_array(object, "status", Limit::Statuses)? {
-        let known = catalog::column("statuscode").map_or(&[][..], |c| c.options);
-        status.reserve_exact(list.len());
-        for (i, item) in list.iter().enumerate() {
-            let at = At::Item("/status", i);
-            let value = status_value(item, at)?;
-            if !known.iter().any(|o| o.value == value) && !status.contains(&value) {
-                warnings.push(unknown_status_warning(value, at));
-            }
-            status.push(value);
-        }
-        status.sort_unstable();
-        status.dedup();
-    }
+    let status = statuses(object, warnings)?;
 
     let mut order_by: Vec<OrderKey> = Vec::new();
     if let Some(list) = optional_array(object, "orderBy", Limit::OrderKeys)? {
@@ -100,14 +86,18 @@ pub(crate) fn normalize(
         }
     }
 
-    let created_within_days = bounded_integer(object, "createdBeforeDays", limits::DAYS_RANGE)?;
+    let created_before_days = bounded_integer(object, "createdBeforeDays", limits::DAYS_RANGE)?
+        .map(|days| CreatedBeforeDays {
+            days,
+            reading: options.created_before_days,
+        });
     let top = bounded_integer(object, "top", limits::TOP_RANGE)?;
 
     Ok(Query {
         agent_id,
         select,
         status,
-        created_within_days,
+        created_before_days,
         order_by,
         top,
     })
@@ -151,16 +141,26 @@ fn reject_unknown_keys(
 }
 
 fn agent_id(object: &Object<'_>) -> Result<Uuid, Error> {
-    let (key, value) = match (object.get("agentId"), object.get("agentID")) {
-        (Some(_), Some(_)) => return Err(Error::ConflictingAgentId),
-        (Some(v), None) => ("agentId", v),
-        (None, Some(v)) => ("agentID", v),
-        (None, None) => {
-            return Err(Error::MissingField {
-                path: "/agentId".to_owned(),
-            });
+    match (object.get("agentId"), object.get("agentID")) {
+        (Some(v), None) => agent_guid("agentId", v),
+        (None, Some(v)) => agent_guid("agentID", v),
+        // The same agent under both spellings (code that sets one and copies the other) is one
+        // agent; two different ones are a question only the caller can answer.
+        (Some(a), Some(b)) => {
+            let first = agent_guid("agentId", a)?;
+            if agent_guid("agentID", b)? == first {
+                Ok(first)
+            } else {
+                Err(Error::ConflictingAgentId)
+            }
         }
-    };
+        (None, None) => Err(Error::MissingField {
+            path: "/agentId".to_owned(),
+        }),
+    }
+}
+
+fn agent_guid(key: &str, value: &Json<'_>) -> Result<Uuid, Error> {
     let path = || pointer_key("", key);
     let text = value
         .as_str()
@@ -218,6 +218,120 @@ fn optional_array<'o, 'a>(
     Ok(Some(list))
 }
 
+/// The `status` field: a list whose entries are integers, numeric strings or comma-separated
+/// numeric strings (`["2,3"]`), or one such string for the whole field (`"2,3"`). Sorted and
+/// de-duplicated; each unknown value warns once, at its first place.
+fn statuses(object: &Object<'_>, warnings: &mut Vec<Warning>) -> Result<Vec<i32>, Error> {
+    let Some(value) = optional(object, "status") else {
+        return Ok(Vec::new());
+    };
+    let mut status = Vec::new();
+    match value {
+        Json::String(text) => {
+            status_text(text, value, At::Key("/status"), &mut status, warnings)?;
+        }
+        Json::Array(list) => {
+            if list.len() > Limit::Statuses.max() {
+                return Err(Error::LimitExceeded {
+                    limit: Limit::Statuses,
+                    path: "/status".to_owned(),
+                    count: list.len(),
+                });
+            }
+            status.reserve_exact(list.len());
+            for (i, item) in list.iter().enumerate() {
+                let at = At::Item("/status", i);
+                match item {
+                    Json::String(text) => status_text(text, item, at, &mut status, warnings)?,
+                    _ => push_status(status_value(item, at)?, at, &mut status, warnings),
+                }
+            }
+        }
+        other => {
+            return Err(invalid_type(
+                "/status".to_owned(),
+                "an array of statuscode values or a comma-separated string",
+                other,
+            ));
+        }
+    }
+    if status.len() > Limit::Statuses.max() {
+        return Err(Error::LimitExceeded {
+            limit: Limit::Statuses,
+            path: "/status".to_owned(),
+            count: status.len(),
+        });
+    }
+    status.sort_unstable();
+    status.dedup();
+    Ok(status)
+}
+
+fn push_status(value: i32, at: At, status: &mut Vec<i32>, warnings: &mut Vec<Warning>) {
+    let known = catalog::column("statuscode").map_or(&[][..], |c| c.options);
+    if !known.iter().any(|o| o.value == value) && !status.contains(&value) {
+        warnings.push(unknown_status_warning(value, at));
+    }
+    status.push(value);
+}
+
+/// A string of statuscode values separated by commas: `"3"`, `"2,3"`, `" 2 , 3 "`.
+fn status_text(
+    text: &str,
+    item: &Json<'_>,
+    at: At,
+    status: &mut Vec<i32>,
+    warnings: &mut Vec<Warning>,
+) -> Result<(), Error> {
+    let invalid = |reason: &str| Error::InvalidStatus {
+        path: at.pointer(),
+        value: item.to_text(),
+        reason: reason.to_owned(),
+    };
+    for part in text.split(',') {
+        let digits = part.trim();
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(invalid(if text.contains(',') {
+                "not a comma-separated list of numbers"
+            } else {
+                "not a number"
+            }));
+        }
+        // Any digit string too long for i64 is out of range anyway.
+        let number = digits.parse::<i64>().unwrap_or(i64::MAX);
+        let value = i32::try_from(number)
+            .ok()
+            .filter(|v| *v >= 0)
+            .ok_or_else(|| invalid("out of range 0..=2147483647"))?;
+        push_status(value, at, status, warnings);
+        if status.len() > Limit::Statuses.max() {
+            return Err(Error::LimitExceeded {
+                limit: Limit::Statuses,
+                path: "/status".to_owned(),
+                count: status.len(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A JSON number that is an integer: `3`, and also `3.0` (JavaScript has one number type, and
+/// `3.0 === 3`). Integers beyond `i64` saturate (they are out of every range here).
+pub(crate) fn integral(number: &serde_json::Number) -> Option<i64> {
+    if let Some(n) = number.as_i64() {
+        return Some(n);
+    }
+    if number.as_u64().is_some() {
+        return Some(i64::MAX);
+    }
+    let float = number.as_f64()?;
+    if !float.is_finite() || float.fract() != 0.0 {
+        return None;
+    }
+    // `as` saturates, and an integral float beyond i64 is out of range anyway.
+    Some(float as i64)
+}
+
 fn status_value(item: &Json<'_>, at: At) -> Result<i32, Error> {
     let invalid = |reason: &str| Error::InvalidStatus {
         path: at.pointer(),
@@ -225,18 +339,7 @@ fn status_value(item: &Json<'_>, at: At) -> Result<i32, Error> {
         reason: reason.to_owned(),
     };
     let number = match item {
-        Json::Number(n) => n
-            .as_i64()
-            .or_else(|| n.as_u64().map(|_| i64::MAX))
-            .ok_or_else(|| invalid("not an integer"))?,
-        Json::String(s) => {
-            let digits = s.trim();
-            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(invalid("not a number"));
-            }
-            // Any digit string too long for i64 is out of range anyway.
-            digits.parse::<i64>().unwrap_or(i64::MAX)
-        }
+        Json::Number(n) => integral(n).ok_or_else(|| invalid("not an integer"))?,
         _ => {
             return Err(invalid_type(
                 at.pointer(),
@@ -259,6 +362,10 @@ fn unknown_status_warning(value: i32, at: At) -> Warning {
     Warning::new(WarningCode::UnknownStatus, at.pointer(), message)
 }
 
+/// Why `orderBy` refuses a multi-select choice column.
+pub(crate) const MULTI_SELECT_ORDER: &str = "it is a multi-select choice column (MultiSelectPicklist), and Dataverse does not sort by \
+     those: its values are sets of options, with no order of their own";
+
 fn order_key(
     item: &Json<'_>,
     index: usize,
@@ -277,6 +384,13 @@ fn order_key(
             path: name_at.pointer(),
         })?;
     let column = resolver.resolve(name, name_at, warnings)?;
+    if column.column_type == Some(ColumnType::MultiSelectPicklist) {
+        return Err(Error::UnsupportedColumn {
+            path: name_at.pointer(),
+            name: column.logical_name.into_owned(),
+            reason: MULTI_SELECT_ORDER,
+        });
+    }
     let descending = match optional(object, "descending") {
         None => false,
         Some(Json::Bool(b)) => *b,
@@ -303,8 +417,7 @@ fn bounded_integer(
     let Json::Number(number) = value else {
         return Err(invalid_type(path(), "an integer", value));
     };
-    number
-        .as_u64()
+    integral(number)
         .and_then(|n| u32::try_from(n).ok())
         .filter(|n| (min..=max).contains(n))
         .map(Some)
@@ -320,6 +433,8 @@ fn bounded_integer(
 /// values of a large input mostly need none.
 #[derive(Clone, Copy)]
 enum At {
+    /// A key of the input object: `/status`.
+    Key(&'static str),
     /// Entry `index` of the array at `array`: `/attributes/3`.
     Item(&'static str, usize),
     /// Key `key` of entry `index` of the array at `array`: `/orderBy/0/attributeName`.
@@ -329,6 +444,7 @@ enum At {
 impl At {
     fn pointer(self) -> String {
         match self {
+            At::Key(pointer) => pointer.to_owned(),
             At::Item(array, index) => pointer_index(array, index),
             At::Field(array, index, key) => pointer_key(&pointer_index(array, index), key),
         }

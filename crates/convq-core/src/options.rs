@@ -23,6 +23,10 @@ pub struct Options {
     pub extra_columns: Vec<ExtraColumn>,
     /// How to render a `status` filter with several values.
     pub status_filter: StatusFilter,
+    /// What `createdBeforeDays: N` means: created within the last N days (the default) or
+    /// more than N days ago. The getConversations documentation says only "the number of days
+    /// since the conversation was created".
+    pub created_before_days: DaysReading,
 }
 
 impl Options {
@@ -60,6 +64,26 @@ impl Options {
         self.status_filter = style;
         self
     }
+
+    /// Sets what `createdBeforeDays` means.
+    #[must_use]
+    pub fn with_created_before_days(mut self, reading: DaysReading) -> Self {
+        self.created_before_days = reading;
+        self
+    }
+}
+
+/// The reading of `createdBeforeDays: N`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum DaysReading {
+    /// Created within the last N days: `Microsoft.Dynamics.CRM.LastXDays` / `last-x-days`, from
+    /// midnight N days before today up to now.
+    #[default]
+    LastXDays,
+    /// Created more than N days ago: `Microsoft.Dynamics.CRM.OlderThanXDays` /
+    /// `olderthan-x-days`, before midnight N days before today.
+    OlderThanXDays,
 }
 
 /// Policy for columns that are not in the catalog.

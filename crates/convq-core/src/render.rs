@@ -9,8 +9,9 @@ use odata_params::filters::{CompareOperator, Expr, Value as ODataValue};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::ast::Query;
-use crate::catalog::{ENTITY_LOGICAL_NAME, ENTITY_SET_NAME};
-use crate::options::StatusFilter;
+use crate::catalog::{ColumnType, ENTITY_LOGICAL_NAME, ENTITY_SET_NAME};
+use crate::options::{DaysReading, StatusFilter};
+use crate::warning::{Warning, WarningCode};
 
 /// Web API property of the agent filter.
 pub(crate) const AGENT_PROPERTY: &str = "_msdyn_activeagentid_value";
@@ -121,10 +122,15 @@ pub(crate) fn filter_for_agents(
             );
         }
     }
-    if let Some(days) = query.created_within_days {
+    if let Some(created) = query.created_before_days {
+        let function = match created.reading {
+            DaysReading::LastXDays => "LastXDays",
+            DaysReading::OlderThanXDays => "OlderThanXDays",
+        };
         let _ = write!(
             out,
-            " and Microsoft.Dynamics.CRM.LastXDays(PropertyName='createdon',PropertyValue={days})"
+            " and Microsoft.Dynamics.CRM.{function}(PropertyName='createdon',PropertyValue={})",
+            created.days
         );
     }
     out
@@ -191,19 +197,40 @@ fn join_pairs(
 }
 
 /// The equivalent FetchXML: plain logical names (no `_value`), `in` with `<value>` children,
-/// `last-x-days`, and `top` on `<fetch>`. `useraworderby` makes choice columns sort by value,
-/// as Web API does, instead of by label.
-pub(crate) fn fetchxml(query: &Query) -> String {
+/// `last-x-days` or `olderthan-x-days`, and `top` on `<fetch>`.
+///
+/// Order: FetchXML sorts choices by label where Web API sorts them by value; `useraworderby`
+/// makes choices sort by value, but also lookups by GUID where Web API sorts them by the related
+/// record's name. So it is set when the order has choices and no lookup; with both, no FetchXML
+/// orders as Web API does: it is left off (lookups by name) and a warning says so.
+pub(crate) fn fetchxml(query: &Query) -> (String, Option<Warning>) {
     let mut out = String::from("<fetch");
     if let Some(top) = query.top {
         let _ = write!(out, " top=\"{top}\"");
     }
-    if query
-        .order_by
-        .iter()
-        .any(|k| k.column.column_type.is_some_and(|t| t.is_option_set()))
-    {
-        out.push_str(" useraworderby=\"true\"");
+    let has = |test: fn(ColumnType) -> bool| {
+        query
+            .order_by
+            .iter()
+            .position(|k| k.column.column_type.is_some_and(test))
+    };
+    let mut warning = None;
+    match (has(ColumnType::is_option_set), has(ColumnType::is_lookup)) {
+        (Some(_), None) => out.push_str(" useraworderby=\"true\""),
+        (Some(choice), Some(lookup)) => {
+            let column = |i: usize| query.order_by[i].column.logical_name.as_ref();
+            warning = Some(Warning::new(
+                WarningCode::FetchxmlOrderDiffers,
+                format!("/orderBy/{choice}/attributeName"),
+                format!(
+                    "the FetchXML orders `{}` by label, not by value as the Web API query does: \
+                     useraworderby would fix that but also order `{}` by GUID instead of by name",
+                    column(choice),
+                    column(lookup)
+                ),
+            ));
+        }
+        _ => {}
     }
     let _ = writeln!(out, ">\n  <entity name=\"{ENTITY_LOGICAL_NAME}\">");
     // push_str rather than write! for the lines a large query has hundreds of.
@@ -243,14 +270,19 @@ pub(crate) fn fetchxml(query: &Query) -> String {
             out.push_str("      </condition>\n");
         }
     }
-    if let Some(days) = query.created_within_days {
+    if let Some(created) = query.created_before_days {
+        let operator = match created.reading {
+            DaysReading::LastXDays => "last-x-days",
+            DaysReading::OlderThanXDays => "olderthan-x-days",
+        };
         let _ = writeln!(
             out,
-            "      <condition attribute=\"createdon\" operator=\"last-x-days\" value=\"{days}\" />"
+            "      <condition attribute=\"createdon\" operator=\"{operator}\" value=\"{}\" />",
+            created.days
         );
     }
     out.push_str("    </filter>\n  </entity>\n</fetch>");
-    out
+    (out, warning)
 }
 
 /// `text` with the five XML special characters escaped. Column names are restricted to

@@ -12,6 +12,12 @@ pub enum WarningCode {
     UnknownColumn,
     /// A statuscode outside the table's option set, kept.
     UnknownStatus,
+    /// No FetchXML orders as the Web API query does: FetchXML sorts choices by label unless
+    /// `useraworderby` is set, which also sorts lookups by GUID instead of by name.
+    FetchxmlOrderDiffers,
+    /// The embedded store cannot order this key as the org does (a lookup without the related
+    /// record's name, sorted by GUID instead).
+    OrderMayDiffer,
 }
 
 impl WarningCode {
@@ -21,6 +27,8 @@ impl WarningCode {
         match self {
             Self::UnknownColumn => "unknown_column",
             Self::UnknownStatus => "unknown_status",
+            Self::FetchxmlOrderDiffers => "fetchxml_order_differs",
+            Self::OrderMayDiffer => "order_may_differ",
         }
     }
 }
@@ -37,7 +45,9 @@ pub struct Warning {
 }
 
 impl Warning {
-    pub(crate) fn new(code: WarningCode, path: String, message: String) -> Self {
+    /// A warning with its code, JSON pointer and message.
+    #[must_use]
+    pub fn new(code: WarningCode, path: String, message: String) -> Self {
         Self {
             code,
             path,

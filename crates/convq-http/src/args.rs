@@ -9,7 +9,7 @@ use axum::http::HeaderValue;
 use convq_backend::{
     Backend, DataverseClient, DataverseConfig, EmbeddedStore, Shared, SharedConfig,
 };
-use convq_core::Options;
+use convq_core::{DaysReading, Options};
 
 use crate::{AppState, ConnectionLimits, Limits, ServerConfig};
 
@@ -87,6 +87,21 @@ pub struct ServeArgs {
     #[arg(long = "allowed-host", value_name = "HOST")]
     pub allowed_hosts: Vec<String>,
 
+    /// What createdBeforeDays N means: created within the last N days (LastXDays, the
+    /// default) or more than N days ago (OlderThanXDays). Overrides --options.
+    #[arg(long, value_enum, value_name = "READING")]
+    pub created_before_days: Option<DaysReadingArg>,
+
+    /// The IANA time zone whose midnights bound createdBeforeDays days with a store (e.g.
+    /// Europe/Paris); UTC by default. A request's ?timeZone= overrides it.
+    #[arg(long, value_name = "ZONE", value_parser = parse_zone)]
+    pub time_zone: Option<convq_backend::TimeZone>,
+
+    /// Answer each selected property's formatted value too (lookup names, choice labels), as
+    /// Dataverse does when asked; a request's ?formattedValues= overrides it.
+    #[arg(long)]
+    pub formatted_values: bool,
+
     /// Timeout of one Dataverse call, all pages included (e.g. 20s).
     #[arg(long, value_parser = parse_duration, value_name = "DURATION", requires = "dataverse")]
     pub dataverse_timeout: Option<Duration>,
@@ -105,6 +120,28 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 52, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_concurrent: u32,
+}
+
+/// `--created-before-days`: what `createdBeforeDays: N` means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DaysReadingArg {
+    /// Created within the last N days: Microsoft.Dynamics.CRM.LastXDays / last-x-days.
+    LastXDays,
+    /// Created more than N days ago: Microsoft.Dynamics.CRM.OlderThanXDays / olderthan-x-days.
+    OlderThanXDays,
+}
+
+impl From<DaysReadingArg> for DaysReading {
+    fn from(reading: DaysReadingArg) -> Self {
+        match reading {
+            DaysReadingArg::LastXDays => DaysReading::LastXDays,
+            DaysReadingArg::OlderThanXDays => DaysReading::OlderThanXDays,
+        }
+    }
+}
+
+fn parse_zone(text: &str) -> Result<convq_backend::TimeZone, String> {
+    convq_backend::parse_time_zone(text).map_err(|e| e.to_string())
 }
 
 /// Why the server could not start.
@@ -212,7 +249,13 @@ impl ServeArgs {
                 .with_shutdown_grace(self.shutdown_grace),
             allowed_hosts: self.allowed_hosts.clone(),
         };
-        let state = AppState::build(backend, options, &config, metrics);
+        let mut run_defaults =
+            crate::RunDefaults::default().with_formatted_values(self.formatted_values);
+        if let Some(zone) = &self.time_zone {
+            run_defaults = run_defaults.with_time_zone(zone.clone());
+        }
+        let state =
+            AppState::build(backend, options, &config, metrics).with_run_defaults(run_defaults);
         Ok((config, state))
     }
 
@@ -227,9 +270,14 @@ impl ServeArgs {
     }
 
     fn options(&self) -> Result<Options, StartError> {
-        self.options
+        let options = self
+            .options
             .as_deref()
-            .map_or_else(|| Ok(Options::default()), read_options)
+            .map_or_else(|| Ok(Options::default()), read_options)?;
+        Ok(match self.created_before_days {
+            None => options,
+            Some(reading) => options.with_created_before_days(reading.into()),
+        })
     }
 }
 

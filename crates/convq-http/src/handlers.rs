@@ -23,15 +23,28 @@ pub(crate) async fn get_conversations(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let (strict, bytes) = match read_input(&state, &uri, &headers, body).await {
+    let (params, bytes) = match read_input(&state, &uri, &headers, body).await {
         Ok(input) => input,
         Err(error) => return error.into_response(),
     };
+    let strict = params.strict;
     let text = match utf8(&bytes) {
         Ok(text) => text,
         Err(error) => return error.into_response(),
     };
-    let ctx = RunContext::at(SystemTime::now()).with_correlation_id(correlation_id);
+    let defaults = state.run_defaults();
+    let now = state
+        .backend()
+        .reference_now()
+        .unwrap_or_else(SystemTime::now);
+    let time_zone = params
+        .time_zone
+        .or_else(|| defaults.time_zone.clone())
+        .unwrap_or(convq_backend::TimeZone::UTC);
+    let ctx = RunContext::at(now)
+        .with_time_zone(time_zone)
+        .with_formatted_values(params.formatted_values.unwrap_or(defaults.formatted_values))
+        .with_correlation_id(correlation_id);
     // The envelope's JSON text, written by the backend without a serde_json::Value per record
     // (byte for byte what serializing get_conversations' envelope gives).
     let run = convq_backend::get_conversations_json(
@@ -224,7 +237,7 @@ pub(crate) async fn query(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let (strict, bytes) = match read_input(&state, &uri, &headers, body).await {
+    let (params, bytes) = match read_input(&state, &uri, &headers, body).await {
         Ok(input) => input,
         Err(error) => return error.into_response(),
     };
@@ -232,7 +245,7 @@ pub(crate) async fn query(
         Ok(text) => text,
         Err(error) => return error.into_response(),
     };
-    match convq_core::compile(text, state.options_for(strict)) {
+    match convq_core::compile(text, state.options_for(params.strict)) {
         Ok(compiled) => json_response(StatusCode::OK, &compiled),
         Err(error) => ApiError::from_core(&error).into_response(),
     }
@@ -325,8 +338,8 @@ async fn read_input(
     uri: &Uri,
     headers: &HeaderMap,
     body: Body,
-) -> Result<(bool, Bytes), ApiError> {
-    let strict = strict_param(uri.query())?;
+) -> Result<(Params, Bytes), ApiError> {
+    let params = params(uri.query())?;
     if !is_json(headers) {
         let given = headers
             .get(header::CONTENT_TYPE)
@@ -352,7 +365,7 @@ async fn read_input(
                 )
             }
         })?;
-    Ok((strict, bytes))
+    Ok((params, bytes))
 }
 
 fn is_length_limit(error: &axum::Error) -> bool {
@@ -366,33 +379,66 @@ fn is_length_limit(error: &axum::Error) -> bool {
     false
 }
 
-/// `?strict=true` rejects unknown columns; `correlationId` is read by the middleware.
-fn strict_param(query: Option<&str>) -> Result<bool, ApiError> {
-    let mut strict = false;
+/// The query parameters of `/getConversations` and `/query`.
+#[derive(Debug, Default)]
+struct Params {
+    /// `strict=true`: reject unknown columns.
+    strict: bool,
+    /// `timeZone=Europe/Paris`: the IANA time zone of `createdBeforeDays`' day boundaries.
+    time_zone: Option<convq_backend::TimeZone>,
+    /// `formattedValues=true`: answer the formatted values too.
+    formatted_values: Option<bool>,
+}
+
+fn boolean(name: &str, value: &str) -> Result<bool, ApiError> {
+    match value {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        other => Err(ApiError::new(
+            HttpCode::InvalidQueryParameter,
+            format!("{name} must be true or false, found {}", quote(other)),
+        )),
+    }
+}
+
+/// `?strict=true` rejects unknown columns, `timeZone` and `formattedValues` set how the query
+/// runs; `correlationId` is read by the middleware.
+fn params(query: Option<&str>) -> Result<Params, ApiError> {
+    let mut params = Params::default();
     for (key, value) in query
         .into_iter()
         .flat_map(|q| form_urlencoded::parse(q.as_bytes()))
     {
-        match (&*key, &*value) {
-            ("correlationId", _) => {}
-            ("strict", "true") => strict = true,
-            ("strict", "false") => strict = false,
-            ("strict", other) => {
-                return Err(ApiError::new(
-                    HttpCode::InvalidQueryParameter,
-                    format!("strict must be true or false, found {}", quote(other)),
-                ));
+        match &*key {
+            "correlationId" => {}
+            "strict" => params.strict = boolean("strict", &value)?,
+            "formattedValues" => {
+                params.formatted_values = Some(boolean("formattedValues", &value)?);
             }
-            (other, _) => {
+            "timeZone" => {
+                let zone = convq_backend::parse_time_zone(&value).map_err(|_| {
+                    ApiError::new(
+                        HttpCode::InvalidQueryParameter,
+                        format!(
+                            "timeZone must be an IANA time zone name such as Europe/Paris, found {}",
+                            quote(&value)
+                        ),
+                    )
+                })?;
+                params.time_zone = Some(zone);
+            }
+            other => {
                 return Err(ApiError::new(
                     HttpCode::InvalidQueryParameter,
                     format!("unknown query parameter {}", quote(other)),
                 )
-                .with_hint("the query parameters are correlationId and strict"));
+                .with_hint(
+                    "the query parameters are correlationId, strict, timeZone and formattedValues",
+                ));
             }
         }
     }
-    Ok(strict)
+    Ok(params)
 }
 
 /// JSON text must be UTF-8; the error gives the position like the core's `invalid_json`.
@@ -418,18 +464,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn strict_parameter() {
-        assert!(!strict_param(None).unwrap());
-        assert!(strict_param(Some("strict=true")).unwrap());
-        assert!(!strict_param(Some("strict=true&strict=false")).unwrap());
-        assert!(strict_param(Some("correlationId=x&strict=true")).unwrap());
+    fn query_parameters() {
+        let strict = |q| params(q).map(|p| p.strict);
+        assert!(!strict(None).unwrap());
+        assert!(strict(Some("strict=true")).unwrap());
+        assert!(!strict(Some("strict=true&strict=false")).unwrap());
+        assert!(strict(Some("correlationId=x&strict=true")).unwrap());
         assert_eq!(
-            strict_param(Some("strict=yes")).unwrap_err().body.code,
+            params(Some("strict=yes")).unwrap_err().body.code,
             "invalid_query_parameter"
         );
         assert_eq!(
-            strict_param(Some("top=3")).unwrap_err().body.message,
+            params(Some("top=3")).unwrap_err().body.message,
             "unknown query parameter \"top\""
+        );
+        let given = params(Some("timeZone=Europe%2FParis&formattedValues=true")).unwrap();
+        assert_eq!(given.time_zone.unwrap().iana_name(), Some("Europe/Paris"));
+        assert_eq!(given.formatted_values, Some(true));
+        assert_eq!(
+            params(Some("timeZone=Mars%2FOlympus"))
+                .unwrap_err()
+                .body
+                .code,
+            "invalid_query_parameter"
         );
     }
 

@@ -45,8 +45,8 @@ use convq_backend::Backend;
 use convq_core::Options;
 
 pub use args::{
-    ServeArgs, StartError, TOKEN_VAR, init_tracing, parse_duration, parse_duration_or_zero,
-    read_options,
+    DaysReadingArg, ServeArgs, StartError, TOKEN_VAR, init_tracing, parse_duration,
+    parse_duration_or_zero, read_options,
 };
 pub use error::{HTTP_ERROR_CODES, HttpCode};
 pub use openapi::document as openapi_document;
@@ -187,6 +187,7 @@ pub struct AppState {
     inner: Arc<Inner>,
 }
 
+#[derive(Clone)]
 struct Inner {
     backend: Arc<dyn Backend>,
     options: Options,
@@ -197,6 +198,34 @@ struct Inner {
     hosts: hosts::HostPolicy,
     metrics: Arc<metrics::Metrics>,
     openapi: Vec<u8>,
+    run_defaults: RunDefaults,
+}
+
+/// What a `/getConversations` request runs with unless its query parameters say otherwise
+/// (`timeZone`, `formattedValues`).
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct RunDefaults {
+    /// The time zone of `createdBeforeDays`' day boundaries (UTC by default).
+    pub time_zone: Option<convq_backend::TimeZone>,
+    /// Whether to answer formatted values.
+    pub formatted_values: bool,
+}
+
+impl RunDefaults {
+    /// Sets the time zone.
+    #[must_use]
+    pub fn with_time_zone(mut self, time_zone: convq_backend::TimeZone) -> Self {
+        self.time_zone = Some(time_zone);
+        self
+    }
+
+    /// Sets whether to answer formatted values.
+    #[must_use]
+    pub fn with_formatted_values(mut self, formatted_values: bool) -> Self {
+        self.formatted_values = formatted_values;
+        self
+    }
 }
 
 impl AppState {
@@ -220,6 +249,21 @@ impl AppState {
             config,
             Arc::clone(&self.inner.metrics),
         )
+        .with_run_defaults(self.inner.run_defaults.clone())
+    }
+
+    /// The same state with these run defaults.
+    #[must_use]
+    pub fn with_run_defaults(&self, run_defaults: RunDefaults) -> Self {
+        let mut state = self.clone();
+        Arc::make_mut(&mut state.inner).run_defaults = run_defaults;
+        state
+    }
+
+    /// The run defaults in force.
+    #[must_use]
+    pub fn run_defaults(&self) -> &RunDefaults {
+        &self.inner.run_defaults
     }
 
     pub(crate) fn build(
@@ -243,6 +287,7 @@ impl AppState {
                 hosts: hosts::HostPolicy::new(config.addr.ip(), &config.allowed_hosts),
                 metrics,
                 openapi,
+                run_defaults: RunDefaults::default(),
             }),
         }
     }

@@ -61,6 +61,61 @@ pub(crate) struct Loaded {
     pub(crate) texts: Texts,
     /// Each agent's run of `records` (`_msdyn_activeagentid_value`), as start..end.
     pub(crate) by_agent: HashMap<Uuid, (u32, u32)>,
+    /// The lookups (`_x_value`) that some record holds without the related record's name
+    /// (`_x_value@OData.Community.Display.V1.FormattedValue`): ordering by them falls back to
+    /// GUID order, which may not be the org's.
+    pub(crate) unnamed_lookups: Vec<FieldId>,
+}
+
+/// The annotation Web API adds to a property with its formatted value (a lookup's related
+/// record name, a choice's label) when asked with
+/// `Prefer: odata.include-annotations="OData.Community.Display.V1.FormattedValue"`.
+pub(crate) const FORMATTED_VALUE: &str = "@OData.Community.Display.V1.FormattedValue";
+
+impl Loaded {
+    /// The field of `property`'s formatted value, if any record has one.
+    pub(crate) fn formatted_field(&self, property: &str) -> Option<FieldId> {
+        let mut name = String::with_capacity(property.len() + FORMATTED_VALUE.len());
+        name.push_str(property);
+        name.push_str(FORMATTED_VALUE);
+        self.name_ids.get(name.as_str()).copied()
+    }
+
+    /// See [`Loaded::unnamed_lookups`]: per record shape, each lookup value's position and its
+    /// name's, then one pass over the records.
+    fn find_unnamed_lookups(&self) -> Vec<FieldId> {
+        let pairs: Vec<Vec<(usize, Option<usize>, FieldId)>> = self
+            .shapes
+            .iter()
+            .map(|shape| {
+                shape
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, f)| {
+                        let name = &*self.names[usize::from(**f)];
+                        name.starts_with('_') && name.ends_with("_value")
+                    })
+                    .map(|(at, &field)| {
+                        let name = self
+                            .formatted_field(&self.names[usize::from(field)])
+                            .and_then(|n| shape.iter().position(|f| *f == n));
+                        (at, name, field)
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut unnamed: Vec<FieldId> = Vec::new();
+        for record in &self.records {
+            let values = &self.values[record.start as usize..];
+            for &(at, name, field) in &pairs[record.shape as usize] {
+                let named = name.is_some_and(|n| values[n] != Val::Null);
+                if values[at] != Val::Null && !named && !unnamed.contains(&field) {
+                    unnamed.push(field);
+                }
+            }
+        }
+        unnamed
+    }
 }
 
 /// Loads a store from the bytes of a file.
@@ -350,6 +405,8 @@ impl Builder {
         }
         loaded.records = new_records;
         loaded.values = new_values;
+        super::collation::rank_texts(&mut loaded.values, &loaded.texts);
+        loaded.unnamed_lookups = loaded.find_unnamed_lookups();
         loaded
     }
 }

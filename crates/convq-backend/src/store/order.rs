@@ -1,27 +1,34 @@
 //! `$orderby` semantics of the embedded store, modelled on Dataverse (SQL Server underneath).
+//! `docs/semantics.md` lists each rule with its source and the test that pins it.
 //!
 //! Ascending order of one key:
 //! 1. `null` (and a missing property) first, as SQL Server sorts NULL;
-//! 2. then booleans (`false` before `true`), then numbers (numerically), then dates, then text,
-//!    then arrays and objects (all equal to each other). A column holds one type in Dataverse, so
-//!    the order between types only decides odd, hand-made stores; it is fixed so results are
+//! 2. then booleans (`false` before `true`), then numbers (numerically; choices are numbers, so
+//!    they sort by value as the Web API sorts them), then dates, then text, then GUIDs, then
+//!    arrays and objects (all equal to each other). A column holds one type in Dataverse, so the
+//!    order between types only decides odd, hand-made stores; it is fixed so results are
 //!    deterministic;
 //! 3. dates: a string of a `DateTime` column (per the catalog) that parses as RFC 3339 compares as
 //!    the instant it names, so `...T10:00:00.5Z` sorts after `...T10:00:00Z`; `createdon` uses
 //!    the instant parsed at load;
-//! 4. text compares case-insensitively (Unicode lowercase, then code point order), like
-//!    Dataverse's case-insensitive collation; strings equal but for case are ties. GUIDs are
-//!    text: for canonical GUIDs this is the order of their hex digits. (Dataverse sorts a lookup
-//!    by the related record's primary name, which a store of conversations alone cannot know.)
+//! 4. text in the org's collation: case- and accent-insensitive (ICU4X, primary strength; see
+//!    [`collation`](super::collation)), compared by the rank each string got at load. A GUID in
+//!    a text column compares as its text;
+//! 5. lookups (`_x_value`) by the related record's primary name, which the store knows when the
+//!    record carries `_x_value@OData.Community.Display.V1.FormattedValue`; without it, by the
+//!    GUID in SQL Server's `uniqueidentifier` order (and the answer warns that the org's order
+//!    may differ). `uniqueidentifier` columns (`activityid`) sort in that GUID order too.
 //!
-//! Descending reverses this (so nulls come last). Ties keep the store's order (the sort is
-//! stable), whatever the direction.
+//! Descending reverses this (so nulls come last). Ties keep the store's order, whatever the
+//! direction.
 
 use std::cmp::Ordering;
 
+use convq_core::catalog::ColumnType;
 use serde_json::Number;
 use uuid::Uuid;
 
+use super::collation;
 use super::value::{Stamp, Texts, Val};
 use crate::timestamp::parse_nanos;
 
@@ -32,25 +39,84 @@ pub(crate) enum Key<'a> {
     Bool(bool),
     Num(&'a Number),
     Time(Stamp),
-    Guid(Uuid),
-    Text(&'a str),
+    /// Text: its collation rank, and the text (to compare with a [`Key::GuidText`]).
+    Text(u32, &'a str),
+    /// A GUID in a text column, compared as its lowercase hyphenated text.
+    GuidText(Uuid),
+    /// A GUID in a `uniqueidentifier` or lookup column, as [`sql_guid_order`] gives it.
+    Guid(u128),
     Other,
 }
 
+/// How a column's values are ordered, from its type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyKind {
+    /// Values as they are; text in collation order.
+    Plain,
+    /// A `DateTime` column: strings that are RFC 3339 dates compare as instants.
+    Date,
+    /// A `uniqueidentifier` column: GUIDs in SQL Server's order.
+    Guid,
+    /// A lookup: by the related record's name when known, else as [`KeyKind::Guid`].
+    Lookup,
+}
+
+impl KeyKind {
+    pub(crate) fn of(column_type: Option<ColumnType>) -> Self {
+        match column_type {
+            Some(ColumnType::DateTime) => Self::Date,
+            Some(ColumnType::Uniqueidentifier) => Self::Guid,
+            Some(t) if t.is_lookup() => Self::Lookup,
+            _ => Self::Plain,
+        }
+    }
+}
+
+/// The bytes of a GUID in the order SQL Server compares `uniqueidentifier` values: over the
+/// .NET byte layout (`Guid.ToByteArray`, the first three groups little-endian), bytes 10-15
+/// first, then 8-9, 6-7, 4-5, 0-3 (`SqlGuid`'s comparison; .NET docs, "Comparing GUID and
+/// uniqueidentifier values"). As one integer, so comparing two is one instruction.
+pub(crate) fn sql_guid_order(id: &Uuid) -> u128 {
+    const ORDER: [usize; 16] = [10, 11, 12, 13, 14, 15, 8, 9, 6, 7, 4, 5, 0, 1, 2, 3];
+    let bytes = id.to_bytes_le();
+    ORDER
+        .iter()
+        .fold(0_u128, |key, &i| (key << 8) | u128::from(bytes[i]))
+}
+
+/// A GUID written any way Dataverse or a person writes one: hyphenated, braces, any case.
+fn parse_guid(text: &str) -> Option<Uuid> {
+    let trimmed = text.trim();
+    let bare = trimmed
+        .strip_prefix('{')
+        .and_then(|t| t.strip_suffix('}'))
+        .unwrap_or(trimmed);
+    (bare.len() == 36)
+        .then(|| Uuid::try_parse(bare).ok())
+        .flatten()
+}
+
 impl<'a> Key<'a> {
-    /// The key of a stored value; `date` when the column is a `DateTime` column.
-    pub(crate) fn of(value: Option<&'a Val>, date: bool, texts: &'a Texts) -> Self {
+    /// The key of a stored value in a column ordered as `kind` says.
+    pub(crate) fn of(value: Option<&'a Val>, kind: KeyKind, texts: &'a Texts) -> Self {
         match value {
             None | Some(Val::Null) => Self::Null,
             Some(Val::Bool(b)) => Self::Bool(*b),
             Some(Val::Num(n)) => Self::Num(n),
-            Some(Val::Guid(id)) => Self::Guid(*id),
+            Some(Val::Guid(id)) => match kind {
+                KeyKind::Guid | KeyKind::Lookup => Self::Guid(sql_guid_order(id)),
+                KeyKind::Plain | KeyKind::Date => Self::GuidText(*id),
+            },
             Some(Val::Str(at) | Val::Escaped(at)) => {
                 let text = texts.get(*at);
-                match date.then(|| parse_nanos(text)).flatten() {
-                    Some(at) => Self::Time(Stamp::from_nanos(at)),
-                    None => Self::Text(text),
-                }
+                let special = match kind {
+                    KeyKind::Date => parse_nanos(text).map(|at| Self::Time(Stamp::from_nanos(at))),
+                    KeyKind::Guid | KeyKind::Lookup => {
+                        parse_guid(text).map(|id| Self::Guid(sql_guid_order(&id)))
+                    }
+                    KeyKind::Plain => None,
+                };
+                special.unwrap_or(Self::Text(at.rank, text))
             }
             Some(Val::Json(_)) => Self::Other,
         }
@@ -62,8 +128,9 @@ impl<'a> Key<'a> {
             Self::Bool(_) => 1,
             Self::Num(_) => 2,
             Self::Time(_) => 3,
-            Self::Guid(_) | Self::Text(_) => 4,
-            Self::Other => 5,
+            Self::Text(..) | Self::GuidText(_) => 4,
+            Self::Guid(_) => 5,
+            Self::Other => 6,
         }
     }
 
@@ -73,13 +140,16 @@ impl<'a> Key<'a> {
             (Self::Bool(a), Self::Bool(b)) => a.cmp(b),
             (Self::Num(a), Self::Num(b)) => compare_numbers(a, b),
             (Self::Time(a), Self::Time(b)) => a.cmp(b),
+            (Self::Text(a, _), Self::Text(b, _)) => a.cmp(b),
+            // Canonical GUID texts have the same shape, so their collation order is the
+            // order of their hex digits: the order of their bytes.
+            (Self::GuidText(a), Self::GuidText(b)) => a.cmp(b),
             (Self::Guid(a), Self::Guid(b)) => a.cmp(b),
-            (Self::Text(a), Self::Text(b)) => compare_text(a, b),
-            (Self::Guid(a), Self::Text(b)) => {
-                compare_text(a.hyphenated().encode_lower(&mut Uuid::encode_buffer()), b)
+            (Self::GuidText(a), Self::Text(_, b)) => {
+                collation::compare(a.hyphenated().encode_lower(&mut Uuid::encode_buffer()), b)
             }
-            (Self::Text(a), Self::Guid(b)) => {
-                compare_text(a, b.hyphenated().encode_lower(&mut Uuid::encode_buffer()))
+            (Self::Text(_, a), Self::GuidText(b)) => {
+                collation::compare(a, b.hyphenated().encode_lower(&mut Uuid::encode_buffer()))
             }
             _ => self.rank().cmp(&other.rank()),
         }
@@ -99,64 +169,6 @@ pub(crate) fn compare_numbers(a: &Number, b: &Number) -> Ordering {
     x.total_cmp(&y)
 }
 
-/// Case-insensitive: compares the Unicode lowercase forms code point by code point.
-pub(crate) fn compare_text(a: &str, b: &str) -> Ordering {
-    // Ties are common in a sort (a column with few distinct values), and memcmp is fast.
-    if a == b {
-        return Ordering::Equal;
-    }
-    // Identical leading characters lowercase identically, so only the rest needs case mapping
-    // (titles often share a prefix, e.g. "Chat with ..."). Bytes equal up to `common`, so a
-    // char boundary of `a` there is one of `b` too.
-    let mut start = common_prefix(a.as_bytes(), b.as_bytes());
-    while !a.is_char_boundary(start) {
-        start -= 1;
-    }
-    let (mut x, mut y) = (a[start..].chars(), b[start..].chars());
-    loop {
-        let (c, d) = match (x.next(), y.next()) {
-            (None, None) => return Ordering::Equal,
-            (None, Some(_)) => return Ordering::Less,
-            (Some(_), None) => return Ordering::Greater,
-            (Some(c), Some(d)) => (c, d),
-        };
-        // Equal characters lowercase equally; two ASCII ones lowercase to one character each
-        // (the common case: GUIDs, codes, English titles, and the first letter of most pairs).
-        if c == d {
-            continue;
-        }
-        if c.is_ascii() && d.is_ascii() {
-            match c.to_ascii_lowercase().cmp(&d.to_ascii_lowercase()) {
-                Ordering::Equal => continue,
-                decided => return decided,
-            }
-        }
-        // Otherwise a character may lowercase to several: compare the lowercase forms of the
-        // rest, from this pair on (what came before lowercased to equal sequences).
-        return std::iter::once(c)
-            .chain(x)
-            .flat_map(char::to_lowercase)
-            .cmp(std::iter::once(d).chain(y).flat_map(char::to_lowercase));
-    }
-}
-
-/// The length of the longest common prefix of two byte strings, compared 8 bytes at a time.
-fn common_prefix(a: &[u8], b: &[u8]) -> usize {
-    let word = |chunk: &[u8]| chunk.try_into().map_or(0, u64::from_ne_bytes);
-    let whole = a
-        .chunks_exact(8)
-        .zip(b.chunks_exact(8))
-        .take_while(|(x, y)| word(x) == word(y))
-        .count()
-        * 8;
-    whole
-        + a[whole..]
-            .iter()
-            .zip(&b[whole..])
-            .take_while(|(x, y)| x == y)
-            .count()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,7 +185,8 @@ mod tests {
     fn nulls_first_then_types_in_rank_order() {
         let two = num(json!(2));
         let keys = [
-            Key::Text("a"),
+            Key::Guid(1),
+            Key::Text(0, "a"),
             Key::Num(&two),
             Key::Null,
             Key::Bool(true),
@@ -183,7 +196,7 @@ mod tests {
         let mut sorted = keys;
         sorted.sort_by(Key::cmp);
         let ranks: Vec<u8> = sorted.iter().map(Key::rank).collect();
-        assert_eq!(ranks, [0, 1, 2, 3, 4, 5]);
+        assert_eq!(ranks, [0, 1, 2, 3, 4, 5, 6]);
     }
 
     #[test]
@@ -203,44 +216,67 @@ mod tests {
     }
 
     #[test]
-    fn text_ignores_case_and_guids_compare_as_their_text() {
-        assert_eq!(compare_text("abc", "ABD"), Ordering::Less);
-        assert_eq!(compare_text("Éclair", "éclair"), Ordering::Equal);
-        assert_eq!(compare_text("zebra", "Émile"), Ordering::Less);
-        // A shared prefix that ends inside a multi-byte character: é (C3 A9) vs É (C3 89).
-        assert_eq!(compare_text("caf\u{e9}", "caf\u{c9}"), Ordering::Equal);
-        assert_eq!(
-            compare_text("Chat with Zoë", "chat with zoe"),
-            Ordering::Greater
+    fn sql_server_orders_guids_from_the_last_byte_group() {
+        let order = |text: &str| sql_guid_order(&Uuid::parse_str(text).unwrap());
+        // The last six bytes decide first, whatever the first groups say.
+        assert!(
+            order("ffffffff-ffff-ffff-ffff-000000000000")
+                < order("00000000-0000-0000-0000-000000000001")
         );
-        assert_eq!(compare_text("same", "same"), Ordering::Equal);
-        assert_eq!(compare_text("same", "sameness"), Ordering::Less);
-        assert_eq!(compare_text("SAMENESS", "same"), Ordering::Greater);
-        // One character lowercasing to two: İ (U+0130) is "i\u{307}", after "i" and before "j".
-        assert_eq!(compare_text("\u{130}", "i"), Ordering::Greater);
-        assert_eq!(compare_text("\u{130}", "J"), Ordering::Less);
-        assert_eq!(compare_text("x\u{130}b", "XI\u{307}B"), Ordering::Equal);
-        assert_eq!(compare_text("配送", "Chat"), Ordering::Greater);
-        let id = Uuid::parse_str("2b330c52-6844-4d36-8e05-03c78c9681dc").unwrap();
-        assert_eq!(
-            Key::Guid(id).cmp(&Key::Text("2B330C52-6844-4D36-8E05-03C78C9681DC")),
-            Ordering::Equal
+        // Then bytes 8-9 (the fourth group), then 6-7, 4-5, 0-3.
+        assert!(
+            order("ffffffff-ffff-ffff-0000-000000000000")
+                < order("00000000-0000-0000-0001-000000000000")
         );
-        assert_eq!(
-            Key::Guid(id).cmp(&Key::Text("3")),
-            Ordering::Less,
-            "'2' sorts before '3'"
+        assert!(
+            order("ffffffff-ffff-0000-0000-000000000000")
+                < order("00000000-0000-0001-0000-000000000000")
+        );
+        assert!(
+            order("ffffffff-0000-0000-0000-000000000000")
+                < order("00000000-0001-0000-0000-000000000000")
+        );
+        // Within the first three groups the .NET layout is little-endian: the last byte
+        // written is compared first.
+        assert!(
+            order("00000100-0000-0000-0000-000000000000")
+                < order("00000001-0000-0000-0000-000000000000")
+        );
+        assert!(
+            order("00000000-0100-0000-0000-000000000000")
+                < order("00000000-0001-0000-0000-000000000000")
+        );
+        // Within the fourth and fifth groups, as written.
+        assert!(
+            order("00000000-0000-0000-0001-000000000000")
+                < order("00000000-0000-0000-0100-000000000000")
+        );
+        assert!(
+            order("00000000-0000-0000-0000-000000000001")
+                < order("00000000-0000-0000-0000-010000000000")
         );
     }
 
     #[test]
-    fn common_prefixes_across_word_boundaries() {
-        assert_eq!(common_prefix(b"", b"abc"), 0);
-        assert_eq!(common_prefix(b"abcdefgh", b"abcdefgh"), 8);
-        assert_eq!(common_prefix(b"abcdefghij", b"abcdefghik"), 9);
-        assert_eq!(common_prefix(b"abcdefgXij", b"abcdefghij"), 7);
-        assert_eq!(common_prefix(b"abcdefghijklmnopq", b"abcdefghijklmnop"), 16);
-        assert_eq!(common_prefix(b"x", b"y"), 0);
+    fn guids_order_by_kind_of_column() {
+        let mut texts = Texts::default();
+        let upper = Val::Str(
+            texts
+                .push("{2B330C52-6844-4D36-8E05-03C78C9681DC}")
+                .unwrap(),
+        );
+        let id = Uuid::parse_str("2b330c52-6844-4d36-8e05-03c78c9681dc").unwrap();
+        let packed = Val::Guid(id);
+        for kind in [KeyKind::Guid, KeyKind::Lookup] {
+            assert_eq!(
+                Key::of(Some(&upper), kind, &texts).cmp(&Key::of(Some(&packed), kind, &texts)),
+                Ordering::Equal
+            );
+        }
+        assert!(matches!(
+            Key::of(Some(&packed), KeyKind::Plain, &texts),
+            Key::GuidText(_)
+        ));
     }
 
     #[test]
@@ -249,13 +285,21 @@ mod tests {
         let whole = Val::Str(texts.push("2026-01-01T10:00:00Z").unwrap());
         let half = Val::Str(texts.push("2026-01-01T10:00:00.5Z").unwrap());
         assert_eq!(
-            Key::of(Some(&whole), true, &texts).cmp(&Key::of(Some(&half), true, &texts)),
+            Key::of(Some(&whole), KeyKind::Date, &texts).cmp(&Key::of(
+                Some(&half),
+                KeyKind::Date,
+                &texts
+            )),
             Ordering::Less
         );
-        // As text, '.' (0x2E) sorts before 'Z' (0x5A).
+        // As text (both rank 0 here: never ranked), they tie.
         assert_eq!(
-            Key::of(Some(&whole), false, &texts).cmp(&Key::of(Some(&half), false, &texts)),
-            Ordering::Greater
+            Key::of(Some(&whole), KeyKind::Plain, &texts).cmp(&Key::of(
+                Some(&half),
+                KeyKind::Plain,
+                &texts
+            )),
+            Ordering::Equal
         );
     }
 }

@@ -235,6 +235,37 @@ async fn paging_stops_at_top_and_without_a_page_size_no_prefer_is_sent() {
     assert!(requests[0].headers.get("prefer").is_none());
 }
 
+/// With formatted values, `Prefer` asks for the FormattedValue annotations too (beside the
+/// page size, in one header); without, it does not.
+#[tokio::test]
+async fn formatted_values_are_asked_for_with_prefer() {
+    let server = Server::start(paged(1)).await;
+    let client = DataverseClient::new(config(&server.base)).unwrap();
+    let ctx = RunContext::at(now()).with_formatted_values(true);
+    client.fetch(&compiled(&example()), &ctx).await.unwrap();
+    let mut config = config(&server.base);
+    config.page_size = None;
+    let unpaged = DataverseClient::new(config).unwrap();
+    unpaged.fetch(&compiled(&example()), &ctx).await.unwrap();
+    let requests = server.requests();
+    let prefer = |i: usize| {
+        requests[i]
+            .headers
+            .get("prefer")
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    assert_eq!(
+        prefer(0).as_deref(),
+        Some(
+            "odata.maxpagesize=2,odata.include-annotations=\"OData.Community.Display.V1.FormattedValue\""
+        )
+    );
+    assert_eq!(
+        prefer(1).as_deref(),
+        Some("odata.include-annotations=\"OData.Community.Display.V1.FormattedValue\"")
+    );
+}
+
 #[tokio::test]
 async fn the_page_cap_is_an_error_not_a_partial_answer() {
     let server = Server::start(paged(usize::MAX)).await;

@@ -295,3 +295,152 @@ fn dataverse_failures_exit_3_without_the_token() {
 fn get_help_shows_every_option_examples_and_exit_status() {
     assert_cmd_snapshot!(convq().args(["get", "--help"]));
 }
+
+/// Every `convq get` example of the README that answers from the sample store runs without
+/// `--now` and answers what it answers at the sample's reference instant: on any date, the
+/// same non-empty answer (the sample store's "now" is its own).
+#[test]
+fn readme_examples_answer_without_now() {
+    let readme = std::fs::read_to_string(crate::workspace_root().join("README.md")).unwrap();
+    let examples: Vec<Vec<String>> = readme
+        .lines()
+        .filter_map(|line| {
+            let command = line.trim().split('#').next()?.trim();
+            let rest = command
+                .strip_prefix("cargo run -q --bin convq -- get ")
+                .or_else(|| command.strip_prefix("convq get "))?;
+            Some(
+                rest.split_whitespace()
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .filter(|args| {
+            !args
+                .iter()
+                .any(|a| a.starts_with("--data") || a == "--now" || a == "--ndjson")
+        })
+        .collect();
+    assert!(
+        examples.len() >= 2,
+        "the README's convq get examples: {examples:?}"
+    );
+    for args in &examples {
+        let today = convq().arg("get").args(args).output().unwrap();
+        assert!(today.status.success(), "{args:?}: {}", stderr(&today));
+        let answer = envelope(&today);
+        assert!(
+            !answer["result"]["values"].as_array().unwrap().is_empty(),
+            "{args:?} answers nothing"
+        );
+        let pinned = convq()
+            .args(["get", "--now", NOW])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(envelope(&pinned), answer, "{args:?}");
+    }
+}
+
+/// The options of a run: the reading of createdBeforeDays, the time zone, formatted values.
+#[test]
+fn get_flags_change_the_answer_as_documented() {
+    let run = |extra: &[&str]| {
+        let output = convq()
+            .args(["get", "--now", NOW])
+            .args(extra)
+            .arg("examples/active-and-waiting.json")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{extra:?}: {}", stderr(&output));
+        envelope(&output)["result"]["values"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let recent = run(&[]);
+    let older = run(&["--created-before-days", "older-than-x-days"]);
+    assert!(!recent.is_empty() && !older.is_empty());
+    let created = |rows: &[Value]| -> Vec<String> {
+        rows.iter()
+            .map(|r| r["createdon"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // Created on or after 2026-11-13T00:00Z (7 days back), or before it.
+    assert!(created(&recent).iter().all(|c| c.as_str() >= "2026-11-13"));
+    assert!(created(&older).iter().all(|c| c.as_str() < "2026-11-13"));
+    // Tokyo's midnight is nine hours earlier: the window starts at 2026-11-12T15:00Z.
+    let tokyo = run(&["--time-zone", "Asia/Tokyo"]);
+    assert!(
+        created(&tokyo)
+            .iter()
+            .all(|c| c.as_str() >= "2026-11-12T15")
+    );
+    assert!(tokyo.len() >= recent.len());
+
+    let formatted = run(&["--formatted-values"]);
+    let label = "statuscode@OData.Community.Display.V1.FormattedValue";
+    assert!(
+        formatted
+            .iter()
+            .all(|r| r[label] == "Waiting" || r[label] == "Active")
+    );
+    assert!(recent.iter().all(|r| r.get(label).is_none()));
+    assert!(recent.iter().all(|r| r["@odata.etag"].is_string()));
+
+    let output = convq()
+        .args([
+            "get",
+            "--time-zone",
+            "Mars/Olympus_Mons",
+            "examples/waiting.json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("not an IANA time zone name"));
+}
+
+/// Ordering by a lookup the store has no names for warns that the org's order may differ.
+#[test]
+fn ordering_by_an_unnamed_lookup_warns() {
+    let input =
+        json!({"agentId": AGENT, "orderBy": [{"attributeName": "msdyn_lastsessionid"}], "top": 3});
+    let path = scratch("unnamed-lookup.json", &input.to_string());
+    let output = convq().arg("get").arg(&path).output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("warning[order_may_differ] at /orderBy/0/attributeName"),
+        "{}",
+        stderr(&output)
+    );
+    // Named lookups (the queue) do not warn.
+    let input =
+        json!({"agentId": AGENT, "orderBy": [{"attributeName": "msdyn_cdsqueueid"}], "top": 3});
+    let path = scratch("named-lookup.json", &input.to_string());
+    let output = convq().arg("get").arg(&path).output().unwrap();
+    assert_eq!(stderr(&output), "");
+}
+
+/// `get --dataverse` refuses a request URL over 32,768 characters before sending anything.
+#[test]
+fn get_dataverse_checks_the_full_url_length() {
+    let attributes: Vec<String> = (0..500)
+        .map(|i| format!("new_custom_column_{i:04}_with_a_rather_long_logical_name_for_testing"))
+        .collect();
+    let input = json!({"agentId": AGENT, "attributes": attributes});
+    let path = scratch("long-url.json", &input.to_string());
+    // Nothing listens on port 9 of loopback: a request would fail as a backend error (3).
+    let output = convq()
+        .args(["get", "--dataverse", "http://127.0.0.1:9"])
+        .arg(&path)
+        .env("CONVQ_DATAVERSE_TOKEN", TOKEN)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("error[request_too_long]"),
+        "{}",
+        stderr(&output)
+    );
+}

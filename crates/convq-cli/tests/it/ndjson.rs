@@ -25,7 +25,7 @@ fn batch_gives_one_line_per_input_in_order_and_exits_2() {
     );
     assert_eq!(lines[1]["status"], false);
     assert_eq!(lines[1]["error"]["code"], "invalid_agent_id");
-    assert_eq!(lines[2]["ast"]["createdWithinDays"], 7);
+    assert_eq!(lines[2]["ast"]["createdBeforeDays"]["days"], 7);
     assert_cmd_snapshot!(convq().args(["query", "--ndjson", "examples/batch.ndjson"]));
 }
 

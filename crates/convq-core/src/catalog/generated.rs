@@ -29,7 +29,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
     ColumnDef {
         logical_name: "activitytypecode",
         property: "activitytypecode",
-        column_type: ColumnType::EntityName,
+        column_type: ColumnType::String,
         display_name: "Activity Type",
         targets: &[],
         options: &[],

@@ -133,6 +133,10 @@ fn hostile_characters_are_rejected_in_every_string_field() {
             ),
         ];
         for (input, code, path) in cases {
+            // A comma separates statuses (`"3,2"` is two), as the documentation describes.
+            if h == "," && path == "/status/0" {
+                continue;
+            }
             let err = compile(&input.to_string(), &Options::default())
                 .expect_err(&format!("{h:?} in {path}"));
             assert_eq!((err.code(), err.path()), (code, path), "{h:?}: {err}");
@@ -143,14 +147,14 @@ fn hostile_characters_are_rejected_in_every_string_field() {
 #[test]
 fn the_failure_envelope_omits_an_absent_hint() {
     let err = compile(
-        &json!({ "agentId": AGENT, "status": "3" }).to_string(),
+        &json!({ "agentId": AGENT, "status": true }).to_string(),
         &Options::default(),
     )
     .unwrap_err();
     assert_eq!(err.hint(), None);
     assert_eq!(
         serde_json::to_string(&outcome(&Err(err))).unwrap(),
-        r#"{"error":{"code":"invalid_type","message":"`/status` must be an array, found a string","path":"/status"},"status":false}"#
+        r#"{"error":{"code":"invalid_type","message":"`/status` must be an array of statuscode values or a comma-separated string, found a boolean","path":"/status"},"status":false}"#
     );
 }
 

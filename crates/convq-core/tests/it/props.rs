@@ -9,7 +9,7 @@
 
 use convq_core::catalog::{self, ColumnType};
 use convq_core::{
-    Compiled, ERROR_CODES, Error, Options, StatusFilter, UnknownColumns, compile,
+    Compiled, DaysReading, ERROR_CODES, Error, Options, StatusFilter, UnknownColumns, compile,
     encode_uri_component,
 };
 use odata_params::filters::to_query_string;
@@ -245,9 +245,18 @@ fn options() -> impl Strategy<Value = Options> {
         1 => any_string().prop_map(Some),
     ];
     let strict = prop::bool::weighted(0.25);
-    (strict, any::<bool>(), any::<bool>(), base_url).prop_map(
-        |(strict, crm_in, extra, base_url)| {
+    (
+        strict,
+        any::<bool>(),
+        any::<bool>(),
+        base_url,
+        any::<bool>(),
+    )
+        .prop_map(|(strict, crm_in, extra, base_url, older_than)| {
             let mut options = Options::default();
+            if older_than {
+                options = options.with_created_before_days(DaysReading::OlderThanXDays);
+            }
             if strict {
                 options = options.with_unknown_columns(UnknownColumns::Error);
             }
@@ -263,8 +272,7 @@ fn options() -> impl Strategy<Value = Options> {
                 options = options.with_base_url(base);
             }
             options
-        },
-    )
+        })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -325,9 +333,14 @@ fn expected_filter(compiled: &Compiled, style: StatusFilter) -> String {
             );
         }
     }
-    if let Some(days) = ast.created_within_days {
+    if let Some(created) = ast.created_before_days {
+        let function = match created.reading {
+            DaysReading::LastXDays => "LastXDays",
+            DaysReading::OlderThanXDays => "OlderThanXDays",
+        };
         filter += &format!(
-            " and Microsoft.Dynamics.CRM.LastXDays(PropertyName='createdon',PropertyValue={days})"
+            " and Microsoft.Dynamics.CRM.{function}(PropertyName='createdon',PropertyValue={})",
+            created.days
         );
     }
     filter
@@ -542,7 +555,7 @@ proptest! {
         if let Ok(compiled) = compile_value(&input, &options) {
             let standard = compiled.ast.standard_filter();
             if options.status_filter == StatusFilter::OrChain
-                && compiled.ast.created_within_days.is_none()
+                && compiled.ast.created_before_days.is_none()
             {
                 prop_assert_eq!(parse_str(&compiled.filter), Ok(standard.clone()));
                 // Up to two statuses the crate's printer is flat too, and ours prints exactly
