@@ -37,13 +37,15 @@ pub(crate) fn cases() -> Vec<(&'static str, serde_json::Value)> {
             }),
         ),
         (
-            "closed_by_channel_then_newest_top_4",
+            // Queues sort by name, case- and accent-insensitively: "accounts", "billing",
+            // "Billing escalations", "Default messaging queue", "Élite support", "Zürich desk".
+            "closed_by_queue_name_then_newest_top_4",
             json!({
                 "agentId": AGENT,
                 "status": [4],
-                "attributes": ["msdyn_channel"],
+                "attributes": ["msdyn_cdsqueueid"],
                 "orderBy": [
-                    {"attributeName": "msdyn_channel"},
+                    {"attributeName": "msdyn_cdsqueueid"},
                     {"attributeName": "createdon", "descending": true}
                 ],
                 "top": 4
