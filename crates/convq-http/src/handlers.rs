@@ -32,19 +32,7 @@ pub(crate) async fn get_conversations(
         Ok(text) => text,
         Err(error) => return error.into_response(),
     };
-    let defaults = state.run_defaults();
-    let now = state
-        .backend()
-        .reference_now()
-        .unwrap_or_else(SystemTime::now);
-    let time_zone = params
-        .time_zone
-        .or_else(|| defaults.time_zone.clone())
-        .unwrap_or(convq_backend::TimeZone::UTC);
-    let ctx = RunContext::at(now)
-        .with_time_zone(time_zone)
-        .with_formatted_values(params.formatted_values.unwrap_or(defaults.formatted_values))
-        .with_correlation_id(correlation_id);
+    let ctx = run_context(&state, &params, correlation_id);
     // The envelope's JSON text, written by the backend without a serde_json::Value per record
     // (byte for byte what serializing get_conversations' envelope gives).
     let run = convq_backend::get_conversations_json(
@@ -118,7 +106,7 @@ pub(crate) async fn batch(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let (strict, bytes) = match read_input(&state, &uri, &headers, body).await {
+    let (params, bytes) = match read_input(&state, &uri, &headers, body).await {
         Ok(input) => input,
         Err(error) => return error.into_response(),
     };
@@ -148,7 +136,8 @@ pub(crate) async fn batch(
         .with_hint("split it into several batches")
         .into_response();
     }
-    let ctx = RunContext::at(SystemTime::now()).with_correlation_id(correlation_id);
+    let strict = params.strict;
+    let ctx = run_context(&state, &params, correlation_id);
     let runs: Vec<_> = batch
         .inputs
         .into_iter()
@@ -189,6 +178,25 @@ pub(crate) async fn batch(
         .headers_mut()
         .insert(header::AGE, HeaderValue::from(age.as_secs()));
     response
+}
+
+/// The context a `/getConversations` input runs in: the store's own "now" when it has one (the
+/// sample store), the time zone and formatted values the query parameters or the defaults ask for.
+fn run_context(state: &AppState, params: &Params, correlation_id: String) -> RunContext {
+    let defaults = state.run_defaults();
+    let now = state
+        .backend()
+        .reference_now()
+        .unwrap_or_else(SystemTime::now);
+    let time_zone = params
+        .time_zone
+        .clone()
+        .or_else(|| defaults.time_zone.clone())
+        .unwrap_or(convq_backend::TimeZone::UTC);
+    RunContext::at(now)
+        .with_time_zone(time_zone)
+        .with_formatted_values(params.formatted_values.unwrap_or(defaults.formatted_values))
+        .with_correlation_id(correlation_id)
 }
 
 /// One response header per compile warning of `/getConversations`: `<code> <JSON pointer>`.
