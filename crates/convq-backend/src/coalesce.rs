@@ -481,6 +481,10 @@ fn duplicate(error: &BackendError) -> BackendError {
         E::DataverseBadResponse { reason } => E::DataverseBadResponse {
             reason: reason.clone(),
         },
+        E::AuthFailed { credential, reason } => E::AuthFailed {
+            credential: credential.clone(),
+            reason: reason.clone(),
+        },
         E::DataversePageLimit { max_pages } => E::DataversePageLimit {
             max_pages: *max_pages,
         },

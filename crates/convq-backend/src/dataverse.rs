@@ -10,6 +10,9 @@
 //!   identity (see `pacing`), and at most `max_concurrent` requests of an identity are in flight.
 //! - `total_timeout` bounds the whole fetch (every page and retry), `connect_timeout` each
 //!   connection. Redirects are not followed: Web API does not redirect, a login page does.
+//! - The token comes from the configured [`DataverseAuth`]: a [`Credential`] (cached, refreshed
+//!   before expiry; a 401 forces one refresh and one retry of the page) or, in pass-through, the
+//!   caller's own token from [`RunContext::bearer`] (a 401 is final: it is the caller's token).
 //! - The token is a [`Secret`]: never in `Debug`, errors or `describe()`.
 //!
 //! The request URL goes through the `url` crate, which percent-encodes `'` in the query of
@@ -27,12 +30,43 @@ use serde::Deserialize;
 use serde_json::Value;
 use tokio::time::Instant;
 
+use crate::auth::Credential;
 use crate::error::BackendError;
 use crate::observe::{Nothing, Observer};
 use crate::pacing::Pacing;
 // Where the token type used to live; `crate::dataverse::Secret` still names it.
 pub(crate) use crate::secret::Secret;
 use crate::{Backend, BoxFuture, RunContext};
+
+/// Where the bearer token of each Dataverse call comes from.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum DataverseAuth {
+    /// The service's own identity: tokens for `<org URL>/.default` from this credential.
+    Credential(Credential),
+    /// Each call's own token ([`RunContext::bearer`]), sent as is; the client holds none.
+    Passthrough,
+}
+
+impl From<Credential> for DataverseAuth {
+    fn from(credential: Credential) -> Self {
+        Self::Credential(credential)
+    }
+}
+
+/// A static token (a leading `Bearer ` is stripped).
+impl From<Secret> for DataverseAuth {
+    fn from(token: Secret) -> Self {
+        Self::Credential(Credential::static_token(&token))
+    }
+}
+
+/// A static token (a leading `Bearer ` is stripped).
+impl From<&str> for DataverseAuth {
+    fn from(token: &str) -> Self {
+        Secret::new(token).into()
+    }
+}
 
 /// How to reach a Dataverse organization. Build it with [`DataverseConfig::new`], then adjust
 /// the public fields.
@@ -41,8 +75,8 @@ use crate::{Backend, BoxFuture, RunContext};
 pub struct DataverseConfig {
     /// The organization URL, e.g. `https://contoso.crm.dynamics.com`.
     pub org_url: String,
-    /// The bearer token (an Entra ID access token for the organization).
-    pub token: Secret,
+    /// Where bearer tokens come from.
+    pub auth: DataverseAuth,
     /// `Prefer: odata.maxpagesize` (1..=5000); `None` leaves the page size to Dataverse (5,000).
     pub page_size: Option<u32>,
     /// Most pages fetched for one query. Default 100.
@@ -65,10 +99,10 @@ pub struct DataverseConfig {
 impl DataverseConfig {
     /// A configuration with the defaults documented on each field.
     #[must_use]
-    pub fn new(org_url: impl Into<String>, token: impl Into<Secret>) -> Self {
+    pub fn new(org_url: impl Into<String>, auth: impl Into<DataverseAuth>) -> Self {
         Self {
             org_url: org_url.into(),
-            token: token.into(),
+            auth: auth.into(),
             page_size: None,
             max_pages: 100,
             connect_timeout: Duration::from_secs(10),
@@ -90,6 +124,8 @@ pub struct DataverseClient {
     /// Scheme, host and port of the organization: where the token may be sent.
     origin: Origin,
     headers: HeaderMap,
+    /// `<org URL>/.default`: what the credential asks tokens for.
+    scope: String,
     config: DataverseConfig,
     pacing: Pacing,
     observer: Arc<dyn Observer>,
@@ -133,8 +169,7 @@ impl DataverseClient {
     ///
     /// # Errors
     /// [`BackendError::InvalidConfig`]: the organization URL is not `http(s)://host[:port]`, the
-    /// page size is outside 1..=5000, the page cap is 0, the token cannot be sent in a header,
-    /// or the TLS set-up failed.
+    /// page size is outside 1..=5000, the page cap is 0, or the TLS set-up failed.
     pub fn new(config: DataverseConfig) -> Result<Self, BackendError> {
         let invalid = |reason: String| BackendError::InvalidConfig { reason };
         let org = config.org_url.trim_end_matches('/').to_owned();
@@ -167,15 +202,6 @@ impl DataverseClient {
         headers.insert("OData-Version", HeaderValue::from_static("4.0"));
         headers.insert("OData-MaxVersion", HeaderValue::from_static("4.0"));
         headers.insert(header::IF_NONE_MATCH, HeaderValue::from_static("null"));
-        let mut authorization = HeaderValue::from_str(&format!("Bearer {}", config.token.expose()))
-            .map_err(|_| {
-                invalid(
-                    "the token contains characters an HTTP header cannot carry (a line break?)"
-                        .to_owned(),
-                )
-            })?;
-        authorization.set_sensitive(true);
-        headers.insert(header::AUTHORIZATION, authorization);
         if let Some(size) = config.page_size {
             headers.insert(
                 "Prefer",
@@ -193,6 +219,7 @@ impl DataverseClient {
         Ok(Self {
             http,
             origin: Origin::of(&url),
+            scope: format!("{org}/.default"),
             org,
             headers,
             pacing: Pacing::new(config.max_concurrent),
@@ -245,6 +272,59 @@ impl DataverseClient {
         }
     }
 
+    /// The token for a call: the credential's (cached), or the caller's in pass-through.
+    async fn token(&self, ctx: &RunContext) -> Result<Token, BackendError> {
+        match &self.config.auth {
+            DataverseAuth::Credential(credential) => Ok(Token {
+                secret: credential.token(&self.scope).await?,
+                refreshed: false,
+            }),
+            DataverseAuth::Passthrough => match &ctx.bearer {
+                Some(bearer) => Ok(Token {
+                    secret: bearer.clone(),
+                    // A caller's token is theirs to renew.
+                    refreshed: true,
+                }),
+                None => Err(BackendError::DataverseUnauthorized {
+                    code: None,
+                    message: "pass-through mode needs the caller's bearer token and the call \
+                              had none"
+                        .to_owned(),
+                }),
+            },
+        }
+    }
+
+    /// After a 401: a new token from the credential, once per call. `None`: give up (already
+    /// refreshed once, pass-through, or the credential has no other token).
+    async fn refresh(&self, token: &Token) -> Result<Option<Token>, BackendError> {
+        let DataverseAuth::Credential(credential) = &self.config.auth else {
+            return Ok(None);
+        };
+        if token.refreshed {
+            return Ok(None);
+        }
+        tracing::info!("Dataverse answered 401; refreshing the token and retrying once");
+        Ok(credential
+            .refresh_rejected(&self.scope, &token.secret)
+            .await?
+            .map(|secret| Token {
+                secret,
+                refreshed: true,
+            }))
+    }
+
+    /// Whether a call could get a token now (always, in pass-through).
+    ///
+    /// # Errors
+    /// [`BackendError::AuthFailed`]: the credential cannot sign in.
+    pub async fn check_auth(&self) -> Result<(), BackendError> {
+        match &self.config.auth {
+            DataverseAuth::Credential(credential) => credential.check(&self.scope).await,
+            DataverseAuth::Passthrough => Ok(()),
+        }
+    }
+
     async fn fetch_all(
         &self,
         path: &str,
@@ -252,6 +332,7 @@ impl DataverseClient {
         ctx: &RunContext,
         deadline: Instant,
     ) -> Result<Vec<Value>, BackendError> {
+        let mut token = self.token(ctx).await?;
         let first = format!("{}{}", self.org, path);
         let mut url = Url::parse(&first).map_err(|e| BackendError::InvalidConfig {
             reason: format!("the request URL is not valid: {e}"),
@@ -261,7 +342,7 @@ impl DataverseClient {
         let mut pages = 0;
         loop {
             pages += 1;
-            let page = self.get_page(url, ctx, deadline).await?;
+            let page = self.get_page(url, ctx, &mut token, deadline).await?;
             rows.extend(page.value);
             if let Some(top) = top.filter(|&top| rows.len() >= top) {
                 rows.truncate(top);
@@ -320,6 +401,7 @@ impl DataverseClient {
         &self,
         url: Url,
         ctx: &RunContext,
+        token: &mut Token,
         deadline: Instant,
     ) -> Result<Page, BackendError> {
         let gate = self.pacing.gate(&ctx.identity_key());
@@ -330,10 +412,21 @@ impl DataverseClient {
                 .acquire(deadline, retries, self.observer.as_ref())
                 .await?;
             self.observer.upstream_request();
+            let mut authorization =
+                HeaderValue::from_str(&format!("Bearer {}", token.secret.expose())).map_err(
+                    |_| BackendError::DataverseUnauthorized {
+                        code: None,
+                        message: "the token contains characters an HTTP header cannot carry (a \
+                                  line break?)"
+                            .to_owned(),
+                    },
+                )?;
+            authorization.set_sensitive(true);
             let response = self
                 .http
                 .get(url.clone())
                 .headers(headers.clone())
+                .header(header::AUTHORIZATION, authorization)
                 .send()
                 .await
                 .map_err(|e| self.send_error(&e))?;
@@ -369,6 +462,14 @@ impl DataverseClient {
                 retries += 1;
                 continue;
             }
+            if status == StatusCode::UNAUTHORIZED {
+                if let Some(fresh) = self.refresh(token).await? {
+                    drop(response);
+                    drop(permit);
+                    *token = fresh;
+                    continue;
+                }
+            }
             let location = response.headers().get(header::LOCATION).cloned();
             let body = response.bytes().await.map_err(|e| self.send_error(&e))?;
             if status.is_success() {
@@ -394,6 +495,12 @@ impl DataverseClient {
             reason: chain(error),
         }
     }
+}
+
+/// A bearer token and whether it already is the one refresh a call may make.
+struct Token {
+    secret: Secret,
+    refreshed: bool,
 }
 
 /// An error and its sources, without the URL reqwest adds (it is the org URL anyway).
@@ -481,10 +588,20 @@ impl Backend for DataverseClient {
             || "server page size".to_owned(),
             |n| format!("page size {n}"),
         );
+        let auth = match &self.config.auth {
+            DataverseAuth::Credential(credential) => {
+                format!("signed in with {}", credential.name())
+            }
+            DataverseAuth::Passthrough => "callers' own tokens".to_owned(),
+        };
         format!(
-            "Dataverse at {} ({page}, at most {} pages)",
+            "Dataverse at {} ({auth}, {page}, at most {} pages)",
             self.org, self.config.max_pages
         )
+    }
+
+    fn check_ready(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move { self.check_auth().await.map_err(|e| e.to_string()) })
     }
 }
 
@@ -519,13 +636,6 @@ mod tests {
             DataverseClient::new(config).unwrap_err().code(),
             "dataverse_invalid_config"
         );
-        let error = DataverseClient::new(DataverseConfig::new(
-            "https://contoso.crm.dynamics.com",
-            "s3cr3t\nsecond-line",
-        ))
-        .unwrap_err();
-        assert_eq!(error.code(), "dataverse_invalid_config");
-        assert!(!format!("{error} {error:?}").contains("s3cr3t"), "{error}");
     }
 
     #[test]

@@ -254,6 +254,14 @@ pub enum BackendError {
         /// The page cap.
         max_pages: u32,
     },
+    /// No token could be had: the credential could not sign in.
+    #[error("cannot sign in to Dataverse with {credential}: {reason}")]
+    AuthFailed {
+        /// Which credential (e.g. `Azure CLI`, `managed identity`, `default`).
+        credential: String,
+        /// Why, as the credential said it (never a token or secret).
+        reason: String,
+    },
     /// The client configuration is unusable (organization URL, page size, HTTP client set-up).
     #[error("the Dataverse client configuration is invalid: {reason}")]
     InvalidConfig {
@@ -286,6 +294,7 @@ convq_core::error_codes! {
         Self::DataverseUnreachable { .. } => ("dataverse_unreachable", "No connection: DNS, refused connection, TLS failure or connect timeout."),
         Self::DataverseBadResponse { .. } => ("dataverse_bad_response", "A success status with a body that is not a Web API collection, or a nextLink to another host."),
         Self::DataversePageLimit { .. } => ("dataverse_page_limit", "`top` was not reached within the page cap; no partial result is returned."),
+        Self::AuthFailed { .. } => ("dataverse_auth_failed", "No token could be had: the credential (named in the message) could not sign in, and why."),
         Self::InvalidConfig { .. } => ("dataverse_invalid_config", "The organization URL or another client setting is unusable."),
     }
     else Self::Store(error) => error.code()
@@ -303,8 +312,14 @@ impl BackendError {
     pub fn hint(&self) -> Option<String> {
         match self {
             Self::DataverseUnauthorized { .. } => Some(
-                "get a fresh token for the organization (e.g. `az account get-access-token \
-                 --resource <org URL>`) and put it in CONVQ_DATAVERSE_TOKEN"
+                "the token was refused even after a refresh: check that the identity is a user of \
+                 this organization (an application user for an app registration or managed \
+                 identity), or sign in with another --auth mode"
+                    .to_owned(),
+            ),
+            Self::AuthFailed { .. } => Some(
+                "sign in first (`az login` for --auth azure-cli), or set the variables of the \
+                 chosen --auth mode (see the README, \"Connect to your org\")"
                     .to_owned(),
             ),
             Self::DataverseForbidden { .. } => Some(

@@ -26,6 +26,8 @@
 //! Core and backends read no clock: "now" (for `createdBeforeDays`) comes in [`RunContext`].
 
 #[cfg(feature = "dataverse")]
+mod auth;
+#[cfg(feature = "dataverse")]
 mod cache;
 #[cfg(feature = "dataverse")]
 mod coalesce;
@@ -48,9 +50,14 @@ use std::time::SystemTime;
 use convq_core::{Compiled, Envelope, Options};
 
 #[cfg(feature = "dataverse")]
+pub use auth::{AuthMode, Credential, CredentialOptions, TOKEN_VAR};
+/// Microsoft's credential trait, for [`Credential::new`].
+#[cfg(feature = "dataverse")]
+pub use azure_core::credentials::TokenCredential;
+#[cfg(feature = "dataverse")]
 pub use coalesce::{Shared, SharedConfig};
 #[cfg(feature = "dataverse")]
-pub use dataverse::{DataverseClient, DataverseConfig};
+pub use dataverse::{DataverseAuth, DataverseClient, DataverseConfig};
 pub use error::{BACKEND_ERROR_CODES, BackendError, RecordLocation, STORE_ERROR_CODES, StoreError};
 pub use jiff::tz::TimeZone;
 pub use observe::{Counters, CountersSnapshot, Observer};
@@ -225,6 +232,18 @@ pub trait Backend: Send + Sync {
     /// Whether the backend can answer (store loaded / client configured).
     fn is_ready(&self) -> bool {
         true
+    }
+
+    /// Whether the backend can answer now, checked for real where that takes I/O (the
+    /// Dataverse client: a token can be had); `Err` says why not. Readiness probes call it.
+    fn check_ready(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            if self.is_ready() {
+                Ok(())
+            } else {
+                Err(self.describe())
+            }
+        })
     }
 
     /// One line for logs and readiness probes, e.g. `embedded store: 3000 conversations`.
