@@ -462,13 +462,16 @@ impl DataverseClient {
                 retries += 1;
                 continue;
             }
-            if status == StatusCode::UNAUTHORIZED {
-                if let Some(fresh) = self.refresh(token).await? {
-                    drop(response);
-                    drop(permit);
-                    *token = fresh;
-                    continue;
-                }
+            let fresh = if status == StatusCode::UNAUTHORIZED {
+                self.refresh(token).await?
+            } else {
+                None
+            };
+            if let Some(fresh) = fresh {
+                drop(response);
+                drop(permit);
+                *token = fresh;
+                continue;
             }
             let location = response.headers().get(header::LOCATION).cloned();
             let body = response.bytes().await.map_err(|e| self.send_error(&e))?;

@@ -25,7 +25,8 @@ Examples:
   convq get --now 2026-11-20T12:00:00Z --time-zone Europe/Paris examples/active-and-waiting.json
   convq get --formatted-values examples/lookups.json
   convq get --data conversations.json examples/waiting.json
-  CONVQ_DATAVERSE_TOKEN=... convq get --dataverse https://contoso.crm.dynamics.com examples/waiting.json
+  az login && convq get --dataverse https://contoso.crm.dynamics.com examples/waiting.json
+  convq get --dataverse https://contoso.crm.dynamics.com --auth managed-identity examples/waiting.json
   convq get --ndjson examples/batch.ndjson";
 
 /// Run getConversations and print its answer.
@@ -50,10 +51,14 @@ pub(crate) struct GetArgs {
     #[arg(long, value_name = "FILE", conflicts_with = "dataverse")]
     data: Option<PathBuf>,
 
-    /// Answer from this Dataverse organization (e.g. https://contoso.crm.dynamics.com), with
-    /// the bearer token from the CONVQ_DATAVERSE_TOKEN environment variable.
+    /// Answer from this Dataverse organization (e.g. https://contoso.crm.dynamics.com), signed
+    /// in as --auth says (by default: CONVQ_DATAVERSE_TOKEN, else the Azure SDKs' chain ending
+    /// with the Azure CLI, so `az login` is enough).
     #[arg(long, value_name = "URL")]
     dataverse: Option<String>,
+
+    #[command(flatten)]
+    dataverse_auth: convq_http::DataverseAuthArgs,
 
     /// "Now" for createdBeforeDays with a store (RFC 3339, e.g. 2026-11-20T12:00:00Z). By
     /// default the sample store's own reference instant (2026-11-20T12:00:00Z, so examples
@@ -187,16 +192,17 @@ pub(crate) fn run(args: &GetArgs) -> anyhow::Result<Outcome> {
 /// getConversations answer: no query ran.
 fn backend(args: &GetArgs, options: &Options) -> anyhow::Result<Box<dyn Backend>> {
     if let Some(url) = &args.dataverse {
-        let Some(token) = std::env::var(convq_http::TOKEN_VAR)
-            .ok()
-            .filter(|t| !t.trim().is_empty())
-        else {
+        if args.dataverse_auth.auth == convq_backend::AuthMode::Passthrough {
             bail!(
-                "--dataverse needs a bearer token in the {} environment variable",
-                convq_http::TOKEN_VAR
+                "--auth passthrough is for `convq serve` (it forwards each caller's token); \
+                 here use default, token, azure-cli or another credential"
             );
-        };
-        let mut config = DataverseConfig::new(url.clone(), token.trim());
+        }
+        let auth = args
+            .dataverse_auth
+            .dataverse_auth()
+            .map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))?;
+        let mut config = DataverseConfig::new(url.clone(), auth);
         config.page_size = args.page_size;
         config.total_timeout = args.timeout;
         config.max_concurrent = args.max_concurrent as usize;

@@ -7,15 +7,16 @@ use std::time::Duration;
 
 use axum::http::HeaderValue;
 use convq_backend::{
-    Backend, DataverseClient, DataverseConfig, EmbeddedStore, Shared, SharedConfig,
+    Backend, DataverseAuth, DataverseClient, DataverseConfig, EmbeddedStore, Shared, SharedConfig,
 };
 use convq_core::{DaysReading, Options};
 
+use crate::auth::{AccessArgs, AccessError, DataverseAuthArgs};
 use crate::{AppState, ConnectionLimits, Limits, ServerConfig};
 
-/// The environment variable that holds the Dataverse bearer token (never a flag: flags show up
-/// in process listings and shell history).
-pub const TOKEN_VAR: &str = "CONVQ_DATAVERSE_TOKEN";
+/// The environment variable that holds a static Dataverse bearer token (never a flag: flags
+/// show up in process listings and shell history).
+pub use convq_backend::TOKEN_VAR;
 
 /// Flags of the getConversations service.
 #[derive(Debug, Clone, clap::Args)]
@@ -36,9 +37,17 @@ pub struct ServeArgs {
         long,
         value_name = "URL",
         help = "Answer from this Dataverse organization (e.g. https://contoso.crm.dynamics.com), \
-                with the bearer token from CONVQ_DATAVERSE_TOKEN"
+                signed in as --auth says"
     )]
     pub dataverse: Option<String>,
+
+    /// How to sign in to Dataverse.
+    #[command(flatten)]
+    pub dataverse_auth: DataverseAuthArgs,
+
+    /// Who may call the service.
+    #[command(flatten)]
+    pub access: AccessArgs,
 
     /// Compile options: a JSON file, or the JSON itself (the camelCase form of
     /// convq_core::Options, e.g. {"unknownColumns":"error"}).
@@ -148,9 +157,21 @@ fn parse_zone(text: &str) -> Result<convq_backend::TimeZone, String> {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StartError {
-    /// `--dataverse` without a token in the environment.
-    #[error("--dataverse needs a bearer token in the {TOKEN_VAR} environment variable")]
-    MissingToken,
+    /// A held credential or a data file on a non-loopback address with no caller checks.
+    #[error(
+        "refusing to serve {what} on {addr}, which other machines can reach, to anyone who \
+         connects: add --api-keys FILE or --entra-tenant TENANT --entra-audience AUDIENCE (or \
+         --allow-anonymous to serve it openly on purpose)"
+    )]
+    Unprotected {
+        /// The listen address.
+        addr: SocketAddr,
+        /// What would be exposed.
+        what: &'static str,
+    },
+    /// `--api-keys` or `--entra-*` cannot be used.
+    #[error(transparent)]
+    Access(#[from] AccessError),
     /// The Dataverse client could not be configured.
     #[error(transparent)]
     Backend(#[from] convq_backend::BackendError),
@@ -182,7 +203,8 @@ impl StartError {
     #[must_use]
     pub fn code(&self) -> &'static str {
         match self {
-            Self::MissingToken => "missing_token",
+            Self::Unprotected { .. } => "unprotected_service",
+            Self::Access(_) => "invalid_access_settings",
             Self::Backend(error) => error.code(),
             Self::Store(error) => error.code(),
             Self::Options(_) => "invalid_options",
@@ -195,20 +217,39 @@ impl StartError {
 
 impl ServeArgs {
     /// The server configuration and the state (backend loaded, options parsed) these flags ask
-    /// for. Reads the token from the environment when `--dataverse` is given.
+    /// for. Reads the credential's settings from the environment when `--dataverse` is given.
     ///
     /// # Errors
-    /// A missing token, an unreadable `--data` file, bad `--options` or a bad origin.
+    /// Missing credential settings, an unreadable `--data` file, bad `--options`, a bad origin,
+    /// unusable `--api-keys`/`--entra-*`, or an unprotected non-loopback address.
     pub fn build(&self) -> Result<(ServerConfig, AppState), StartError> {
         let options = self.options()?;
         let metrics = Arc::new(crate::metrics::Metrics::new());
+        let passthrough = self.dataverse.is_some()
+            && self.dataverse_auth.auth == convq_backend::AuthMode::Passthrough;
+        let access = self.access.policy(passthrough)?;
+        // Safe default: what only the service's own identity (or file) may read is not handed
+        // to the network without a caller check.
+        let exposed = match (&self.dataverse, &self.data) {
+            (Some(_), _) if !passthrough => {
+                Some("a Dataverse organization under the service's own identity")
+            }
+            (None, Some(_)) => Some("the --data file"),
+            _ => None,
+        };
+        let unprotected = !self.addr.ip().is_loopback()
+            && !access.checks_callers()
+            && !self.access.allow_anonymous;
+        if let (Some(what), true) = (exposed, unprotected) {
+            return Err(StartError::Unprotected {
+                addr: self.addr,
+                what,
+            });
+        }
         let backend: Arc<dyn Backend> = match (&self.dataverse, &self.data) {
             (Some(url), _) => {
-                let token = std::env::var(TOKEN_VAR)
-                    .ok()
-                    .filter(|t| !t.trim().is_empty())
-                    .ok_or(StartError::MissingToken)?;
-                let mut config = DataverseConfig::new(url.clone(), token.as_str());
+                let auth: DataverseAuth = self.dataverse_auth.dataverse_auth()?;
+                let mut config = DataverseConfig::new(url.clone(), auth);
                 if let Some(timeout) = self.dataverse_timeout {
                     config.total_timeout = timeout;
                 }
@@ -254,18 +295,56 @@ impl ServeArgs {
         if let Some(zone) = &self.time_zone {
             run_defaults = run_defaults.with_time_zone(zone.clone());
         }
-        let state =
-            AppState::build(backend, options, &config, metrics).with_run_defaults(run_defaults);
+        let state = AppState::build(
+            backend,
+            options,
+            &config,
+            metrics,
+            access,
+            self.access.metrics_addr.is_none(),
+        )
+        .with_run_defaults(run_defaults);
         Ok((config, state))
     }
 
     /// Builds everything, binds and serves until SIGINT/SIGTERM (see [`crate::Server::run`]).
+    /// With `--api-keys`, SIGHUP re-reads the key file; with `--metrics-addr`, `/metrics` is
+    /// served there.
     ///
     /// # Errors
-    /// As [`ServeArgs::build`], or the address cannot be bound.
+    /// As [`ServeArgs::build`], or an address cannot be bound.
     pub async fn run(&self) -> Result<(), StartError> {
         let (config, state) = self.build()?;
-        crate::serve(config, state, crate::shutdown_signal()).await?;
+        let shutdown = crate::shutdown_signal();
+        #[cfg(unix)]
+        if let Some(keys) = state.inner.access.api_keys().cloned() {
+            reload_keys_on_hangup(keys)?;
+        }
+        let mut background = Vec::new();
+        if let Some(addr) = self.access.metrics_addr {
+            let listener = tokio::net::TcpListener::bind(addr).await?;
+            tracing::info!(addr = %listener.local_addr()?, "metrics on http://{}/metrics", listener.local_addr()?);
+            let router = crate::metrics_router(state.clone());
+            background.push(tokio::spawn(async move {
+                if let Err(error) = axum::serve(listener, router).await {
+                    tracing::error!(%error, "the metrics listener failed");
+                }
+            }));
+        }
+        if self.dataverse.is_some() {
+            // Sign in now, so that the log says with what (or why not) before the first request.
+            let backend = state.clone();
+            background.push(tokio::spawn(async move {
+                if let Err(reason) = backend.backend().check_ready().await {
+                    tracing::warn!(%reason, "cannot sign in to Dataverse yet; /readyz says not ready until it can");
+                }
+            }));
+        }
+        let served = crate::serve(config, state, shutdown).await;
+        for task in background {
+            task.abort();
+        }
+        served?;
         Ok(())
     }
 
@@ -279,6 +358,24 @@ impl ServeArgs {
             Some(reading) => options.with_created_before_days(reading.into()),
         })
     }
+}
+
+/// Re-reads the API key file on each SIGHUP; a bad file keeps the keys in force.
+#[cfg(unix)]
+fn reload_keys_on_hangup(keys: crate::ApiKeys) -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangup = signal(SignalKind::hangup())?;
+    tokio::spawn(async move {
+        while hangup.recv().await.is_some() {
+            match keys.reload() {
+                Ok(count) => tracing::info!(keys = count, "SIGHUP: API keys re-read"),
+                Err(error) => {
+                    tracing::error!(%error, "SIGHUP: API keys not re-read; the previous keys stay");
+                }
+            }
+        }
+    });
+    Ok(())
 }
 
 /// Reads an `--options` value: the options JSON itself (it starts with `{`), or the path of a

@@ -12,6 +12,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::AppState;
+use crate::auth::PassthroughBearer;
 use crate::error::{ApiError, HttpCode, json_bytes, json_response, quote};
 use crate::middleware::{CorrelationId, is_json};
 
@@ -19,6 +20,7 @@ use crate::middleware::{CorrelationId, is_json};
 pub(crate) async fn get_conversations(
     State(state): State<AppState>,
     Extension(CorrelationId(correlation_id)): Extension<CorrelationId>,
+    passthrough: Option<Extension<PassthroughBearer>>,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
@@ -32,7 +34,7 @@ pub(crate) async fn get_conversations(
         Ok(text) => text,
         Err(error) => return error.into_response(),
     };
-    let ctx = run_context(&state, &params, correlation_id);
+    let ctx = run_context(&state, &params, correlation_id, passthrough);
     // The envelope's JSON text, written by the backend without a serde_json::Value per record
     // (byte for byte what serializing get_conversations' envelope gives).
     let run = convq_backend::get_conversations_json(
@@ -102,6 +104,7 @@ struct BatchBody {
 pub(crate) async fn batch(
     State(state): State<AppState>,
     Extension(CorrelationId(correlation_id)): Extension<CorrelationId>,
+    passthrough: Option<Extension<PassthroughBearer>>,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
@@ -137,7 +140,7 @@ pub(crate) async fn batch(
         .into_response();
     }
     let strict = params.strict;
-    let ctx = run_context(&state, &params, correlation_id);
+    let ctx = run_context(&state, &params, correlation_id, passthrough);
     let runs: Vec<_> = batch
         .inputs
         .into_iter()
@@ -181,8 +184,14 @@ pub(crate) async fn batch(
 }
 
 /// The context a `/getConversations` input runs in: the store's own "now" when it has one (the
-/// sample store), the time zone and formatted values the query parameters or the defaults ask for.
-fn run_context(state: &AppState, params: &Params, correlation_id: String) -> RunContext {
+/// sample store), the time zone and formatted values the query parameters or the defaults ask
+/// for, and with `--auth passthrough` the caller's own token.
+fn run_context(
+    state: &AppState,
+    params: &Params,
+    correlation_id: String,
+    passthrough: Option<Extension<PassthroughBearer>>,
+) -> RunContext {
     let defaults = state.run_defaults();
     let now = state
         .backend()
@@ -193,10 +202,14 @@ fn run_context(state: &AppState, params: &Params, correlation_id: String) -> Run
         .clone()
         .or_else(|| defaults.time_zone.clone())
         .unwrap_or(convq_backend::TimeZone::UTC);
-    RunContext::at(now)
+    let ctx = RunContext::at(now)
         .with_time_zone(time_zone)
         .with_formatted_values(params.formatted_values.unwrap_or(defaults.formatted_values))
-        .with_correlation_id(correlation_id)
+        .with_correlation_id(correlation_id);
+    match passthrough {
+        Some(Extension(PassthroughBearer(bearer))) => ctx.with_bearer(bearer),
+        None => ctx,
+    }
 }
 
 /// One response header per compile warning of `/getConversations`: `<code> <JSON pointer>`.
@@ -291,10 +304,13 @@ pub(crate) async fn healthz() -> Response {
 /// `GET /readyz`: the backend can answer.
 pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
     let backend = state.backend();
-    let (status, health) = if backend.is_ready() {
-        (StatusCode::OK, HealthStatus::Ready)
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, HealthStatus::NotReady)
+    // For Dataverse: whether a token can be had now (cached, or a sign-in that succeeds).
+    let (status, health) = match backend.check_ready().await {
+        Ok(()) => (StatusCode::OK, HealthStatus::Ready),
+        Err(reason) => {
+            tracing::warn!(%reason, "not ready");
+            (StatusCode::SERVICE_UNAVAILABLE, HealthStatus::NotReady)
+        }
     };
     json_response(
         status,

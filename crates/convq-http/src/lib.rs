@@ -26,6 +26,7 @@
 //! ```
 
 mod args;
+mod auth;
 mod error;
 mod handlers;
 mod hosts;
@@ -48,6 +49,7 @@ pub use args::{
     DaysReadingArg, ServeArgs, StartError, TOKEN_VAR, init_tracing, parse_duration,
     parse_duration_or_zero, read_options,
 };
+pub use auth::{AccessArgs, AccessError, AccessPolicy, ApiKeys, DataverseAuthArgs, EntraConfig};
 pub use error::{HTTP_ERROR_CODES, HttpCode};
 pub use openapi::document as openapi_document;
 pub use server::{ConnectionLimits, Server, serve, shutdown_signal};
@@ -199,6 +201,12 @@ struct Inner {
     metrics: Arc<metrics::Metrics>,
     openapi: Vec<u8>,
     run_defaults: RunDefaults,
+    /// Who may call the protected routes.
+    access: auth::AccessPolicy,
+    /// Whether `/metrics` is served by the main router (not with `--metrics-addr`).
+    metrics_route: bool,
+    /// The configuration the state was built with, for the `with_*` copies.
+    config: ServerConfig,
 }
 
 /// What a `/getConversations` request runs with unless its query parameters say otherwise
@@ -237,6 +245,34 @@ impl AppState {
             options,
             &ServerConfig::default(),
             Arc::new(metrics::Metrics::new()),
+            auth::AccessPolicy::open(),
+            true,
+        )
+    }
+
+    /// The same state with these inbound rules.
+    #[must_use]
+    pub fn with_access(&self, access: AccessPolicy) -> Self {
+        Self::build(
+            Arc::clone(&self.inner.backend),
+            self.inner.options.clone(),
+            &self.inner.config,
+            Arc::clone(&self.inner.metrics),
+            access,
+            self.inner.metrics_route,
+        )
+    }
+
+    /// The same state without the `/metrics` route (served elsewhere, see [`metrics_router`]).
+    #[must_use]
+    pub fn without_metrics_route(&self) -> Self {
+        Self::build(
+            Arc::clone(&self.inner.backend),
+            self.inner.options.clone(),
+            &self.inner.config,
+            Arc::clone(&self.inner.metrics),
+            self.inner.access.clone(),
+            false,
         )
     }
 
@@ -248,6 +284,8 @@ impl AppState {
             self.inner.options.clone(),
             config,
             Arc::clone(&self.inner.metrics),
+            self.inner.access.clone(),
+            self.inner.metrics_route,
         )
         .with_run_defaults(self.inner.run_defaults.clone())
     }
@@ -271,6 +309,8 @@ impl AppState {
         options: Options,
         config: &ServerConfig,
         metrics: Arc<metrics::Metrics>,
+        access: AccessPolicy,
+        metrics_route: bool,
     ) -> Self {
         let strict_options = options
             .clone()
@@ -288,6 +328,9 @@ impl AppState {
                 metrics,
                 openapi,
                 run_defaults: RunDefaults::default(),
+                access,
+                metrics_route,
+                config: config.clone(),
             }),
         }
     }
@@ -322,18 +365,34 @@ impl AppState {
 /// The service: every route, with the limits, CORS, metrics, correlation ids and access log of
 /// `state`. Bind it with [`serve`] / [`Server`], or call it in-process.
 pub fn router(state: AppState) -> Router {
-    let routes = Router::new()
+    // Callers are checked on these; /healthz, /readyz and /metrics stay open for probes.
+    let protected = Router::new()
         .route("/getConversations", post(handlers::get_conversations))
         .route("/getConversations/batch", post(handlers::batch))
         .route("/query", post(handlers::query))
+        .route("/openapi.json", get(handlers::openapi))
         // The routes above (the work) share the concurrency limit; the routes below answer even
         // when every slot is busy, so probes keep working under load.
         .route_layer(middleware::work_limit(&state))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ));
+    let mut routes = protected
         .route("/healthz", get(handlers::healthz))
-        .route("/readyz", get(handlers::readyz))
-        .route("/openapi.json", get(handlers::openapi))
-        .route("/metrics", get(handlers::metrics))
+        .route("/readyz", get(handlers::readyz));
+    if state.inner.metrics_route {
+        routes = routes.route("/metrics", get(handlers::metrics));
+    }
+    let routes = routes
         .fallback(handlers::not_found)
         .with_state(state.clone());
     middleware::apply(routes, &state)
+}
+
+/// `/metrics` alone, for `--metrics-addr`: the metrics of `state`'s router.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(handlers::metrics))
+        .with_state(state)
 }

@@ -156,6 +156,10 @@ async fn observe(State(state): State<AppState>, mut request: Request, next: Next
 
     let status = response.status();
     let elapsed = started.elapsed();
+    let caller = response
+        .extensions()
+        .get::<crate::auth::Caller>()
+        .map_or("-", |caller| caller.0.as_str());
     metrics.observe(route, method_label(&method), status, elapsed.as_secs_f64());
     tracing::info!(
         target: "convq_http::access",
@@ -164,6 +168,7 @@ async fn observe(State(state): State<AppState>, mut request: Request, next: Next
         status = status.as_u16(),
         latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
         correlation_id = id.to_str().unwrap_or_default(),
+        caller,
         "request"
     );
     response

@@ -71,14 +71,23 @@ fn serve_answers_get_conversations_and_stops_on_sigterm() {
 #[test]
 fn serve_without_a_token_for_dataverse_exits_1() {
     let output = convq()
-        .args(["serve", "--dataverse", "https://contoso.crm.dynamics.com"])
+        .args([
+            "serve",
+            "--dataverse",
+            "https://contoso.crm.dynamics.com",
+            "--auth",
+            "token",
+        ])
         .env_remove("CONVQ_DATAVERSE_TOKEN")
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.starts_with("error: [missing_token] --dataverse needs a bearer token"),
+        stderr.starts_with(
+            "error: [dataverse_auth_failed] cannot sign in to Dataverse with \
+             CONVQ_DATAVERSE_TOKEN: CONVQ_DATAVERSE_TOKEN is not set"
+        ),
         "{stderr}"
     );
 }

@@ -193,9 +193,14 @@ async fn sigint_stops_an_idle_server() {
 async fn bad_configuration_stops_the_start_with_a_coded_error() {
     for (args, env_token, code) in [
         (
-            vec!["--dataverse", "https://contoso.crm.dynamics.com"],
+            vec![
+                "--dataverse",
+                "https://contoso.crm.dynamics.com",
+                "--auth",
+                "token",
+            ],
             false,
-            "missing_token",
+            "dataverse_auth_failed",
         ),
         (
             vec!["--data", "/nonexistent/conversations.json"],
