@@ -105,7 +105,7 @@ impl FromStr for AuthMode {
 }
 
 /// What the credentials read: by default the environment variables the Azure SDKs use.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct CredentialOptions {
     /// `CONVQ_DATAVERSE_TOKEN`.
@@ -123,8 +123,34 @@ pub struct CredentialOptions {
     /// The client id of a user-assigned managed identity (`--client-id`); `None`: system-assigned.
     pub managed_identity_client_id: Option<String>,
     /// HTTP options of the credentials that call Entra ID (client secret, workload identity,
-    /// managed identity): the cloud (authority host) and the transport.
+    /// managed identity): the cloud (authority host) and the transport. By default 3 retries
+    /// within 10 s (azure_core's default, 8 within a minute, would hold a request or a readiness
+    /// probe for a minute when the identity endpoint is down).
     pub client_options: ClientOptions,
+}
+
+impl Default for CredentialOptions {
+    fn default() -> Self {
+        Self {
+            token: None,
+            tenant_id: None,
+            client_id: None,
+            client_secret: None,
+            federated_token_file: None,
+            certificate_path: None,
+            managed_identity_client_id: None,
+            client_options: ClientOptions {
+                retry: azure_core::http::RetryOptions::exponential(
+                    azure_core::http::ExponentialRetryOptions {
+                        max_retries: 3,
+                        max_total_elapsed: azure_core::time::Duration::seconds(10),
+                        ..Default::default()
+                    },
+                ),
+                ..ClientOptions::default()
+            },
+        }
+    }
 }
 
 impl fmt::Debug for CredentialOptions {
@@ -157,8 +183,7 @@ impl CredentialOptions {
             client_secret: var("AZURE_CLIENT_SECRET").map(Secret::new),
             federated_token_file: var("AZURE_FEDERATED_TOKEN_FILE").map(PathBuf::from),
             certificate_path: var("AZURE_CLIENT_CERTIFICATE_PATH").map(PathBuf::from),
-            managed_identity_client_id: None,
-            client_options: ClientOptions::default(),
+            ..Self::default()
         }
     }
 
@@ -621,9 +646,7 @@ fn managed_identity(options: &CredentialOptions) -> Source {
         // Off Azure, the instance metadata service never answers and azure_identity retries it
         // for over a minute; in the chain, a short probe lets the Azure CLI have its turn (as
         // DefaultAzureCredential does in the other Azure SDKs). The App Service form is local.
-        probe: std::env::var_os("IDENTITY_ENDPOINT")
-            .is_none()
-            .then_some(Duration::from_secs(3)),
+        probe: Some(Duration::from_secs(3)),
     }
 }
 

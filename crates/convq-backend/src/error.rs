@@ -312,9 +312,9 @@ impl BackendError {
     pub fn hint(&self) -> Option<String> {
         match self {
             Self::DataverseUnauthorized { .. } => Some(
-                "the token was refused even after a refresh: check that the identity is a user of \
-                 this organization (an application user for an app registration or managed \
-                 identity), or sign in with another --auth mode"
+                "check that the identity is a user of this organization (an application user \
+                 for an app registration or managed identity) and, with --auth token, that the \
+                 token is current; a signed-in credential was already renewed once"
                     .to_owned(),
             ),
             Self::AuthFailed { .. } => Some(

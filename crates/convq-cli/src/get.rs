@@ -198,6 +198,9 @@ fn backend(args: &GetArgs, options: &Options) -> anyhow::Result<Box<dyn Backend>
                  here use default, token, azure-cli or another credential"
             );
         }
+        // Warnings on stderr; RUST_LOG=info also says which credential signed in. (Why none
+        // did is in the error itself.)
+        convq_http::init_tracing_with("warn");
         let auth = args
             .dataverse_auth
             .dataverse_auth()

@@ -449,8 +449,14 @@ pub fn parse_duration_or_zero(text: &str) -> Result<Duration, String> {
 
 /// Logs to stderr, one line per event; `RUST_LOG` overrides the default `info` level.
 pub fn init_tracing() {
+    init_tracing_with("info");
+}
+
+/// As [`init_tracing`], with `default` as the filter when `RUST_LOG` is not set (e.g.
+/// `warn,convq_backend=info` for a command-line tool that says only how it signed in).
+pub fn init_tracing_with(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     // A second call (e.g. from a test) keeps the first subscriber.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -345,7 +345,7 @@ impl EntraConfig {
             tenant,
             audience,
             roles: Vec::new(),
-            min_refetch: Duration::from_secs(30),
+            min_refetch: Duration::from_secs(5),
             max_age: Duration::from_secs(24 * 3600),
         }
     }

@@ -46,8 +46,8 @@ use convq_backend::Backend;
 use convq_core::Options;
 
 pub use args::{
-    DaysReadingArg, ServeArgs, StartError, TOKEN_VAR, init_tracing, parse_duration,
-    parse_duration_or_zero, read_options,
+    DaysReadingArg, ServeArgs, StartError, TOKEN_VAR, init_tracing, init_tracing_with,
+    parse_duration, parse_duration_or_zero, read_options,
 };
 pub use auth::{AccessArgs, AccessError, AccessPolicy, ApiKeys, DataverseAuthArgs, EntraConfig};
 pub use error::{HTTP_ERROR_CODES, HttpCode};

@@ -115,6 +115,21 @@ pub fn document() -> Value {
         );
         responses.insert("413".into(), failure(&[413], "Body too large."));
         responses.insert("415".into(), failure(&[415], "Body not declared as JSON."));
+        responses.insert(
+            "401".into(),
+            failure(
+                &[401],
+                "When the service checks callers (--api-keys, --entra-*) or passes callers' \
+                 tokens through: no credential, or a bad one; WWW-Authenticate is set.",
+            ),
+        );
+        responses.insert(
+            "403".into(),
+            failure(
+                &[403],
+                "A valid Entra ID token without a required app role.",
+            ),
+        );
         json!({
             "summary": summary,
             "description": description,

@@ -81,7 +81,10 @@ fn type_of(property: &Value) -> String {
 }
 
 fn errors() -> String {
-    let mut out = header("`convq_core::ERROR_CODES`");
+    let mut out = header(
+        "`convq_core::ERROR_CODES`, `convq_backend::BACKEND_ERROR_CODES` and \
+         `convq_http::HTTP_ERROR_CODES`",
+    );
     out.push_str("# Error codes\n\n");
     out.push_str(
         "Every failure is `{\"error\":{\"code\",\"message\",\"path\",\"hint\"},\"status\":false}`. \
@@ -91,6 +94,22 @@ fn errors() -> String {
     );
     for (code, description) in convq_core::ERROR_CODES.iter() {
         let _ = writeln!(out, "| `{code}` | {description} |");
+    }
+    out.push_str(
+        "\n## Running the query\n\nWhat `convq get` and `POST /getConversations` answer when the \
+         input compiled but the backend (the embedded store or a Dataverse organization, and \
+         signing in to it) could not answer. The HTTP service answers them with 502, or 504 for \
+         `dataverse_timeout`.\n\n| Code | When |\n|---|---|\n",
+    );
+    for (code, description) in convq_backend::BACKEND_ERROR_CODES {
+        let _ = writeln!(out, "| `{code}` | {description} |");
+    }
+    out.push_str(
+        "\n## HTTP service\n\nCodes only `convq serve` / `convq-http` answers with, and their \
+         status.\n\n| Code | Status | When |\n|---|---|---|\n",
+    );
+    for (code, status, description) in convq_http::HTTP_ERROR_CODES {
+        let _ = writeln!(out, "| `{code}` | {status} | {description} |");
     }
     out
 }

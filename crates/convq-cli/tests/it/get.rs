@@ -4,6 +4,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::PathBuf;
+use std::process::Command;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -155,14 +156,15 @@ fn bad_flags_are_usage_errors() {
 
     let output = convq()
         .args(["get", "--dataverse", "https://contoso.crm.dynamics.com"])
-        .arg("examples/waiting.json")
+        .args(["--auth", "token", "examples/waiting.json"])
         .env_remove("CONVQ_DATAVERSE_TOKEN")
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(
         stderr(&output),
-        "error: --dataverse needs a bearer token in the CONVQ_DATAVERSE_TOKEN environment variable\n"
+        "error: [dataverse_auth_failed] cannot sign in to Dataverse with CONVQ_DATAVERSE_TOKEN: \
+         CONVQ_DATAVERSE_TOKEN is not set\n"
     );
 
     let output = convq()
@@ -443,4 +445,160 @@ fn get_dataverse_checks_the_full_url_length() {
         "{}",
         stderr(&output)
     );
+}
+
+/// A fake Azure CLI on `PATH`: `az account get-access-token` prints what Azure CLI 2.54+ prints
+/// (or fails like a signed-out CLI), and records its arguments.
+fn fake_az(signed_in: bool) -> (std::path::PathBuf, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!(
+        "convq-az-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let args = dir.join("args");
+    let body = if signed_in {
+        format!(
+            "echo \"$@\" > {}\nexpires=$(( $(date +%s) + 3600 ))\n\
+             printf '{{\"accessToken\":\"az-token-5f1c\",\"expiresOn\":\"2030-01-01 00:00:00.000000\",\"expires_on\":%s,\"subscription\":\"s\",\"tenant\":\"t\",\"tokenType\":\"Bearer\"}}\\n' \"$expires\"\n",
+            args.display()
+        )
+    } else {
+        "echo \"ERROR: Please run 'az login' to setup account.\" >&2\nexit 1\n".to_owned()
+    };
+    let script = dir.join("az");
+    std::fs::write(&script, format!("#!/bin/sh\n{body}")).unwrap();
+    let mut permissions = std::fs::metadata(&script).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
+    std::fs::set_permissions(&script, permissions).unwrap();
+    (dir, args)
+}
+
+/// `convq` with no Azure settings in its environment and `dir` first on `PATH`; managed identity
+/// is pointed at a closed port on loopback (never the instance metadata service).
+fn convq_signed_out(dir: &std::path::Path) -> Command {
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut command = convq();
+    for name in [
+        "CONVQ_DATAVERSE_TOKEN",
+        "AZURE_TENANT_ID",
+        "AZURE_CLIENT_ID",
+        "AZURE_CLIENT_SECRET",
+        "AZURE_FEDERATED_TOKEN_FILE",
+        "AZURE_CLIENT_CERTIFICATE_PATH",
+        "MSI_ENDPOINT",
+    ] {
+        command.env_remove(name);
+    }
+    command
+        .env("IDENTITY_ENDPOINT", format!("http://{closed}/msi/token"))
+        .env("IDENTITY_HEADER", "h")
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                dir.display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        );
+    command
+}
+
+#[test]
+fn the_azure_cli_signs_in_after_az_login() {
+    let page = json!({"value": []});
+    for mode in ["azure-cli", "default"] {
+        let (dir, args) = fake_az(true);
+        let (base, heads) = stand_in(vec![(Duration::ZERO, "200 OK", page.to_string())]);
+        let output = convq_signed_out(&dir)
+            .args([
+                "get",
+                "--dataverse",
+                &base,
+                "--auth",
+                mode,
+                "examples/waiting.json",
+            ])
+            .env("RUST_LOG", "info")
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0), "{mode}: {}", stderr(&output));
+        let head = heads.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert!(
+            head.to_lowercase()
+                .contains("authorization: bearer az-token-5f1c\r\n"),
+            "{head}"
+        );
+        let called = std::fs::read_to_string(&args).unwrap();
+        assert!(
+            called.starts_with(&format!(
+                "account get-access-token -o json --scope {base}/.default"
+            )),
+            "{called}"
+        );
+        let log = stderr(&output);
+        assert!(
+            log.contains("signed in to Dataverse with Azure CLI"),
+            "{log}"
+        );
+        if mode == "default" {
+            // The chain says why the ones before did not sign in.
+            assert!(
+                log.contains("environment client secret did not sign in"),
+                "{log}"
+            );
+            assert!(log.contains("managed identity did not sign in"), "{log}");
+        }
+        assert!(!log.contains("az-token-5f1c"), "{log}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
+
+#[test]
+fn when_no_credential_signs_in_the_error_says_why_each_failed() {
+    let (dir, _) = fake_az(false);
+    let output = convq_signed_out(&dir)
+        .args([
+            "get",
+            "--dataverse",
+            "http://127.0.0.1:9",
+            "examples/waiting.json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    let body = envelope(&output);
+    assert_eq!(body["error"]["code"], "dataverse_auth_failed");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("cannot sign in to Dataverse with default: "),
+        "{message}"
+    );
+    for part in [
+        "environment client secret: AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET not set",
+        "workload identity: AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_FEDERATED_TOKEN_FILE not set",
+        "managed identity: ",
+        "Azure CLI: ",
+        "az login",
+    ] {
+        assert!(message.contains(part), "{part:?} in {message}");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn passthrough_is_for_the_service() {
+    let output = convq()
+        .args(["get", "--dataverse", "https://contoso.crm.dynamics.com"])
+        .args(["--auth", "passthrough", "examples/waiting.json"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("--auth passthrough is for `convq serve`"));
 }

@@ -20,6 +20,7 @@
 //! to `peer`, a local stand-in for the Dataverse Web API on 127.0.0.1 (slow or failing on
 //! demand).
 
+mod auth;
 mod connections;
 mod correlation;
 mod errors;
