@@ -55,7 +55,8 @@ enum Command {
     ///
     /// Routes: POST /getConversations, POST /query, GET /healthz, /readyz, /openapi.json,
     /// /metrics. The same flags as the convq-http binary.
-    Serve(convq_http::ServeArgs),
+    // Boxed: the service's flags are several times the size of the other commands'.
+    Serve(Box<convq_http::ServeArgs>),
     #[command(after_help = docs::COMPLETIONS_EXAMPLES)]
     Completions(docs::CompletionsArgs),
     #[command(after_help = docs::MAN_EXAMPLES)]

@@ -82,7 +82,7 @@ fn type_of(property: &Value) -> String {
 
 fn errors() -> String {
     let mut out = header(
-        "`convq_core::ERROR_CODES`, `convq_backend::BACKEND_ERROR_CODES` and \
+        "`convq_core::ERROR_CODES`, `convq_backend::BACKEND_ERROR_CODES`, `STORE_ERROR_CODES` and \
          `convq_http::HTTP_ERROR_CODES`",
     );
     out.push_str("# Error codes\n\n");
@@ -101,14 +101,17 @@ fn errors() -> String {
          signing in to it) could not answer. The HTTP service answers them with 502, or 504 for \
          `dataverse_timeout`.\n\n| Code | When |\n|---|---|\n",
     );
-    for (code, description) in convq_backend::BACKEND_ERROR_CODES {
+    for (code, description) in convq_backend::BACKEND_ERROR_CODES
+        .iter()
+        .chain(convq_backend::STORE_ERROR_CODES.iter())
+    {
         let _ = writeln!(out, "| `{code}` | {description} |");
     }
     out.push_str(
         "\n## HTTP service\n\nCodes only `convq serve` / `convq-http` answers with, and their \
          status.\n\n| Code | Status | When |\n|---|---|---|\n",
     );
-    for (code, status, description) in convq_http::HTTP_ERROR_CODES {
+    for (code, status, description) in convq_http::HTTP_ERROR_CODES.iter() {
         let _ = writeln!(out, "| `{code}` | {status} | {description} |");
     }
     out
