@@ -163,7 +163,12 @@ impl Shared {
         }
 
         let total = inner.client.config().total_timeout;
-        let deadline = Instant::now() + inner.config.coalesce_window + total;
+        let mut deadline = Instant::now() + inner.config.coalesce_window + total;
+        // Never wait past the caller's deadline (the shared request itself stops at the
+        // deadline of the call that started it).
+        if let Some(callers) = ctx.deadline {
+            deadline = deadline.min(Instant::from_std(callers));
+        }
         let (mut receiver, start) = {
             let mut in_flight = inner
                 .in_flight
@@ -211,7 +216,13 @@ impl Shared {
                         retries: 0,
                         retry_after: Some(until - Instant::now()),
                     },
-                    None => BackendError::DataverseTimeout { after: total },
+                    None => BackendError::DataverseTimeout {
+                        after: total,
+                        waiting_for:
+                            "a deadline ran out while waiting for the shared request for the same \
+                                      query"
+                                .to_owned(),
+                    },
                 })
             }
         }
@@ -473,7 +484,21 @@ fn duplicate(error: &BackendError) -> BackendError {
             code: code.clone(),
             message: message.clone(),
         },
-        E::DataverseTimeout { after } => E::DataverseTimeout { after: *after },
+        E::DataverseUnavailable {
+            retries,
+            retry_after,
+        } => E::DataverseUnavailable {
+            retries: *retries,
+            retry_after: *retry_after,
+        },
+        E::DataverseResponseTooLarge { what, limit } => E::DataverseResponseTooLarge {
+            what,
+            limit: *limit,
+        },
+        E::DataverseTimeout { after, waiting_for } => E::DataverseTimeout {
+            after: *after,
+            waiting_for: waiting_for.clone(),
+        },
         E::DataverseUnreachable { host, reason } => E::DataverseUnreachable {
             host: host.clone(),
             reason: reason.clone(),
@@ -542,6 +567,10 @@ impl Backend for Shared {
 
     fn is_ready(&self) -> bool {
         self.inner.client.is_ready()
+    }
+
+    fn check_ready(&self) -> BoxFuture<'_, Result<(), String>> {
+        self.inner.client.check_ready()
     }
 
     fn describe(&self) -> String {

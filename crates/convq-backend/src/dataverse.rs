@@ -8,8 +8,15 @@
 //! - 429 and 503 are retried after `Retry-After` seconds (capped by `max_retry_wait`, at most
 //!   `max_retries` times, never past the total deadline). The wait pauses every request of the
 //!   identity (see `pacing`), and at most `max_concurrent` requests of an identity are in flight.
-//! - `total_timeout` bounds the whole fetch (every page and retry), `connect_timeout` each
-//!   connection. Redirects are not followed: Web API does not redirect, a login page does.
+//! - `total_timeout` bounds the whole fetch (every page and retry), and so does the caller's
+//!   [`RunContext::deadline`] (less a margin to answer in): a hung organization is reported as
+//!   `dataverse_timeout`, saying what was awaited, before the caller gives up. `connect_timeout`
+//!   bounds each connection.
+//! - Bodies are read chunk by chunk and refused past `max_page_bytes` for a page or
+//!   `max_response_bytes` for all pages together (`dataverse_response_too_large`), so a huge
+//!   answer costs at most the cap in memory; error bodies are read up to 64 KiB.
+//! - A 401 or 403 makes [`Backend::is_ready`] false until a call succeeds again.
+//!   Redirects are not followed: Web API does not redirect, a login page does.
 //! - The token comes from the configured [`DataverseAuth`]: a [`Credential`] (cached, refreshed
 //!   before expiry; a 401 forces one refresh and one retry of the page) or, in pass-through, the
 //!   caller's own token from [`RunContext::bearer`] (a 401 is final: it is the caller's token).
@@ -21,6 +28,8 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use convq_core::Compiled;
@@ -91,6 +100,11 @@ pub struct DataverseConfig {
     pub max_retry_wait: Duration,
     /// Most requests of one identity in flight at once (Dataverse's limit is 52). Default 52.
     pub max_concurrent: usize,
+    /// Largest body of one page, in bytes; a larger one is refused
+    /// (`dataverse_response_too_large`). Default 64 MiB.
+    pub max_page_bytes: u64,
+    /// Largest answer, all pages together, in bytes. Default 256 MiB.
+    pub max_response_bytes: u64,
     /// Longest request URL, organization URL included: Dataverse's 32,768 by default. Queries
     /// over several agents are split to stay within it.
     pub max_url_length: usize,
@@ -110,6 +124,8 @@ impl DataverseConfig {
             max_retries: 3,
             max_retry_wait: Duration::from_secs(30),
             max_concurrent: 52,
+            max_page_bytes: 64 << 20,
+            max_response_bytes: 256 << 20,
             max_url_length: convq_core::limits::MAX_URL_LENGTH,
         }
     }
@@ -129,6 +145,8 @@ pub struct DataverseClient {
     config: DataverseConfig,
     pacing: Pacing,
     observer: Arc<dyn Observer>,
+    /// False after a 401/403 until a call succeeds: the credentials are not accepted.
+    accepted: AtomicBool,
 }
 
 /// Scheme, host and port of a URL (the port made explicit).
@@ -225,6 +243,7 @@ impl DataverseClient {
             pacing: Pacing::new(config.max_concurrent),
             config,
             observer: Arc::new(Nothing),
+            accepted: AtomicBool::new(true),
         })
     }
 
@@ -264,12 +283,38 @@ impl DataverseClient {
         top: Option<u32>,
         ctx: &RunContext,
     ) -> Result<Vec<Value>, BackendError> {
-        let total = self.config.total_timeout;
-        let deadline = Instant::now() + total;
-        match tokio::time::timeout_at(deadline, self.fetch_all(path, top, ctx, deadline)).await {
-            Ok(result) => result,
-            Err(_) => Err(BackendError::DataverseTimeout { after: total }),
+        let started = Instant::now();
+        let own = started + self.config.total_timeout;
+        // The caller's deadline, less a margin to turn the timeout into an answer.
+        let callers = ctx.deadline.map(|deadline| {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            started + left.saturating_sub((left / 20).min(Duration::from_millis(500)))
+        });
+        let (deadline, limit) = match callers {
+            Some(callers) if callers < own => (callers, "the caller's deadline"),
+            _ => (own, "the Dataverse timeout"),
+        };
+        let progress = Progress::default();
+        let result = tokio::time::timeout_at(
+            deadline,
+            self.fetch_all(path, top, ctx, deadline, &progress),
+        )
+        .await;
+        let result = result.unwrap_or_else(|_| {
+            Err(BackendError::DataverseTimeout {
+                after: deadline - started,
+                waiting_for: format!("{} ran out while waiting for {}", limit, progress.get()),
+            })
+        });
+        match &result {
+            Ok(_) => self.accepted.store(true, Ordering::Relaxed),
+            Err(
+                BackendError::DataverseUnauthorized { .. }
+                | BackendError::DataverseForbidden { .. },
+            ) => self.accepted.store(false, Ordering::Relaxed),
+            Err(_) => {}
         }
+        result
     }
 
     /// The token for a call: the credential's (cached), or the caller's in pass-through.
@@ -331,6 +376,7 @@ impl DataverseClient {
         top: Option<u32>,
         ctx: &RunContext,
         deadline: Instant,
+        progress: &Progress,
     ) -> Result<Vec<Value>, BackendError> {
         let mut token = self.token(ctx).await?;
         let first = format!("{}{}", self.org, path);
@@ -340,9 +386,18 @@ impl DataverseClient {
         let top = top.map(|t| t as usize);
         let mut rows = Vec::new();
         let mut pages = 0;
+        let mut budget = self.config.max_response_bytes;
         loop {
             pages += 1;
-            let page = self.get_page(url, ctx, &mut token, deadline).await?;
+            let page = self
+                .get_page(
+                    url,
+                    ctx,
+                    &mut token,
+                    deadline,
+                    (pages, &mut budget, progress),
+                )
+                .await?;
             rows.extend(page.value);
             if let Some(top) = top.filter(|&top| rows.len() >= top) {
                 rows.truncate(top);
@@ -403,15 +458,18 @@ impl DataverseClient {
         ctx: &RunContext,
         token: &mut Token,
         deadline: Instant,
+        (page, budget, progress): (u32, &mut u64, &Progress),
     ) -> Result<Page, BackendError> {
         let gate = self.pacing.gate(&ctx.identity_key());
         let headers = self.request_headers(ctx.formatted_values);
         let mut retries = 0;
         loop {
+            progress.set(page, Stage::Queue);
             let permit = gate
                 .acquire(deadline, retries, self.observer.as_ref())
                 .await?;
             self.observer.upstream_request();
+            progress.set(page, Stage::Head);
             let mut authorization =
                 HeaderValue::from_str(&format!("Bearer {}", token.secret.expose())).map_err(
                     |_| BackendError::DataverseUnauthorized {
@@ -422,7 +480,7 @@ impl DataverseClient {
                     },
                 )?;
             authorization.set_sensitive(true);
-            let response = self
+            let mut response = self
                 .http
                 .get(url.clone())
                 .headers(headers.clone())
@@ -444,11 +502,7 @@ impl DataverseClient {
                 let wait = retry_after
                     .unwrap_or_else(|| backoff(retries))
                     .min(self.config.max_retry_wait);
-                let throttled = BackendError::DataverseThrottled {
-                    status: status.as_u16(),
-                    retries,
-                    retry_after,
-                };
+                let throttled = BackendError::rate_limited(status.as_u16(), retries, retry_after);
                 // Every request of the identity waits, not only this one: sending during the
                 // wait extends it.
                 gate.pause(wait, status.as_u16(), retry_after, self.observer.as_ref());
@@ -474,10 +528,26 @@ impl DataverseClient {
                 continue;
             }
             let location = response.headers().get(header::LOCATION).cloned();
-            let body = response.bytes().await.map_err(|e| self.send_error(&e))?;
+            progress.set(page, Stage::Body);
             if status.is_success() {
+                let (limit, what) = if *budget < self.config.max_page_bytes {
+                    (*budget, "the whole answer")
+                } else {
+                    (self.config.max_page_bytes, "one page")
+                };
+                let body = read_body(&mut response, limit)
+                    .await
+                    .map_err(|e| self.send_error(&e))?
+                    .ok_or(BackendError::DataverseResponseTooLarge { what, limit })?;
+                *budget -= body.len() as u64;
                 return parse_page(&body);
             }
+            // An error body is only read for Dataverse's code and message.
+            let body = read_body(&mut response, ERROR_BODY_LIMIT)
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or_default();
             return Err(http_error(status, &body, location.as_ref()));
         }
     }
@@ -486,6 +556,7 @@ impl DataverseClient {
         if error.is_timeout() && !error.is_connect() {
             return BackendError::DataverseTimeout {
                 after: self.config.total_timeout,
+                waiting_for: chain(error),
             };
         }
         if error.is_connect() || error.is_request() {
@@ -504,6 +575,74 @@ impl DataverseClient {
 struct Token {
     secret: Secret,
     refreshed: bool,
+}
+
+/// Largest error body read, for Dataverse's `{"error": {...}}`.
+const ERROR_BODY_LIMIT: u64 = 64 << 10;
+
+/// Longest Dataverse error message passed on, in characters (they are a sentence or two; the
+/// limit keeps an odd answer from filling the caller's error).
+const MAX_MESSAGE_CHARS: usize = 1000;
+
+/// The body, read chunk by chunk; `None` as soon as it is over `limit` bytes (at once when
+/// `Content-Length` says so), so that an oversized answer never sits in memory whole.
+async fn read_body(
+    response: &mut reqwest::Response,
+    limit: u64,
+) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    let declared = response.content_length();
+    if declared.is_some_and(|length| length > limit) {
+        return Ok(None);
+    }
+    // Content-Length sizes the buffer (up to 1 MiB: it is the sender's word), which saves the
+    // copies of a growing buffer.
+    let capacity = usize::try_from(declared.unwrap_or(0).min(1 << 20)).unwrap_or(0);
+    let mut body = Vec::with_capacity(capacity);
+    while let Some(chunk) = response.chunk().await? {
+        if (body.len() + chunk.len()) as u64 > limit {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
+}
+
+/// What a fetch was doing, for the message of a timeout.
+#[derive(Debug, Default)]
+struct Progress(Mutex<(u32, Stage)>);
+
+#[derive(Debug, Default, Clone, Copy)]
+enum Stage {
+    /// Waiting for the identity's pacing gate (throttled, or too many requests in flight).
+    #[default]
+    Queue,
+    /// Request sent, status and headers not yet received.
+    Head,
+    /// Reading the body.
+    Body,
+}
+
+impl Progress {
+    fn set(&self, page: u32, stage: Stage) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = (page, stage);
+    }
+
+    fn get(&self) -> String {
+        let (page, stage) = *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match stage {
+            Stage::Queue => {
+                format!("a turn to send page {page} (throttled, or too many requests in flight)")
+            }
+            Stage::Head => format!("the status line and headers of page {page}"),
+            Stage::Body => format!("the rest of the body of page {page}"),
+        }
+    }
 }
 
 /// An error and its sources, without the URL reqwest adds (it is the org URL anyway).
@@ -544,6 +683,14 @@ fn parse_page(body: &[u8]) -> Result<Page, BackendError> {
     Ok(page)
 }
 
+/// `text` cut to its first `max` characters, with an ellipsis when cut.
+fn shorten(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
 /// Maps a failed answer, reading Dataverse's `{"error": {"code", "message"}}` when it is there.
 fn http_error(status: StatusCode, body: &[u8], location: Option<&HeaderValue>) -> BackendError {
     let error = serde_json::from_slice::<Value>(body).ok();
@@ -554,7 +701,9 @@ fn http_error(status: StatusCode, body: &[u8], location: Option<&HeaderValue>) -
             .and_then(Value::as_str)
             .map(str::to_owned)
     };
-    let code = field("code").filter(|c| !c.is_empty());
+    let code = field("code")
+        .filter(|c| !c.is_empty())
+        .map(|c| shorten(&c, 100));
     let message =
         field("message").unwrap_or_else(|| match location.and_then(|l| l.to_str().ok()) {
             Some(to) if status.is_redirection() => {
@@ -562,6 +711,7 @@ fn http_error(status: StatusCode, body: &[u8], location: Option<&HeaderValue>) -
             }
             _ => status.canonical_reason().unwrap_or_default().to_owned(),
         });
+    let message = shorten(&message, MAX_MESSAGE_CHARS);
     match status {
         StatusCode::UNAUTHORIZED => BackendError::DataverseUnauthorized { code, message },
         StatusCode::FORBIDDEN => BackendError::DataverseForbidden { code, message },
@@ -586,6 +736,12 @@ impl Backend for DataverseClient {
         })
     }
 
+    /// Not ready while the organization rejects the credentials (the last call got a 401 or
+    /// 403); ready again once a call succeeds.
+    fn is_ready(&self) -> bool {
+        self.accepted.load(Ordering::Relaxed)
+    }
+
     fn describe(&self) -> String {
         let page = self.config.page_size.map_or_else(
             || "server page size".to_owned(),
@@ -603,8 +759,18 @@ impl Backend for DataverseClient {
         )
     }
 
+    /// Ready while a token can be had and the organization did not reject the last call.
     fn check_ready(&self) -> BoxFuture<'_, Result<(), String>> {
-        Box::pin(async move { self.check_auth().await.map_err(|e| e.to_string()) })
+        Box::pin(async move {
+            if !self.is_ready() {
+                return Err(
+                    "the organization rejected the last call (401 or 403); ready again \
+                            when a call succeeds"
+                        .to_owned(),
+                );
+            }
+            self.check_auth().await.map_err(|e| e.to_string())
+        })
     }
 }
 

@@ -199,19 +199,41 @@ pub enum BackendError {
         /// Dataverse's message, or the HTTP reason.
         message: String,
     },
-    /// Still throttled (429) or unavailable (503) after the allowed retries.
+    /// Still throttled (429) after the allowed retries.
     #[error(
         "Dataverse is throttling requests (HTTP {status}) and still was after {retries} \
          retries{}",
         retry_after.map(|d| format!("; it asked to wait {} s", d.as_secs())).unwrap_or_default()
     )]
     DataverseThrottled {
-        /// 429 or 503.
+        /// 429.
         status: u16,
         /// Retries made.
         retries: u32,
         /// The last `Retry-After`, when it had one.
         retry_after: Option<Duration>,
+    },
+    /// Still unavailable (503: down, overloaded or in maintenance) after the allowed retries.
+    #[error(
+        "Dataverse is unavailable (HTTP 503) and still was after {retries} retries{}",
+        retry_after.map(|d| format!("; it asked to wait {} s", d.as_secs())).unwrap_or_default()
+    )]
+    DataverseUnavailable {
+        /// Retries made.
+        retries: u32,
+        /// The last `Retry-After`, when it had one.
+        retry_after: Option<Duration>,
+    },
+    /// A page, or the whole answer, was larger than the client's cap; reading stopped there.
+    #[error(
+        "Dataverse sent more than {limit} bytes for {what}; convq stopped reading instead of \
+         holding it all in memory"
+    )]
+    DataverseResponseTooLarge {
+        /// `one page` or `the whole answer`.
+        what: &'static str,
+        /// The cap in bytes.
+        limit: u64,
     },
     /// Any other HTTP failure, with Dataverse's error body when there was one.
     #[error("Dataverse answered HTTP {status}{}", dataverse_detail(code.as_deref(), message))]
@@ -223,11 +245,14 @@ pub enum BackendError {
         /// Dataverse's message, or the HTTP reason.
         message: String,
     },
-    /// The request did not finish within the total timeout.
-    #[error("Dataverse did not answer within {} ms", after.as_millis())]
+    /// The request did not finish within the total timeout, or in time for the caller's
+    /// deadline.
+    #[error("Dataverse did not answer within {} ms: {waiting_for}", after.as_millis())]
     DataverseTimeout {
-        /// The timeout.
+        /// The time it had.
         after: Duration,
+        /// What convq was still waiting for, and which limit ran out.
+        waiting_for: String,
     },
     /// No connection could be made (DNS, refused, TLS, connect timeout).
     #[error("cannot reach Dataverse at {host}: {reason}")]
@@ -288,9 +313,11 @@ convq_core::error_codes! {
     pub static BACKEND_ERROR_CODES: [(&'static str, &'static str)] for BackendError {
         Self::DataverseUnauthorized { .. } => ("dataverse_unauthorized", "Dataverse answered 401: the token is missing, expired or for another organization."),
         Self::DataverseForbidden { .. } => ("dataverse_forbidden", "Dataverse answered 403: the caller may not read msdyn_ocliveworkitem."),
-        Self::DataverseThrottled { .. } => ("dataverse_throttled", "Dataverse answered 429 or 503 after every allowed retry (Retry-After honoured, capped)."),
+        Self::DataverseThrottled { .. } => ("dataverse_throttled", "Dataverse answered 429 after every allowed retry (Retry-After honoured, capped)."),
+        Self::DataverseUnavailable { .. } => ("dataverse_unavailable", "Dataverse answered 503 (down, overloaded, maintenance) after every allowed retry."),
+        Self::DataverseResponseTooLarge { .. } => ("dataverse_response_too_large", "A Dataverse page or the whole answer was over its cap (64 MiB / 256 MiB by default); reading stopped there."),
         Self::DataverseError { .. } => ("dataverse_error", "Any other HTTP failure; Dataverse's own error code and message are in the message."),
-        Self::DataverseTimeout { .. } => ("dataverse_timeout", "The whole fetch (all pages and retries) exceeded the total timeout."),
+        Self::DataverseTimeout { .. } => ("dataverse_timeout", "The whole fetch (all pages and retries) exceeded the total timeout, or would have outlasted the caller's deadline (the HTTP request timeout); the message says what was awaited."),
         Self::DataverseUnreachable { .. } => ("dataverse_unreachable", "No connection: DNS, refused connection, TLS failure or connect timeout."),
         Self::DataverseBadResponse { .. } => ("dataverse_bad_response", "A success status with a body that is not a Web API collection, or a nextLink to another host."),
         Self::DataversePageLimit { .. } => ("dataverse_page_limit", "`top` was not reached within the page cap; no partial result is returned."),
@@ -301,6 +328,23 @@ convq_core::error_codes! {
 }
 
 impl BackendError {
+    /// What a 429 (throttled) or 503 (unavailable) answer becomes once retries are over.
+    #[must_use]
+    pub fn rate_limited(status: u16, retries: u32, retry_after: Option<Duration>) -> Self {
+        if status == 503 {
+            Self::DataverseUnavailable {
+                retries,
+                retry_after,
+            }
+        } else {
+            Self::DataverseThrottled {
+                status,
+                retries,
+                retry_after,
+            }
+        }
+    }
+
     /// Whether the backend ran out of time (HTTP adapters answer 504 rather than 502).
     #[must_use]
     pub fn is_timeout(&self) -> bool {
@@ -330,6 +374,21 @@ impl BackendError {
             Self::DataverseThrottled { .. } => {
                 Some("retry later, or ask for fewer rows with `top`".to_owned())
             }
+            Self::DataverseUnavailable { .. } => Some(
+                "the organization is down, overloaded or in maintenance: check its state in the \
+                 Power Platform admin center and retry later"
+                    .to_owned(),
+            ),
+            Self::DataverseResponseTooLarge { .. } => Some(
+                "ask for fewer rows (`top`, `status`, `createdBeforeDays`) or fewer `attributes`, \
+                 or raise --dataverse-max-page-bytes / --dataverse-max-response-bytes"
+                    .to_owned(),
+            ),
+            Self::DataverseTimeout { .. } => Some(
+                "the organization is slow or not answering; ask for fewer rows with `top`, or \
+                 raise --dataverse-timeout and --request-timeout"
+                    .to_owned(),
+            ),
             Self::DataversePageLimit { .. } => Some(
                 "add `top` to the input, narrow it with `status` or `createdBeforeDays`, or raise \
                  the page cap"
@@ -379,6 +438,15 @@ mod tests {
         let samples = [
             BackendError::DataverseTimeout {
                 after: Duration::from_secs(1),
+                waiting_for: "page 1".into(),
+            },
+            BackendError::DataverseUnavailable {
+                retries: 0,
+                retry_after: None,
+            },
+            BackendError::DataverseResponseTooLarge {
+                what: "one page",
+                limit: 1,
             },
             BackendError::DataversePageLimit { max_pages: 3 },
             BackendError::Store(StoreError::IncompletePage),

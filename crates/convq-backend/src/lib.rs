@@ -87,6 +87,9 @@ pub struct RunContext {
     /// The caller's own bearer token, when the service passes callers' tokens through to
     /// Dataverse (`--auth passthrough`); `None` when the backend's own credential is used.
     pub bearer: Option<Secret>,
+    /// When the caller stops waiting (an HTTP request's timeout). A backend that calls out gives
+    /// up in time to say why ([`BackendError::DataverseTimeout`]) instead of being cut off.
+    pub deadline: Option<std::time::Instant>,
 }
 
 impl RunContext {
@@ -100,6 +103,7 @@ impl RunContext {
             formatted_values: false,
             correlation_id: None,
             bearer: None,
+            deadline: None,
         }
     }
 
@@ -107,6 +111,13 @@ impl RunContext {
     #[must_use]
     pub fn with_correlation_id(mut self, id: impl Into<String>) -> Self {
         self.correlation_id = Some(id.into());
+        self
+    }
+
+    /// Sets the caller's deadline.
+    #[must_use]
+    pub fn with_deadline(mut self, deadline: std::time::Instant) -> Self {
+        self.deadline = Some(deadline);
         self
     }
 

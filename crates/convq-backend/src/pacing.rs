@@ -139,11 +139,11 @@ impl Gate {
 
     fn throttled(&self, retries: u32) -> BackendError {
         let pause = self.pause_state();
-        BackendError::DataverseThrottled {
-            status: if pause.status == 0 { 429 } else { pause.status },
+        BackendError::rate_limited(
+            if pause.status == 0 { 429 } else { pause.status },
             retries,
-            retry_after: pause.retry_after,
-        }
+            pause.retry_after,
+        )
     }
 }
 

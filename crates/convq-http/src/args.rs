@@ -111,7 +111,17 @@ pub struct ServeArgs {
     #[arg(long)]
     pub formatted_values: bool,
 
-    /// Timeout of one Dataverse call, all pages included (e.g. 20s).
+    /// Largest Dataverse page body in bytes; a larger one fails the request
+    /// (dataverse_response_too_large) instead of filling memory.
+    #[arg(long, default_value_t = 64 << 20, value_name = "BYTES", requires = "dataverse")]
+    pub dataverse_max_page_bytes: u64,
+
+    /// Largest Dataverse answer in bytes, all pages together.
+    #[arg(long, default_value_t = 256 << 20, value_name = "BYTES", requires = "dataverse")]
+    pub dataverse_max_response_bytes: u64,
+
+    /// Timeout of one Dataverse call, all pages included (e.g. 20s). Never past the request
+    /// timeout: a call gives up in time to answer dataverse_timeout.
     #[arg(long, value_parser = parse_duration, value_name = "DURATION", requires = "dataverse")]
     pub dataverse_timeout: Option<Duration>,
 
@@ -250,6 +260,8 @@ impl ServeArgs {
             (Some(url), _) => {
                 let auth: DataverseAuth = self.dataverse_auth.dataverse_auth()?;
                 let mut config = DataverseConfig::new(url.clone(), auth);
+                config.max_page_bytes = self.dataverse_max_page_bytes;
+                config.max_response_bytes = self.dataverse_max_response_bytes;
                 if let Some(timeout) = self.dataverse_timeout {
                     config.total_timeout = timeout;
                 }

@@ -14,13 +14,14 @@ use serde::Serialize;
 use crate::AppState;
 use crate::auth::PassthroughBearer;
 use crate::error::{ApiError, HttpCode, json_bytes, json_response, quote};
-use crate::middleware::{CorrelationId, is_json};
+use crate::middleware::{CorrelationId, Deadline, is_json};
 
 /// `POST /getConversations`: the getConversations envelope.
 pub(crate) async fn get_conversations(
     State(state): State<AppState>,
     Extension(CorrelationId(correlation_id)): Extension<CorrelationId>,
     passthrough: Option<Extension<PassthroughBearer>>,
+    deadline: Option<Extension<Deadline>>,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
@@ -34,7 +35,7 @@ pub(crate) async fn get_conversations(
         Ok(text) => text,
         Err(error) => return error.into_response(),
     };
-    let ctx = run_context(&state, &params, correlation_id, passthrough);
+    let ctx = run_context(&state, &params, correlation_id, passthrough, deadline);
     // The envelope's JSON text, written by the backend without a serde_json::Value per record
     // (byte for byte what serializing get_conversations' envelope gives).
     let run = convq_backend::get_conversations_json(
@@ -105,6 +106,7 @@ pub(crate) async fn batch(
     State(state): State<AppState>,
     Extension(CorrelationId(correlation_id)): Extension<CorrelationId>,
     passthrough: Option<Extension<PassthroughBearer>>,
+    deadline: Option<Extension<Deadline>>,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
@@ -140,7 +142,7 @@ pub(crate) async fn batch(
         .into_response();
     }
     let strict = params.strict;
-    let ctx = run_context(&state, &params, correlation_id, passthrough);
+    let ctx = run_context(&state, &params, correlation_id, passthrough, deadline);
     let runs: Vec<_> = batch
         .inputs
         .into_iter()
@@ -185,12 +187,14 @@ pub(crate) async fn batch(
 
 /// The context a `/getConversations` input runs in: the store's own "now" when it has one (the
 /// sample store), the time zone and formatted values the query parameters or the defaults ask
-/// for, and with `--auth passthrough` the caller's own token.
+/// for, with `--auth passthrough` the caller's own token, and the request's deadline so a
+/// Dataverse call gives up in time to answer dataverse_timeout.
 fn run_context(
     state: &AppState,
     params: &Params,
     correlation_id: String,
     passthrough: Option<Extension<PassthroughBearer>>,
+    deadline: Option<Extension<Deadline>>,
 ) -> RunContext {
     let defaults = state.run_defaults();
     let now = state
@@ -202,14 +206,17 @@ fn run_context(
         .clone()
         .or_else(|| defaults.time_zone.clone())
         .unwrap_or(convq_backend::TimeZone::UTC);
-    let ctx = RunContext::at(now)
+    let mut ctx = RunContext::at(now)
         .with_time_zone(time_zone)
         .with_formatted_values(params.formatted_values.unwrap_or(defaults.formatted_values))
         .with_correlation_id(correlation_id);
-    match passthrough {
-        Some(Extension(PassthroughBearer(bearer))) => ctx.with_bearer(bearer),
-        None => ctx,
+    if let Some(Extension(PassthroughBearer(bearer))) = passthrough {
+        ctx = ctx.with_bearer(bearer);
     }
+    if let Some(Extension(Deadline(deadline))) = deadline {
+        ctx = ctx.with_deadline(deadline);
+    }
+    ctx
 }
 
 /// One response header per compile warning of `/getConversations`: `<code> <JSON pointer>`.

@@ -33,6 +33,11 @@ use crate::{AppState, CORRELATION_HEADER};
 #[derive(Debug, Clone)]
 pub(crate) struct CorrelationId(pub(crate) String);
 
+/// When the request times out (its start plus the request timeout), for handlers: a backend
+/// call gives up before it, with its own error.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Deadline(pub(crate) std::time::Instant);
+
 /// Longest correlation id accepted. Ids are logged and forwarded, so they are bounded.
 const MAX_CORRELATION_ID: usize = 128;
 
@@ -129,6 +134,7 @@ async fn observe(State(state): State<AppState>, mut request: Request, next: Next
                 .extensions_mut()
                 .insert(CorrelationId(id.to_str().unwrap_or_default().to_owned()));
             let timeout = state.limits().request_timeout;
+            request.extensions_mut().insert(Deadline(started + timeout));
             let response = match tokio::time::timeout(timeout, next.run(request)).await {
                 Ok(response) => response,
                 // Dropping the handler's future cancels its work (and a backend call in it).

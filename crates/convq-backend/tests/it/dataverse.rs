@@ -319,11 +319,12 @@ async fn retries_are_bounded_and_long_waits_capped() {
     let started = Instant::now();
     let error = fetch(&client, &example()).await.unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(5));
-    assert_eq!(error.code(), "dataverse_throttled");
+    assert_eq!(error.code(), "dataverse_unavailable");
     assert_eq!(
         error.to_string(),
-        "Dataverse is throttling requests (HTTP 503) and still was after 2 retries; it asked to wait 3600 s"
+        "Dataverse is unavailable (HTTP 503) and still was after 2 retries; it asked to wait 3600 s"
     );
+    assert!(error.hint().unwrap().contains("maintenance"), "{error:?}");
     assert_eq!(server.requests().len(), 3, "the first try and two retries");
 }
 
@@ -432,8 +433,155 @@ async fn a_slow_answer_times_out() {
     assert_eq!(body["error"]["code"], "dataverse_timeout");
     assert_eq!(
         body["error"]["message"],
-        "Dataverse did not answer within 300 ms"
+        "Dataverse did not answer within 300 ms: the Dataverse timeout ran out while waiting for \
+         the status line and headers of page 1"
     );
+}
+
+#[tokio::test]
+async fn the_callers_deadline_comes_first_and_says_so() {
+    let server = Server::start(|_| {
+        let mut reply = Reply::json(200, &json!({"value": []}));
+        reply.delay = Duration::from_secs(10);
+        reply
+    })
+    .await;
+    let client = DataverseClient::new(config(&server.base)).unwrap();
+    let started = Instant::now();
+    let ctx = RunContext::at(now()).with_deadline(started + Duration::from_millis(400));
+    let error = client.fetch(&compiled(&example()), &ctx).await.unwrap_err();
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_millis(400),
+        "before the caller's deadline: {took:?}"
+    );
+    assert!(took >= Duration::from_millis(300), "{took:?}");
+    assert_eq!(error.code(), "dataverse_timeout");
+    let message = error.to_string();
+    assert!(
+        message.contains(
+            "the caller's deadline ran out while waiting for the status line and \
+                          headers of page 1"
+        ),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn oversized_pages_and_answers_are_refused() {
+    // Two pages of about 1 KB each (a new server per client: the page is the call's index).
+    let two_pages = || {
+        Server::start(|call| {
+            let rows: Vec<Value> = (0..8).map(|n| row(call.index * 8 + n)).collect();
+            let mut body = json!({"value": rows});
+            if call.index == 0 {
+                body["@odata.nextLink"] = json!(format!(
+                    "{}/api/data/v9.2/msdyn_ocliveworkitems?$skiptoken=2",
+                    call.base
+                ));
+            }
+            Reply::json(200, &body)
+        })
+    };
+    let page_size = {
+        let rows: Vec<Value> = (0..8).map(row).collect();
+        json!({"value": rows}).to_string().len() as u64
+    };
+
+    let server = two_pages().await;
+    let mut config = config(&server.base);
+    config.max_page_bytes = page_size - 1;
+    let client = DataverseClient::new(config).unwrap();
+    let error = fetch(&client, &example()).await.unwrap_err();
+    assert_eq!(error.code(), "dataverse_response_too_large");
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "Dataverse sent more than {} bytes for one page; convq stopped reading instead of \
+             holding it all in memory",
+            page_size - 1
+        )
+    );
+
+    // Each page fits, both together do not.
+    let server = two_pages().await;
+    let mut config = self::config(&server.base);
+    config.max_response_bytes = page_size * 3 / 2;
+    let client = DataverseClient::new(config).unwrap();
+    let error = fetch(&client, &example()).await.unwrap_err();
+    assert_eq!(error.code(), "dataverse_response_too_large");
+    assert!(
+        error.to_string().contains("for the whole answer"),
+        "{error}"
+    );
+
+    // With room for both, both pages come back.
+    let server = two_pages().await;
+    let mut config = self::config(&server.base);
+    config.max_response_bytes = page_size * 3;
+    let client = DataverseClient::new(config).unwrap();
+    assert_eq!(fetch(&client, &example()).await.unwrap().len(), 16);
+}
+
+#[tokio::test]
+async fn rejected_credentials_make_the_client_unready_until_a_call_succeeds() {
+    let server = Server::start(|call| match call.index {
+        0 => Reply::json(
+            401,
+            &json!({"error": {"code": "0x80072560", "message": "no"}}),
+        ),
+        1 => Reply::json(
+            403,
+            &json!({"error": {"code": "0x80040220", "message": "no"}}),
+        ),
+        2 => Reply::json(500, &json!({"error": {"code": "0x0", "message": "oops"}})),
+        _ => Reply::json(200, &json!({"value": [row(1)]})),
+    })
+    .await;
+    let client = DataverseClient::new(config(&server.base)).unwrap();
+    assert!(client.is_ready(), "ready before any call");
+    for (code, ready) in [
+        ("dataverse_unauthorized", false),
+        ("dataverse_forbidden", false),
+        // Another failure says nothing about the credentials: still not ready.
+        ("dataverse_error", false),
+    ] {
+        let error = fetch(&client, &example()).await.unwrap_err();
+        assert_eq!(error.code(), code);
+        assert_eq!(client.is_ready(), ready, "{code}");
+    }
+    fetch(&client, &example()).await.unwrap();
+    assert!(client.is_ready(), "ready again after a success");
+}
+
+#[tokio::test]
+async fn long_dataverse_messages_are_cut() {
+    let server = Server::start(|_| {
+        Reply::json(
+            400,
+            &json!({"error": {"code": "0x0", "message": "x".repeat(100_000)}}),
+        )
+    })
+    .await;
+    let client = DataverseClient::new(config(&server.base)).unwrap();
+    let error = fetch(&client, &example()).await.unwrap_err();
+    // Over the 64 KiB error-body limit: the body is not used at all.
+    assert_eq!(
+        error.to_string(),
+        "Dataverse answered HTTP 400: Bad Request"
+    );
+    let server = Server::start(|_| {
+        Reply::json(
+            400,
+            &json!({"error": {"code": "0x0", "message": "y".repeat(20_000)}}),
+        )
+    })
+    .await;
+    let client = DataverseClient::new(config(&server.base)).unwrap();
+    let error = fetch(&client, &example()).await.unwrap_err();
+    let message = error.to_string();
+    assert!(message.len() < 1100, "{}", message.len());
+    assert!(message.contains("yyy…"), "{message}");
 }
 
 #[tokio::test]

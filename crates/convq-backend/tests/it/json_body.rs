@@ -203,6 +203,7 @@ impl Backend for Answer {
             Self::Values(values) => Ok(values.clone()),
             Self::Timeout => Err(BackendError::DataverseTimeout {
                 after: Duration::from_millis(1_500),
+                waiting_for: "page 1".to_owned(),
             }),
             Self::BadResponse(reason) => Err(BackendError::DataverseBadResponse {
                 reason: reason.clone(),
