@@ -9,6 +9,8 @@
 //!   malformed requests.
 //! - `hosts`: the `Host` check (421).
 //! - `limits`: concurrency limit and CORS.
+//! - `org`: a failing organization: a 100 MB page (refused at the cap, peak memory reported),
+//!   503, rejected credentials and readiness.
 //! - `openapi`: the document is OpenAPI 3.1, covers every route, and real answers match it.
 //! - `parity`: `/query` answers exactly what `convq_core::compile` returns, for every fixture.
 //! - `scale`: `/getConversations/batch` (each input alone, in order), and the binary against the
@@ -27,6 +29,7 @@ mod errors;
 mod hosts;
 mod limits;
 mod openapi;
+mod org;
 mod parity;
 mod peer;
 mod routes;

@@ -84,7 +84,11 @@ impl Process {
         Self { child, base, log }
     }
 
-    fn signal(&self, name: &str) {
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id().expect("running")
+    }
+
+    pub(crate) fn signal(&self, name: &str) {
         let pid = self.child.id().expect("running").to_string();
         let status = std::process::Command::new("kill")
             .args([format!("-{name}"), pid])
@@ -93,7 +97,7 @@ impl Process {
         assert!(status.success());
     }
 
-    async fn wait(mut self) -> (std::process::ExitStatus, String) {
+    pub(crate) async fn wait(mut self) -> (std::process::ExitStatus, String) {
         let status = tokio::time::timeout(Duration::from_secs(10), self.child.wait())
             .await
             .expect("the server exits within 10 s")
