@@ -308,3 +308,46 @@ async fn timeouts_are_504() {
     );
     assert!(body["error"]["hint"].as_str().is_some(), "{body}");
 }
+
+/// Whatever a client sends, an error body stays small: values are quoted by a short prefix.
+#[tokio::test]
+async fn no_error_body_is_over_4_kb() {
+    let server = TestServer::sample().await;
+    let big = "k".repeat(60_000);
+    let agent = "2b330c52-6844-4d36-8e05-03c78c9681dc";
+    let inputs = [
+        format!(r#"{{"agentId": "{agent}", "{big}": 1}}"#),
+        format!(r#"{{"agentId": "{big}"}}"#),
+        format!(r#"{{"agentId": "{agent}", "attributes": ["{big}"]}}"#),
+        format!(r#"{{"agentId": "{agent}", "status": ["{big}"]}}"#),
+        format!(r#"{{"agentId": "{agent}", "orderBy": [{{"attributeName": "{big}"}}]}}"#),
+        format!(r#"{{"agentId": "{agent}", "createdBeforeDays": "{big}"}}"#),
+        format!(r#"{{"{big}"#),
+    ];
+    for input in &inputs {
+        for path in ["/getConversations", "/query?strict=true"] {
+            let response = post_json(&server.url(path), input.clone()).await;
+            let status = response.status();
+            let body = response.text().await.unwrap();
+            assert!(status.is_client_error(), "{path}: {status}");
+            assert!(
+                body.len() <= 4096,
+                "{path}: {} bytes for {}…: {}…",
+                body.len(),
+                &input[..40],
+                &body[..200.min(body.len())]
+            );
+        }
+    }
+    let long = "p".repeat(6000);
+    for url in [
+        server.url(&format!("/{long}")),
+        server.url(&format!("/query?{long}=1")),
+        server.url(&format!("/query?strict={long}")),
+    ] {
+        let response = post_json(&url, WAITING).await;
+        assert!(response.status().is_client_error());
+        let body = response.text().await.unwrap();
+        assert!(body.len() <= 4096, "{}: {body}", body.len());
+    }
+}
