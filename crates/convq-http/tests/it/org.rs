@@ -137,6 +137,8 @@ fn memory(pid: u32) -> (f64, f64) {
 #[tokio::test]
 async fn a_100_mb_page_is_refused_at_the_cap_and_memory_is_reused() {
     let org = Org::start(Answer::Records).await;
+    // No answer cache: each request below must read the org's current page, not the answer
+    // cached from the one before.
     let process = Process::start(&[
         "--dataverse",
         &org.url,
@@ -144,6 +146,8 @@ async fn a_100_mb_page_is_refused_at_the_cap_and_memory_is_reused() {
         "60s",
         "--request-timeout",
         "60s",
+        "--cache-ttl",
+        "0",
     ])
     .await;
     let pid = process.pid();
