@@ -6,6 +6,7 @@
 
 pub(crate) mod catalog;
 pub(crate) mod docs;
+pub(crate) mod performance;
 pub(crate) mod reference;
 pub(crate) mod schema;
 pub(crate) mod typescript;
@@ -42,6 +43,7 @@ pub(crate) fn run(mode: Mode) -> anyhow::Result<()> {
         typescript::generate(mode),
         docs::generate(mode),
         reference::generate(mode),
+        performance::generate(mode),
     ];
     let mut errors: Vec<String> = Vec::new();
     for message in results

@@ -44,7 +44,8 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
-    /// Regenerate docs/reference/ (columns, input fields, error codes).
+    /// Regenerate docs/reference/ (columns, input fields, error codes) and the summary and chart
+    /// of docs/performance.md.
     Docs {
         /// Write nothing; fail if the docs are out of date.
         #[arg(long)]
@@ -58,7 +59,8 @@ enum Command {
     },
     /// Build the WebAssembly npm package crates/convq-wasm/pkg/ (tools: scripts/setup-wasm.sh).
     Wasm(wasm::WasmArgs),
-    /// Write what a release ships to target/dist/: the npm tarball.
+    /// Write what a release ships to target/dist/: the npm tarball and the release archive for
+    /// this host.
     Dist(dist::DistArgs),
 }
 
@@ -69,7 +71,8 @@ fn main() -> anyhow::Result<()> {
         Command::Docs { check } => {
             let mode = Mode::from_check(check);
             codegen::docs::generate(mode)?;
-            codegen::reference::generate(mode)
+            codegen::reference::generate(mode)?;
+            codegen::performance::generate(mode)
         }
         Command::Wasm(args) => wasm::run(&args),
         Command::Dist(args) => dist::run(&args),

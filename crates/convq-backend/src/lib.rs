@@ -33,6 +33,7 @@ mod cache;
 mod coalesce;
 #[cfg(feature = "dataverse")]
 mod dataverse;
+mod encoding;
 mod error;
 mod observe;
 #[cfg(feature = "dataverse")]
@@ -58,6 +59,7 @@ pub use azure_core::credentials::TokenCredential;
 pub use coalesce::{Shared, SharedConfig};
 #[cfg(feature = "dataverse")]
 pub use dataverse::{DataverseAuth, DataverseClient, DataverseConfig};
+pub use encoding::{CONVERT_UTF16, utf16_encoding};
 pub use error::{BACKEND_ERROR_CODES, BackendError, RecordLocation, STORE_ERROR_CODES, StoreError};
 pub use jiff::tz::TimeZone;
 pub use observe::{Counters, CountersSnapshot, Observer};

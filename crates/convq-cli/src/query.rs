@@ -28,16 +28,11 @@ Examples:
 /// status; invalid input exits with 2.
 #[derive(Debug, clap::Args)]
 pub(crate) struct QueryArgs {
-    /// What to print. With --ndjson the output is always one compiled JSON object (or failure
-    /// envelope) per line.
-    #[arg(
-        long,
-        value_enum,
-        value_name = "FORMAT",
-        default_value = "options",
-        conflicts_with = "ndjson"
-    )]
-    format: Format,
+    /// What to print [default: options; with --ndjson, json]. With --ndjson, one line per
+    /// input: that rendering on one line (FetchXML without its line breaks, JSON compact), or
+    /// the failure envelope.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    format: Option<Format>,
 
     #[command(flatten)]
     input: InputArgs,
@@ -146,9 +141,11 @@ pub(crate) fn run(args: &QueryArgs) -> anyhow::Result<Outcome> {
     let mut reader = source.open(explicit_stdin)?;
     let mut stdout = io::stdout().lock();
     if args.input.ndjson {
-        run_ndjson(&source, reader, &options, &mut stdout)
+        let format = args.format.unwrap_or(Format::Json);
+        run_ndjson(&source, reader, &options, format, &mut stdout)
     } else {
-        run_one(&source, &mut reader, &options, args.format, &mut stdout)
+        let format = args.format.unwrap_or(Format::Options);
+        run_one(&source, &mut reader, &options, format, &mut stdout)
     }
 }
 
@@ -191,10 +188,23 @@ fn render(compiled: &Compiled, format: Format) -> serde_json::Result<String> {
     })
 }
 
+/// One input's rendering on one line, for `--ndjson`.
+fn render_line(compiled: &Compiled, format: Format) -> serde_json::Result<String> {
+    Ok(match format {
+        Format::Json => serde_json::to_string(compiled)?,
+        Format::Ast => serde_json::to_string(&compiled.ast)?,
+        // The core indents FetchXML between elements only (names, GUIDs and numbers hold no
+        // line breaks), so dropping each break and its indentation keeps the same document.
+        Format::Fetchxml => compiled.fetchxml.lines().map(str::trim_start).collect(),
+        Format::Options | Format::Url => render(compiled, format)?,
+    })
+}
+
 fn run_ndjson(
     source: &Source,
     reader: impl BufRead,
     options: &Options,
+    format: Format,
     out: &mut impl Write,
 ) -> anyhow::Result<Outcome> {
     let mut outcome = Outcome::Success;
@@ -208,7 +218,7 @@ fn run_ndjson(
                 for warning in &compiled.warnings {
                     output::report_warning(warning, Some(line.number));
                 }
-                serde_json::to_string(&compiled)?
+                render_line(&compiled, format)?
             }
             Err(error) => {
                 output::report_error(&error, Some(line.number));

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use axum::http::HeaderValue;
 use convq_backend::{
@@ -48,6 +48,11 @@ pub struct ServeArgs {
     /// Who may call the service.
     #[command(flatten)]
     pub access: AccessArgs,
+
+    /// "Now" for createdBeforeDays with a store (RFC 3339, e.g. 2026-11-20T12:00:00Z, near the
+    /// sample store's dates); the clock by default. Dataverse always uses its own clock.
+    #[arg(long, value_name = "RFC3339", value_parser = parse_now, conflicts_with = "dataverse")]
+    pub now: Option<SystemTime>,
 
     /// Compile options: a JSON file, or the JSON itself (the camelCase form of
     /// convq_core::Options, e.g. {"unknownColumns":"error"}).
@@ -203,10 +208,52 @@ pub enum StartError {
     /// `--cors-origin` is not a header value.
     #[error("--cors-origin {0:?} is not a valid origin")]
     CorsOrigin(String),
-    /// Binding or serving failed.
+    /// The address cannot be listened on (in use, not local, not permitted).
+    #[error("cannot listen on {addr}: {error}{}", bind_hint(error))]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why (in the message, not a `source`: both binaries print the message alone).
+        error: std::io::Error,
+    },
+    /// Serving failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
+
+/// The codes of [`StartError`] that are its own (a backend that cannot be set up reports the
+/// backend's code), with what each means; `docs/reference/errors.md` lists them.
+pub const START_ERROR_CODES: &[(&str, &str)] = &[
+    (
+        "missing_token",
+        "`--dataverse` without a bearer token in `CONVQ_DATAVERSE_TOKEN`.",
+    ),
+    (
+        "invalid_options",
+        "`--options` is not valid options JSON, or its base URL is not usable.",
+    ),
+    (
+        "options_file_unreadable",
+        "The `--options` file cannot be read; the message names it.",
+    ),
+    (
+        "invalid_cors_origin",
+        "A `--cors-origin` is not an `http(s)://host` origin.",
+    ),
+    (
+        "address_in_use",
+        "Another process listens on the `--addr` address; the message names it.",
+    ),
+    (
+        "cannot_listen",
+        "The `--addr` address cannot be listened on (not an address of this machine, or a \
+         privileged port).",
+    ),
+    (
+        "io_error",
+        "Serving failed on an I/O error after the start.",
+    ),
+];
 
 impl StartError {
     /// A stable snake_case code, like every other error of the project.
@@ -220,6 +267,10 @@ impl StartError {
             Self::Options(_) => "invalid_options",
             Self::OptionsFile { .. } => "options_file_unreadable",
             Self::CorsOrigin(_) => "invalid_cors_origin",
+            Self::Bind { error, .. } if error.kind() == std::io::ErrorKind::AddrInUse => {
+                "address_in_use"
+            }
+            Self::Bind { .. } => "cannot_listen",
             Self::Io(_) => "io_error",
         }
     }
@@ -301,6 +352,7 @@ impl ServeArgs {
                 .with_max_connections(self.max_connections as usize)
                 .with_shutdown_grace(self.shutdown_grace),
             allowed_hosts: self.allowed_hosts.clone(),
+            fixed_now: self.now,
         };
         let mut run_defaults =
             crate::RunDefaults::default().with_formatted_values(self.formatted_values);
@@ -352,7 +404,17 @@ impl ServeArgs {
                 }
             }));
         }
-        let served = crate::serve(config, state, shutdown).await;
+        let served: Result<(), StartError> = async {
+            let server = crate::Server::bind(&config, &state)
+                .await
+                .map_err(|error| StartError::Bind {
+                    addr: config.addr,
+                    error,
+                })?;
+            server.run(shutdown).await?;
+            Ok(())
+        }
+        .await;
         for task in background {
             task.abort();
         }
@@ -419,6 +481,27 @@ pub fn read_options(given: &str) -> Result<Options, StartError> {
     Ok(options)
 }
 
+/// What to do about a failed bind, for the two causes people hit.
+fn bind_hint(error: &std::io::Error) -> &'static str {
+    match error.kind() {
+        std::io::ErrorKind::AddrInUse => {
+            " (another process listens there: stop it, or pick another --addr; port 0 picks a \
+             free one)"
+        }
+        std::io::ErrorKind::AddrNotAvailable => {
+            " (no network interface of this machine has that address: use 127.0.0.1 or 0.0.0.0)"
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            " (ports below 1024 need privileges: pick a port from 1024 up)"
+        }
+        _ => "",
+    }
+}
+
+fn parse_now(text: &str) -> Result<SystemTime, String> {
+    convq_backend::parse_timestamp(text).map_err(|e| e.to_string())
+}
+
 /// Parses a duration flag: a number with a unit, as the `humantime` crate reads it (`500ms`,
 /// `20s`, `2m`, `1h 30m`, `1m30s`), or a bare number of seconds (`20`, `0.5`), which older
 /// command lines used. Zero is refused: every duration here is a timeout or an interval.
@@ -459,7 +542,9 @@ pub fn parse_duration_or_zero(text: &str) -> Result<Duration, String> {
     parse_duration(text)
 }
 
-/// Logs to stderr, one line per event; `RUST_LOG` overrides the default `info` level.
+/// Logs to stderr, one line per event; `RUST_LOG` overrides the default `info` level, except
+/// for the line that says where the server listens, which is always printed (with port 0 it is
+/// the only way to learn the port).
 pub fn init_tracing() {
     init_tracing_with("info");
 }
@@ -468,7 +553,12 @@ pub fn init_tracing() {
 /// `warn,convq_backend=info` for a command-line tool that says only how it signed in).
 pub fn init_tracing_with(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default))
+        .add_directive(
+            format!("{}=info", crate::server::LISTENING_TARGET)
+                .parse()
+                .expect("a valid directive"),
+        );
     // A second call (e.g. from a test) keeps the first subscriber.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -481,6 +571,32 @@ pub fn init_tracing_with(default: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_start_error_code_is_listed() {
+        let io = || std::io::Error::other("x");
+        let errors = [
+            StartError::MissingToken,
+            StartError::Options(String::new()),
+            StartError::OptionsFile {
+                path: PathBuf::new(),
+                error: io(),
+            },
+            StartError::CorsOrigin(String::new()),
+            StartError::Bind {
+                addr: SocketAddr::from(([127, 0, 0, 1], 1)),
+                error: std::io::ErrorKind::AddrInUse.into(),
+            },
+            StartError::Bind {
+                addr: SocketAddr::from(([127, 0, 0, 1], 1)),
+                error: io(),
+            },
+            StartError::Io(io()),
+        ];
+        let codes: Vec<&str> = errors.iter().map(StartError::code).collect();
+        let listed: Vec<&str> = START_ERROR_CODES.iter().map(|(code, _)| *code).collect();
+        assert_eq!(codes, listed);
+    }
 
     #[test]
     fn durations() {

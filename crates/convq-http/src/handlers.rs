@@ -1,7 +1,5 @@
 //! The handlers: convert in, call the core or the backend, convert out.
 
-use std::time::SystemTime;
-
 use axum::Extension;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -45,6 +43,16 @@ pub(crate) async fn get_conversations(
         &ctx,
     )
     .await;
+    if let Some(error) = &run.error {
+        if error.code == "invalid_json" && is_ndjson(text) {
+            return ApiError {
+                status: StatusCode::BAD_REQUEST,
+                body: error.clone(),
+            }
+            .with_hint(NDJSON_HINT)
+            .into_response();
+        }
+    }
     let status = match run.outcome {
         Outcome::Success => StatusCode::OK,
         Outcome::InvalidInput => match &run.error {
@@ -197,10 +205,7 @@ fn run_context(
     deadline: Option<Extension<Deadline>>,
 ) -> RunContext {
     let defaults = state.run_defaults();
-    let now = state
-        .backend()
-        .reference_now()
-        .unwrap_or_else(SystemTime::now);
+    let now = state.now();
     let time_zone = params
         .time_zone
         .clone()
@@ -217,6 +222,24 @@ fn run_context(
         ctx = ctx.with_deadline(deadline);
     }
     ctx
+}
+
+/// Where NDJSON goes: this route answers one input.
+const NDJSON_HINT: &str = "this route takes one JSON object; POST NDJSON (one input per line) \
+                           to /getConversations/batch with Content-Type: application/x-ndjson";
+
+/// Several JSON values, one per line (the usual way to send a batch), posted where one input is
+/// expected: the first two non-blank lines are each whole JSON objects. Checked only after the
+/// input failed to parse, so it costs nothing on valid requests.
+fn is_ndjson(text: &str) -> bool {
+    let mut lines = text.lines().filter(|line| !line.trim().is_empty());
+    let mut whole_object = || {
+        lines.next().is_some_and(|line| {
+            line.trim_start().starts_with('{')
+                && serde_json::from_str::<serde::de::IgnoredAny>(line).is_ok()
+        })
+    };
+    whole_object() && whole_object()
 }
 
 /// One response header per compile warning of `/getConversations`: `<code> <JSON pointer>`.
@@ -375,11 +398,15 @@ async fn read_input(
         let given = headers
             .get(header::CONTENT_TYPE)
             .map_or("none", |v| v.to_str().unwrap_or("not text"));
-        return Err(ApiError::new(
+        let error = ApiError::new(
             HttpCode::UnsupportedMediaType,
             format!("the body must be JSON; Content-Type is {given}"),
-        )
-        .with_hint("send Content-Type: application/json"));
+        );
+        return Err(if given.starts_with("application/x-ndjson") {
+            error.with_hint(NDJSON_HINT)
+        } else {
+            error.with_hint("send Content-Type: application/json")
+        });
     }
     // The body limit layer wraps the body, so reading past the limit fails here.
     let bytes = axum::body::to_bytes(body, usize::MAX)
@@ -472,8 +499,19 @@ fn params(query: Option<&str>) -> Result<Params, ApiError> {
     Ok(params)
 }
 
-/// JSON text must be UTF-8; the error gives the position like the core's `invalid_json`.
+/// JSON text must be UTF-8; the error gives the position like the core's `invalid_json`, or
+/// says the body is UTF-16 (what Windows tools write) and how to send it.
 fn utf8(bytes: &[u8]) -> Result<&str, ApiError> {
+    if convq_backend::utf16_encoding(bytes).is_some() {
+        return Err(ApiError::new(
+            HttpCode::InvalidUtf8,
+            "the body is UTF-16 text; JSON must be UTF-8",
+        )
+        .with_hint(
+            "re-encode the body as UTF-8 (PowerShell: Invoke-RestMethod -Body \
+             ([Text.Encoding]::UTF8.GetBytes($json)); files: iconv -f UTF-16 -t UTF-8)",
+        ));
+    }
     std::str::from_utf8(bytes).map_err(|error| {
         let valid = &bytes[..error.valid_up_to()];
         let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
@@ -519,6 +557,30 @@ mod tests {
                 .code,
             "invalid_query_parameter"
         );
+    }
+
+    #[test]
+    fn ndjson_is_told_apart_from_broken_json() {
+        assert!(is_ndjson("{\"agentId\":\"a\"}\n{\"agentId\":\"b\"}\n"));
+        assert!(is_ndjson("{\"a\":1}\r\n\r\n  {\"b\":2}"));
+        assert!(!is_ndjson("{\"a\":1}"));
+        assert!(!is_ndjson("{\"a\":1}\n}"));
+        assert!(!is_ndjson("{\"a\":\n1}"));
+        assert!(!is_ndjson("[1]\n[2]"));
+    }
+
+    #[test]
+    fn utf16_bodies_are_named() {
+        let le: Vec<u8> = "{}".encode_utf16().flat_map(u16::to_le_bytes).collect();
+        let be: Vec<u8> = "{}".encode_utf16().flat_map(u16::to_be_bytes).collect();
+        for body in [le.clone(), be, [&[0xFF, 0xFE][..], &le].concat()] {
+            let error = utf8(&body).unwrap_err();
+            assert_eq!(error.body.code, "invalid_utf8");
+            assert_eq!(
+                error.body.message,
+                "the body is UTF-16 text; JSON must be UTF-8"
+            );
+        }
     }
 
     #[test]

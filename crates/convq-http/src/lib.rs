@@ -37,7 +37,7 @@ mod server;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use axum::Router;
 use axum::http::HeaderValue;
@@ -46,8 +46,8 @@ use convq_backend::Backend;
 use convq_core::Options;
 
 pub use args::{
-    DaysReadingArg, ServeArgs, StartError, TOKEN_VAR, init_tracing, init_tracing_with,
-    parse_duration, parse_duration_or_zero, read_options,
+    DaysReadingArg, START_ERROR_CODES, ServeArgs, StartError, TOKEN_VAR, init_tracing,
+    init_tracing_with, parse_duration, parse_duration_or_zero, read_options,
 };
 pub use auth::{AccessArgs, AccessError, AccessPolicy, ApiKeys, DataverseAuthArgs, EntraConfig};
 pub use error::{HTTP_ERROR_CODES, HttpCode};
@@ -131,6 +131,9 @@ pub struct ServerConfig {
     /// loopback address only `localhost`, `127.0.0.1` and `[::1]` (any port) and these are
     /// accepted, which stops DNS rebinding; elsewhere, when not empty, only these.
     pub allowed_hosts: Vec<String>,
+    /// A fixed "now" for `createdBeforeDays` on the embedded store (reproducible demos and
+    /// tests against the sample data); `None` (the default): the system clock.
+    pub fixed_now: Option<SystemTime>,
 }
 
 impl Default for ServerConfig {
@@ -141,6 +144,7 @@ impl Default for ServerConfig {
             cors_origins: Vec::new(),
             connections: ConnectionLimits::default(),
             allowed_hosts: Vec::new(),
+            fixed_now: None,
         }
     }
 }
@@ -157,6 +161,13 @@ impl ServerConfig {
     #[must_use]
     pub fn with_limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// Answers as if it were always `now` (see [`ServerConfig::fixed_now`]).
+    #[must_use]
+    pub fn with_fixed_now(mut self, now: SystemTime) -> Self {
+        self.fixed_now = Some(now);
         self
     }
 
@@ -198,6 +209,7 @@ struct Inner {
     limits: Limits,
     cors_origins: Vec<HeaderValue>,
     hosts: hosts::HostPolicy,
+    fixed_now: Option<SystemTime>,
     metrics: Arc<metrics::Metrics>,
     openapi: Vec<u8>,
     run_defaults: RunDefaults,
@@ -325,6 +337,7 @@ impl AppState {
                 limits: config.limits.clone(),
                 cors_origins: config.cors_origins.clone(),
                 hosts: hosts::HostPolicy::new(config.addr.ip(), &config.allowed_hosts),
+                fixed_now: config.fixed_now,
                 metrics,
                 openapi,
                 run_defaults: RunDefaults::default(),
@@ -351,6 +364,15 @@ impl AppState {
     #[must_use]
     pub fn limits(&self) -> &Limits {
         &self.inner.limits
+    }
+
+    /// "Now" for a request: the fixed time if one is configured (`serve --now`), else the
+    /// store's own "now" when it has one (the sample store), else the clock.
+    fn now(&self) -> SystemTime {
+        self.inner
+            .fixed_now
+            .or_else(|| self.backend().reference_now())
+            .unwrap_or_else(SystemTime::now)
     }
 
     fn options_for(&self, strict: bool) -> &Options {

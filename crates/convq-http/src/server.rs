@@ -72,6 +72,10 @@ impl ConnectionLimits {
     }
 }
 
+/// The log target of the "listening on" line, which [`crate::init_tracing`] keeps at `info`
+/// whatever `RUST_LOG` says.
+pub(crate) const LISTENING_TARGET: &str = "convq_http::listening";
+
 /// A bound, not yet serving, server: bind first to learn the address (port 0 picks one), then run.
 pub struct Server {
     listener: TcpListener,
@@ -119,6 +123,7 @@ impl Server {
             connections: limits,
         } = self;
         tracing::info!(
+            target: LISTENING_TARGET,
             %addr,
             backend = %state.backend().describe(),
             body_limit = state.limits().body_limit,

@@ -82,37 +82,59 @@ fn type_of(property: &Value) -> String {
 
 fn errors() -> String {
     let mut out = header(
-        "`convq_core::ERROR_CODES`, `convq_backend::BACKEND_ERROR_CODES`, `STORE_ERROR_CODES` and \
-         `convq_http::HTTP_ERROR_CODES`",
+        "`convq_core::ERROR_CODES`, `convq_backend::BACKEND_ERROR_CODES`, `STORE_ERROR_CODES`, \
+         `convq_http::HTTP_ERROR_CODES` and `convq_http::START_ERROR_CODES`",
     );
     out.push_str("# Error codes\n\n");
     out.push_str(
         "Every failure is `{\"error\":{\"code\",\"message\",\"path\",\"hint\"},\"status\":false}`. \
          `code` is one of these and never changes meaning; `path` is the JSON pointer of the \
          offending input value (`\"\"` for the whole input); `hint`, when present, says how to \
-         fix it.\n\n| Code | When |\n|---|---|\n",
+         fix it.\n\n\
+         - [Input](#input): the getConversations input, from every adapter (CLI, HTTP, \
+         WebAssembly).\n\
+         - [Store](#store): the conversation file of the embedded store (`--data`).\n\
+         - [Dataverse](#dataverse): the organization's Web API (`--dataverse`).\n\
+         - [HTTP](#http): the service's own errors, with their status.\n\
+         - [Starting convq](#starting-convq): `convq serve`, `convq-http` and `convq get` before \
+         any request (printed as `error: [code] message`, exit status 1).\n",
     );
+    out.push_str("\n## Input\n\n| Code | When |\n|---|---|\n");
     for (code, description) in convq_core::ERROR_CODES.iter() {
-        let _ = writeln!(out, "| `{code}` | {description} |");
+        let _ = writeln!(out, "| `{code}` | {} |", cell(description));
     }
-    out.push_str(
-        "\n## Running the query\n\nWhat `convq get` and `POST /getConversations` answer when the \
-         input compiled but the backend (the embedded store or a Dataverse organization, and \
-         signing in to it) could not answer. The HTTP service answers them with 502, or 504 for \
-         `dataverse_timeout`.\n\n| Code | When |\n|---|---|\n",
-    );
-    for (code, description) in convq_backend::BACKEND_ERROR_CODES
+    let (store, dataverse): (Vec<_>, Vec<_>) = convq_backend::BACKEND_ERROR_CODES
         .iter()
-        .chain(convq_backend::STORE_ERROR_CODES.iter())
-    {
-        let _ = writeln!(out, "| `{code}` | {description} |");
+        .partition(|(code, _)| code.starts_with("store_"));
+    out.push_str(
+        "\n## Store\n\nThe file could not be loaded; the message says where (line or record) \
+         and `path` points into the record.\n\n| Code | When |\n|---|---|\n",
+    );
+    for (code, description) in store {
+        let _ = writeln!(out, "| `{code}` | {} |", cell(description));
     }
     out.push_str(
-        "\n## HTTP service\n\nCodes only `convq serve` / `convq-http` answers with, and their \
-         status.\n\n| Code | Status | When |\n|---|---|---|\n",
+        "\n## Dataverse\n\nIn the failure envelope of `convq get` (exit status 3) and of \
+         `/getConversations` (502, or 504 for a timeout).\n\n| Code | When |\n|---|---|\n",
     );
+    for (code, description) in dataverse {
+        let _ = writeln!(out, "| `{code}` | {} |", cell(description));
+    }
+    out.push_str("\n## HTTP\n\n| Code | Status | When |\n|---|---|---|\n");
     for (code, status, description) in convq_http::HTTP_ERROR_CODES.iter() {
-        let _ = writeln!(out, "| `{code}` | {status} | {description} |");
+        let _ = writeln!(out, "| `{code}` | {status} | {} |", cell(description));
+    }
+    out.push_str(
+        "\n## Starting convq\n\nA backend that cannot be set up reports the store or \
+         Dataverse code above.\n\n| Code | When |\n|---|---|\n",
+    );
+    for (code, description) in convq_http::START_ERROR_CODES.iter() {
+        let _ = writeln!(out, "| `{code}` | {} |", cell(description));
     }
     out
+}
+
+/// Keeps a description inside its table cell.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
 }

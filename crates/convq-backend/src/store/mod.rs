@@ -115,6 +115,16 @@ impl EmbeddedStore {
     /// # Errors
     /// As [`from_path`](Self::from_path), except reading.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, StoreError> {
+        if let Some(encoding) = crate::utf16_encoding(bytes) {
+            return Err(StoreError::InvalidJson {
+                message: format!(
+                    "it is {encoding} text, and JSON must be UTF-8; {}",
+                    crate::CONVERT_UTF16
+                ),
+                line: 1,
+                column: 1,
+            });
+        }
         load::load(bytes).map(|loaded| Self {
             loaded,
             reference_now: None,
@@ -568,6 +578,25 @@ impl Backend for EmbeddedStore {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_utf16_store_says_so_and_how_to_convert_it() {
+        let text = r#"[{"activityid":"a"}]"#;
+        let bytes: Vec<u8> = [0xFF, 0xFE]
+            .into_iter()
+            .chain(text.encode_utf16().flat_map(u16::to_le_bytes))
+            .collect();
+        let error = super::EmbeddedStore::from_bytes(&bytes).unwrap_err();
+        assert_eq!(error.code(), "store_invalid_json");
+        let message = error.to_string();
+        assert!(
+            message.starts_with(
+                "the store is not valid JSON: it is UTF-16 (little-endian, with a byte order \
+                 mark) text, and JSON must be UTF-8; convert it, e.g. `iconv"
+            ),
+            "{message}"
+        );
+    }
+
     use super::*;
     use crate::timestamp::parse_timestamp;
 

@@ -135,3 +135,25 @@ fn a_directory_is_not_readable_input() {
         stderr(&output)
     );
 }
+
+#[test]
+fn a_utf16_file_says_so_and_how_to_convert_it() {
+    // What Windows PowerShell 5's `>` writes: UTF-16 little-endian with a byte order mark.
+    let path = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("utf16.json");
+    let text = crate::example("waiting.json");
+    let bytes: Vec<u8> = [0xFF, 0xFE]
+        .into_iter()
+        .chain(text.encode_utf16().flat_map(u16::to_le_bytes))
+        .collect();
+    std::fs::write(&path, bytes).unwrap();
+    let output = convq().args(["query"]).arg(&path).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(stdout(&output), "");
+    assert_eq!(
+        stderr(&output),
+        "error[invalid_json]: the input is not valid JSON: it is UTF-16 (little-endian, with a \
+         byte order mark) text, and JSON must be UTF-8; convert it, e.g. `iconv -f UTF-16 -t \
+         UTF-8 FILE > FILE.utf8.json`, or in PowerShell `Get-Content FILE | Set-Content \
+         -Encoding utf8 NEWFILE` (line 1, column 1)\n"
+    );
+}

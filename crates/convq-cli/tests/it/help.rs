@@ -25,11 +25,5 @@ fn no_arguments_print_help_on_stderr_and_exit_1() {
 #[test]
 fn usage_errors_exit_1_not_2() {
     assert_cmd_snapshot!(convq().args(["query", "--format", "sql", "examples/waiting.json"]));
-    assert_cmd_snapshot!(convq().args([
-        "query",
-        "--ndjson",
-        "--format",
-        "url",
-        "examples/batch.ndjson"
-    ]));
+    assert_cmd_snapshot!(convq().args(["query", "--frmat", "url", "examples/waiting.json"]));
 }

@@ -186,3 +186,66 @@ fn get_ndjson_runs_lines_at_once_in_order_with_a_summary() {
         stderr(&many)
     );
 }
+
+#[test]
+fn ndjson_combines_with_format_one_line_per_input() {
+    assert_cmd_snapshot!(convq().args([
+        "query",
+        "--ndjson",
+        "--format",
+        "url",
+        "--base-url",
+        "https://contoso.crm.dynamics.com",
+        "examples/batch.ndjson"
+    ]));
+    // FetchXML on one line: the same document as `--format fetchxml` without its line breaks.
+    let output = convq()
+        .args([
+            "query",
+            "--ndjson",
+            "--format",
+            "fetchxml",
+            "examples/batch.ndjson",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let lines: Vec<&str> = stdout(&output).lines().collect();
+    assert_eq!(lines.len(), 3);
+    let first_input = example("batch.ndjson").lines().next().unwrap().to_owned();
+    let single = run_with_stdin(
+        convq().args(["query", "--format", "fetchxml", "-"]),
+        first_input.into(),
+    );
+    assert!(stdout(&single).lines().count() > 5, "FetchXML is indented");
+    let joined: String = stdout(&single).lines().map(str::trim_start).collect();
+    assert_eq!(lines[0], joined);
+    assert!(
+        lines[0].starts_with("<fetch><entity name=\"msdyn_ocliveworkitem\">"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].starts_with(r#"{"error":{"code":"invalid_agent_id""#),
+        "{}",
+        lines[1]
+    );
+    assert!(lines[2].ends_with("</fetch>"), "{}", lines[2]);
+    // AST and JSON are compact, one object per line.
+    for format in ["ast", "json"] {
+        let output = convq()
+            .args([
+                "query",
+                "--ndjson",
+                "--format",
+                format,
+                "examples/batch.ndjson",
+            ])
+            .output()
+            .unwrap();
+        for line in stdout(&output).lines() {
+            let _: serde_json::Value = serde_json::from_str(line).unwrap();
+        }
+        assert_eq!(stdout(&output).lines().count(), 3, "{format}");
+    }
+}

@@ -16,11 +16,20 @@ fn http(addr: &str, request: &str) -> String {
     answer
 }
 
-#[test]
-fn serve_answers_get_conversations_and_stops_on_sigterm() {
+/// Starts `convq serve` on a free loopback port with `args`; returns the child, its address
+/// (read from the "listening on" line) and the rest of its stderr.
+fn spawn_serve(
+    args: &[&str],
+    rust_log: &str,
+) -> (
+    std::process::Child,
+    String,
+    BufReader<std::process::ChildStderr>,
+) {
     let mut child = convq()
-        .args(["serve", "--addr", "127.0.0.1:0", "--request-timeout", "5s"])
-        .env("RUST_LOG", "info")
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .args(args)
+        .env("RUST_LOG", rust_log)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -37,15 +46,44 @@ fn serve_answers_get_conversations_and_stops_on_sigterm() {
             break rest.split_whitespace().next().unwrap().to_owned();
         }
     };
+    (child, addr, stderr)
+}
 
-    let body = crate::example("waiting.json");
-    let answer = http(
-        &addr,
+fn post(addr: &str, path: &str, body: &str, correlation_id: &str) -> String {
+    http(
+        addr,
         &format!(
-            "POST /getConversations HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\nX-Correlation-Id: cli-1\r\nConnection: close\r\n\r\n{body}",
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nX-Correlation-Id: {correlation_id}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         ),
+    )
+}
+
+/// Sends SIGTERM and returns the exit status and the rest of stderr.
+fn terminate(
+    mut child: std::process::Child,
+    mut stderr: BufReader<std::process::ChildStderr>,
+) -> (std::process::ExitStatus, String) {
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    (status, rest)
+}
+
+#[test]
+fn serve_answers_get_conversations_and_stops_on_sigterm() {
+    let (child, addr, stderr) = spawn_serve(&["--request-timeout", "5s"], "info");
+    let answer = post(
+        &addr,
+        "/getConversations",
+        &crate::example("waiting.json"),
+        "cli-1",
     );
     assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
     assert!(
@@ -56,16 +94,52 @@ fn serve_answers_get_conversations_and_stops_on_sigterm() {
     );
     assert!(answer.contains(r#""status":true}"#), "{answer}");
 
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let status = child.wait().unwrap();
-    let mut rest = String::new();
-    stderr.read_to_string(&mut rest).unwrap();
+    let (status, rest) = terminate(child, stderr);
     assert!(status.success(), "{status}: {rest}");
     assert!(rest.contains("SIGTERM received"), "{rest}");
+}
+
+#[test]
+fn the_address_is_printed_at_any_log_level_and_now_fixes_the_clock() {
+    // RUST_LOG=warn hides the access log, not where the server listens (spawn_serve reads it).
+    let body = crate::example("active-and-waiting.json");
+    let count = |now: &str| {
+        let (child, addr, stderr) =
+            spawn_serve(&["--now", now, "--request-timeout", "1m 30s"], "warn");
+        let answer = post(&addr, "/getConversations", &body, "cli-2");
+        let (status, rest) = terminate(child, stderr);
+        assert!(status.success(), "{status}: {rest}");
+        assert!(
+            !rest.contains("INFO"),
+            "only warnings after the address: {rest}"
+        );
+        let json = answer.split("\r\n\r\n").nth(1).unwrap();
+        let envelope: serde_json::Value = serde_json::from_str(json).unwrap();
+        envelope["result"]["values"].as_array().unwrap().len()
+    };
+    // createdBeforeDays 7: the sample store's last week at its end date, nothing a year on.
+    assert!(count("2026-11-20T12:00:00Z") > 0);
+    assert_eq!(count("2027-11-20T12:00:00Z"), 0);
+}
+
+#[test]
+fn a_port_in_use_names_the_address_and_what_to_do() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let output = convq()
+        .args(["serve", "--addr", &addr])
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        format!(
+            "error: [address_in_use] cannot listen on {addr}: Address already in use (os error \
+             98) (another process listens there: stop it, or pick another --addr; port 0 picks a \
+             free one)\n"
+        )
+    );
 }
 
 #[test]

@@ -351,3 +351,54 @@ async fn no_error_body_is_over_4_kb() {
         assert!(body.len() <= 4096, "{}: {body}", body.len());
     }
 }
+
+#[tokio::test]
+async fn ndjson_and_utf16_bodies_say_what_to_do() {
+    let server = TestServer::sample().await;
+    let ndjson = format!(
+        "{}\n{}\n",
+        WAITING.replace('\n', ""),
+        r#"{"agentId":"2b330c52-6844-4d36-8e05-03c78c9681dc"}"#
+    );
+    // NDJSON declared as JSON: the core's invalid_json, with the batch route as the hint.
+    let (status, _, body) =
+        parts(post_json(&server.url("/getConversations"), ndjson.clone()).await).await;
+    assert_eq!((status, error_code(&body)), (400, "invalid_json"));
+    assert_eq!(
+        body["error"]["hint"],
+        "this route takes one JSON object; POST NDJSON (one input per line) to \
+         /getConversations/batch with Content-Type: application/x-ndjson"
+    );
+    // Broken JSON that is not NDJSON keeps the core's answer (no hint).
+    let (_, _, body) = parts(post_json(&server.url("/getConversations"), "{\n}\n}").await).await;
+    assert_eq!(body["error"]["code"], "invalid_json");
+    assert!(body["error"].get("hint").is_none(), "{body}");
+    // NDJSON declared as NDJSON: 415 with the same pointer.
+    let declared = client()
+        .post(server.url("/getConversations"))
+        .header("content-type", "application/x-ndjson")
+        .body(ndjson)
+        .send()
+        .await
+        .unwrap();
+    let (status, _, body) = parts(declared).await;
+    assert_eq!((status, error_code(&body)), (415, "unsupported_media_type"));
+    assert!(
+        body["error"]["hint"]
+            .as_str()
+            .unwrap()
+            .contains("/getConversations/batch"),
+        "{body}"
+    );
+    // UTF-16 (what Windows PowerShell 5 sends by default for a string body read from a file).
+    let utf16: Vec<u8> = [0xFF, 0xFE]
+        .into_iter()
+        .chain(WAITING.encode_utf16().flat_map(u16::to_le_bytes))
+        .collect();
+    let (status, _, body) = parts(post_json(&server.url("/getConversations"), utf16).await).await;
+    assert_eq!((status, error_code(&body)), (400, "invalid_utf8"));
+    assert_eq!(
+        body["error"]["message"],
+        "the body is UTF-16 text; JSON must be UTF-8"
+    );
+}

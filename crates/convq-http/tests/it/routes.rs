@@ -159,3 +159,24 @@ async fn metrics_count_requests_by_route_method_and_status() {
         assert!(text.contains(line), "missing {line} in\n{text}");
     }
 }
+
+#[tokio::test]
+async fn a_fixed_now_answers_created_before_days_from_that_time() {
+    let recent = r#"{"agentId":"2b330c52-6844-4d36-8e05-03c78c9681dc","createdBeforeDays":7}"#;
+    let count = |now: &str| {
+        let now = convq_backend::parse_timestamp(now).unwrap();
+        async move {
+            let server =
+                TestServer::with_config(convq_http::ServerConfig::default().with_fixed_now(now))
+                    .await;
+            let (status, _, body) =
+                parts(post_json(&server.url("/getConversations"), recent).await).await;
+            assert_eq!(status, 200, "{body}");
+            server.stop().await.unwrap();
+            body["result"]["values"].as_array().unwrap().len()
+        }
+    };
+    // The sample store's conversations end at 2026-11-20; a year later none is within 7 days.
+    assert!(count("2026-11-20T12:00:00Z").await > 0);
+    assert_eq!(count("2027-11-20T12:00:00Z").await, 0);
+}
