@@ -193,10 +193,10 @@ pub(crate) async fn batch(
     response
 }
 
-/// The context a `/getConversations` input runs in: the store's own "now" when it has one (the
-/// sample store), the time zone and formatted values the query parameters or the defaults ask
-/// for, with `--auth passthrough` the caller's own token, and the request's deadline so a
-/// Dataverse call gives up in time to answer dataverse_timeout.
+/// The context a `/getConversations` input runs in: "now" from `AppState::now` (`--now`, the
+/// sample store's own, or the clock), the time zone and formatted values the query parameters
+/// or the defaults ask for, with `--auth passthrough` the caller's own token, and the request's
+/// deadline so a Dataverse call gives up in time to answer dataverse_timeout.
 fn run_context(
     state: &AppState,
     params: &Params,
@@ -224,9 +224,10 @@ fn run_context(
     ctx
 }
 
-/// Where NDJSON goes: this route answers one input.
-const NDJSON_HINT: &str = "this route takes one JSON object; POST NDJSON (one input per line) \
-                           to /getConversations/batch with Content-Type: application/x-ndjson";
+/// Where several inputs go: this route answers one.
+const NDJSON_HINT: &str = "this route takes one input, and the body holds one per line \
+                           (NDJSON); for several, POST {\"inputs\": [input, ...]} to \
+                           /getConversations/batch, or each input alone here";
 
 /// Several JSON values, one per line (the usual way to send a batch), posted where one input is
 /// expected: the first two non-blank lines are each whole JSON objects. Checked only after the

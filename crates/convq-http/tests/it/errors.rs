@@ -366,8 +366,8 @@ async fn ndjson_and_utf16_bodies_say_what_to_do() {
     assert_eq!((status, error_code(&body)), (400, "invalid_json"));
     assert_eq!(
         body["error"]["hint"],
-        "this route takes one JSON object; POST NDJSON (one input per line) to \
-         /getConversations/batch with Content-Type: application/x-ndjson"
+        "this route takes one input, and the body holds one per line (NDJSON); for several, \
+         POST {\"inputs\": [input, ...]} to /getConversations/batch, or each input alone here"
     );
     // Broken JSON that is not NDJSON keeps the core's answer (no hint).
     let (_, _, body) = parts(post_json(&server.url("/getConversations"), "{\n}\n}").await).await;
