@@ -82,8 +82,8 @@ fn type_of(property: &Value) -> String {
 
 fn errors() -> String {
     let mut out = header(
-        "`convq_core::ERROR_CODES`, `convq_backend::BACKEND_ERROR_CODES`, `STORE_ERROR_CODES`, \
-         `convq_http::HTTP_ERROR_CODES` and `convq_http::START_ERROR_CODES`",
+        "`convq_core::ERROR_CODES`, `convq_backend::STORE_ERROR_CODES`, \
+         `convq_backend::BACKEND_ERROR_CODES`, `convq_http::HTTP_ERROR_CODES` and `convq_http::START_ERROR_CODES`",
     );
     out.push_str("# Error codes\n\n");
     out.push_str(
@@ -103,9 +103,10 @@ fn errors() -> String {
     for (code, description) in convq_core::ERROR_CODES.iter() {
         let _ = writeln!(out, "| `{code}` | {} |", cell(description));
     }
-    let (store, dataverse): (Vec<_>, Vec<_>) = convq_backend::BACKEND_ERROR_CODES
-        .iter()
-        .partition(|(code, _)| code.starts_with("store_"));
+    let (store, dataverse) = (
+        convq_backend::STORE_ERROR_CODES.iter(),
+        convq_backend::BACKEND_ERROR_CODES.iter(),
+    );
     out.push_str(
         "\n## Store\n\nThe file could not be loaded; the message says where (line or record) \
          and `path` points into the record.\n\n| Code | When |\n|---|---|\n",
