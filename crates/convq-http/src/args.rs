@@ -187,12 +187,9 @@ pub enum StartError {
     /// `--api-keys` or `--entra-*` cannot be used.
     #[error(transparent)]
     Access(#[from] AccessError),
-    /// The Dataverse client could not be configured.
+    /// The Dataverse client could not be configured, or the `--data` file loaded.
     #[error(transparent)]
     Backend(#[from] convq_backend::BackendError),
-    /// The `--data` file could not be loaded.
-    #[error(transparent)]
-    Store(#[from] convq_backend::StoreError),
     /// `--options` is not valid options JSON.
     #[error("--options is not valid: {0}")]
     Options(String),
@@ -213,6 +210,8 @@ pub enum StartError {
     Bind {
         /// The address asked for.
         addr: SocketAddr,
+        /// Whether another socket holds the address (the usual cause, with its own code).
+        in_use: bool,
         /// Why (in the message, not a `source`: both binaries print the message alone).
         error: std::io::Error,
     },
@@ -221,57 +220,35 @@ pub enum StartError {
     Io(#[from] std::io::Error),
 }
 
-/// The codes of [`StartError`] that are its own (a backend that cannot be set up reports the
-/// backend's code), with what each means; `docs/reference/errors.md` lists them.
-pub const START_ERROR_CODES: &[(&str, &str)] = &[
-    (
-        "missing_token",
-        "`--dataverse` without a bearer token in `CONVQ_DATAVERSE_TOKEN`.",
-    ),
-    (
-        "invalid_options",
-        "`--options` is not valid options JSON, or its base URL is not usable.",
-    ),
-    (
-        "options_file_unreadable",
-        "The `--options` file cannot be read; the message names it.",
-    ),
-    (
-        "invalid_cors_origin",
-        "A `--cors-origin` is not an `http(s)://host` origin.",
-    ),
-    (
-        "address_in_use",
-        "Another process listens on the `--addr` address; the message names it.",
-    ),
-    (
-        "cannot_listen",
-        "The `--addr` address cannot be listened on (not an address of this machine, or a \
-         privileged port).",
-    ),
-    (
-        "io_error",
-        "Serving failed on an I/O error after the start.",
-    ),
-];
+convq_core::error_codes! {
+    /// The codes of [`StartError`] that are its own (a backend that cannot be set up reports the
+    /// backend's code), with what each means; `docs/reference/errors.md` lists them.
+    pub static START_ERROR_CODES: [(&'static str, &'static str)] for StartError {
+        Self::Unprotected { .. } => ("unprotected_service", "A held credential or a `--data` file on a non-loopback address without `--api-keys` or `--entra-*` (add one, or `--allow-anonymous`)."),
+        Self::Access(_) => ("invalid_access_settings", "`--api-keys` or `--entra-*` cannot be used (an unreadable key file or a bad line, Entra settings that cannot work); the message says which."),
+        Self::Options(_) => ("invalid_options", "`--options` is not valid options JSON, or its base URL is not usable."),
+        Self::OptionsFile { .. } => ("options_file_unreadable", "The `--options` file cannot be read; the message names it."),
+        Self::CorsOrigin(_) => ("invalid_cors_origin", "A `--cors-origin` is not an `http(s)://host` origin."),
+        Self::Bind { in_use: true, .. } => ("address_in_use", "Another process listens on the `--addr` address; the message names it."),
+        Self::Bind { .. } => ("cannot_listen", "The `--addr` address cannot be listened on (not an address of this machine, or a privileged port)."),
+        Self::Io(_) => ("io_error", "Serving failed on an I/O error after the start."),
+    }
+    else Self::Backend(error) => error.code()
+}
+
+impl From<convq_backend::StoreError> for StartError {
+    fn from(error: convq_backend::StoreError) -> Self {
+        Self::Backend(error.into())
+    }
+}
 
 impl StartError {
-    /// A stable snake_case code, like every other error of the project.
-    #[must_use]
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::Unprotected { .. } => "unprotected_service",
-            Self::Access(_) => "invalid_access_settings",
-            Self::Backend(error) => error.code(),
-            Self::Store(error) => error.code(),
-            Self::Options(_) => "invalid_options",
-            Self::OptionsFile { .. } => "options_file_unreadable",
-            Self::CorsOrigin(_) => "invalid_cors_origin",
-            Self::Bind { error, .. } if error.kind() == std::io::ErrorKind::AddrInUse => {
-                "address_in_use"
-            }
-            Self::Bind { .. } => "cannot_listen",
-            Self::Io(_) => "io_error",
+    /// The address cannot be listened on.
+    fn bind(addr: SocketAddr, error: std::io::Error) -> Self {
+        Self::Bind {
+            addr,
+            in_use: error.kind() == std::io::ErrorKind::AddrInUse,
+            error,
         }
     }
 }
@@ -407,10 +384,7 @@ impl ServeArgs {
         let served: Result<(), StartError> = async {
             let server = crate::Server::bind(&config, &state)
                 .await
-                .map_err(|error| StartError::Bind {
-                    addr: config.addr,
-                    error,
-                })?;
+                .map_err(|error| StartError::bind(config.addr, error))?;
             server.run(shutdown).await?;
             Ok(())
         }
@@ -576,21 +550,22 @@ mod tests {
     fn every_start_error_code_is_listed() {
         let io = || std::io::Error::other("x");
         let errors = [
-            StartError::MissingToken,
+            StartError::Unprotected {
+                addr: SocketAddr::from(([0, 0, 0, 0], 1)),
+                what: "x",
+            },
+            StartError::Access(AccessError::Entra(String::new())),
             StartError::Options(String::new()),
             StartError::OptionsFile {
                 path: PathBuf::new(),
                 error: io(),
             },
             StartError::CorsOrigin(String::new()),
-            StartError::Bind {
-                addr: SocketAddr::from(([127, 0, 0, 1], 1)),
-                error: std::io::ErrorKind::AddrInUse.into(),
-            },
-            StartError::Bind {
-                addr: SocketAddr::from(([127, 0, 0, 1], 1)),
-                error: io(),
-            },
+            StartError::bind(
+                SocketAddr::from(([127, 0, 0, 1], 1)),
+                std::io::ErrorKind::AddrInUse.into(),
+            ),
+            StartError::bind(SocketAddr::from(([127, 0, 0, 1], 1)), io()),
             StartError::Io(io()),
         ];
         let codes: Vec<&str> = errors.iter().map(StartError::code).collect();
