@@ -123,9 +123,12 @@ pub struct CredentialOptions {
     /// The client id of a user-assigned managed identity (`--client-id`); `None`: system-assigned.
     pub managed_identity_client_id: Option<String>,
     /// HTTP options of the credentials that call Entra ID (client secret, workload identity,
-    /// managed identity): the cloud (authority host) and the transport. By default 3 retries
-    /// within 10 s (azure_core's default, 8 within a minute, would hold a request or a readiness
-    /// probe for a minute when the identity endpoint is down).
+    /// managed identity): the cloud (authority host; `None` reads `AZURE_AUTHORITY_HOST`, else
+    /// the public cloud) and the transport (e.g. a `reqwest::Client` that trusts an extra root
+    /// certificate, wrapped in `azure_core::http::Transport`). Entra ID is reached over HTTPS
+    /// only, whatever is set here. By default 3 retries within 10 s (azure_core's default, 8
+    /// within a minute, would hold a request or a readiness probe for a minute when the
+    /// identity endpoint is down).
     pub client_options: ClientOptions,
 }
 
@@ -439,7 +442,12 @@ impl Credential {
                     if self.inner.sources.len() > 1 {
                         tracing::info!(credential = source.name, %reason, "{} did not sign in", source.name);
                     }
-                    failures.push(format!("{}: {reason}", source.name));
+                    // A single credential is named once, in the error's own prefix.
+                    failures.push(if self.inner.sources.len() > 1 {
+                        format!("{}: {reason}", source.name)
+                    } else {
+                        reason
+                    });
                 }
             }
         }
@@ -478,7 +486,23 @@ async fn get_token(credential: &dyn TokenCredential, scope: &str) -> Result<Acce
     credential
         .get_token(&[scope], None)
         .await
-        .map_err(|error| one_line(&error.to_string()))
+        .map_err(|error| describe(&error))
+}
+
+/// The error and its causes, one line: azure_core's "retry policy expired" alone hides why
+/// (an untrusted certificate, a refused connection), which is the part a user can act on.
+fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = one_line(&error.to_string());
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = one_line(&cause.to_string());
+        if !cause_text.is_empty() && !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// azure_identity's messages span lines and end with a troubleshooting link; keep one line.
@@ -587,7 +611,7 @@ fn make_client_secret(options: &CredentialOptions) -> Result<Arc<dyn TokenCreden
             client_options: options.client_options.clone(),
         }),
     )
-    .map_err(|e| one_line(&e.to_string()))?;
+    .map_err(|e| describe(&e))?;
     Ok(credential)
 }
 
@@ -625,7 +649,7 @@ fn make_workload_identity(options: &CredentialOptions) -> Result<Arc<dyn TokenCr
         tenant_id: Some(tenant.clone()),
         token_file_path: Some(file.clone()),
     }))
-    .map_err(|e| one_line(&e.to_string()))?;
+    .map_err(|e| describe(&e))?;
     Ok(credential)
 }
 
@@ -640,7 +664,7 @@ fn managed_identity(options: &CredentialOptions) -> Source {
                     user_assigned_id: client_id.clone().map(UserAssignedId::ClientId),
                     client_options: client_options.clone(),
                 }))
-                .map_err(|e| one_line(&e.to_string()))?;
+                .map_err(|e| describe(&e))?;
             Ok(credential as Arc<dyn TokenCredential>)
         }),
         // Off Azure, the instance metadata service never answers and azure_identity retries it
@@ -654,7 +678,7 @@ fn azure_cli() -> Source {
     Source {
         name: "Azure CLI",
         make: Arc::new(|| {
-            let credential = AzureCliCredential::new(None).map_err(|e| one_line(&e.to_string()))?;
+            let credential = AzureCliCredential::new(None).map_err(|e| describe(&e))?;
             Ok(credential as Arc<dyn TokenCredential>)
         }),
         probe: None,

@@ -288,10 +288,10 @@ async fn run_ndjson(
     };
     for line in NdjsonLines::new(reader) {
         let line = line.with_context(|| format!("cannot read {source}"))?;
-        if pending.len() >= lines.concurrency {
-            if let Some((number, task)) = pending.pop_front() {
-                finish(number, joined(task.await), out)?;
-            }
+        if pending.len() >= lines.concurrency
+            && let Some((number, task)) = pending.pop_front()
+        {
+            finish(number, joined(task.await), out)?;
         }
         let (backend, options, ctx) = (
             Arc::clone(&lines.backend),

@@ -43,15 +43,16 @@ pub(crate) async fn get_conversations(
         &ctx,
     )
     .await;
-    if let Some(error) = &run.error {
-        if error.code == "invalid_json" && is_ndjson(text) {
-            return ApiError {
-                status: StatusCode::BAD_REQUEST,
-                body: error.clone(),
-            }
-            .with_hint(NDJSON_HINT)
-            .into_response();
+    if let Some(error) = &run.error
+        && error.code == "invalid_json"
+        && is_ndjson(text)
+    {
+        return ApiError {
+            status: StatusCode::BAD_REQUEST,
+            body: error.clone(),
         }
+        .with_hint(NDJSON_HINT)
+        .into_response();
     }
     let status = match run.outcome {
         Outcome::Success => StatusCode::OK,

@@ -329,25 +329,21 @@ fn sortable(record: &Value, column: &convq_core::Column) -> Sortable {
     let value = record.get(property);
     let lookup = column.column_type.is_some_and(ColumnType::is_lookup);
     let guid_column = lookup || column.column_type == Some(ColumnType::Uniqueidentifier);
-    if lookup {
-        if let Some(Value::String(name)) = record.get(format!("{property}{FORMATTED}")) {
-            return Sortable::Text(fold(name));
-        }
+    if lookup && let Some(Value::String(name)) = record.get(format!("{property}{FORMATTED}")) {
+        return Sortable::Text(fold(name));
     }
     match value {
         None | Some(Value::Null) => Sortable::Null,
         Some(Value::Bool(b)) => Sortable::Bool(*b),
         Some(Value::Number(n)) => Sortable::Number(n.as_i64().unwrap()),
         Some(Value::String(s)) => {
-            if column.column_type == Some(ColumnType::DateTime) {
-                if let Some(at) = nanos(s) {
-                    return Sortable::Date(at);
-                }
+            if column.column_type == Some(ColumnType::DateTime)
+                && let Some(at) = nanos(s)
+            {
+                return Sortable::Date(at);
             }
-            if guid_column {
-                if let Some(key) = sql_guid(s) {
-                    return Sortable::Guid(key);
-                }
+            if guid_column && let Some(key) = sql_guid(s) {
+                return Sortable::Guid(key);
             }
             Sortable::Text(fold(s))
         }

@@ -32,7 +32,7 @@ use crate::{WAITING, client};
 
 const IDENTITY_SECRET: &str = "identity-header-secret-7c1f";
 
-fn unix_now() -> u64 {
+pub(crate) fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -48,10 +48,10 @@ async fn serve_local(router: Router) -> String {
 
 /// Tokens issued, with their expiry (Unix seconds), shared by the identity endpoint and the org.
 #[derive(Default)]
-struct Tokens {
-    issued: Mutex<HashMap<String, u64>>,
-    revoked: Mutex<Vec<String>>,
-    hits: AtomicUsize,
+pub(crate) struct Tokens {
+    pub(crate) issued: Mutex<HashMap<String, u64>>,
+    pub(crate) revoked: Mutex<Vec<String>>,
+    pub(crate) hits: AtomicUsize,
 }
 
 struct Identity {
@@ -90,7 +90,7 @@ impl Identity {
 }
 
 /// A JSON answer (the crate builds axum without its `json` feature).
-fn json_answer(status: StatusCode, value: &Value) -> Response {
+pub(crate) fn json_answer(status: StatusCode, value: &Value) -> Response {
     (
         status,
         [("content-type", "application/json")],
@@ -134,10 +134,10 @@ async fn issue(State(state): State<IdentityState>, uri: Uri, headers: HeaderMap)
 }
 
 /// The Dataverse stand-in.
-struct Org {
-    url: String,
-    seen: Arc<Mutex<Vec<String>>>,
-    rejected: Arc<AtomicUsize>,
+pub(crate) struct Org {
+    pub(crate) url: String,
+    pub(crate) seen: Arc<Mutex<Vec<String>>>,
+    pub(crate) rejected: Arc<AtomicUsize>,
 }
 
 #[derive(Clone)]
@@ -149,7 +149,7 @@ struct OrgState {
 }
 
 impl Org {
-    async fn start(tokens: Option<Arc<Tokens>>) -> Self {
+    pub(crate) async fn start(tokens: Option<Arc<Tokens>>) -> Self {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let rejected = Arc::new(AtomicUsize::new(0));
         let state = OrgState {
@@ -228,6 +228,18 @@ impl Process {
             "IDENTITY_ENDPOINT",
             "IDENTITY_HEADER",
             "MSI_ENDPOINT",
+            "AZURE_AUTHORITY_HOST",
+            "AZURE_CLIENT_CERTIFICATE_PATH",
+            // The test CA comes only from the test that sets it.
+            "SSL_CERT_FILE",
+            "SSL_CERT_DIR",
+            // Sign-in goes straight to 127.0.0.1, never through a proxy.
+            "HTTPS_PROXY",
+            "https_proxy",
+            "HTTP_PROXY",
+            "http_proxy",
+            "ALL_PROXY",
+            "all_proxy",
         ] {
             command.env_remove(name);
         }
@@ -269,7 +281,7 @@ impl Process {
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
@@ -287,7 +299,7 @@ impl Process {
     }
 
     /// Every log line so far, checked to contain none of `secrets`.
-    fn assert_log_free_of(&self, secrets: &[&str]) {
+    pub(crate) fn assert_log_free_of(&self, secrets: &[&str]) {
         let log = self.log();
         assert!(!log.is_empty());
         for line in log.lines() {
@@ -301,7 +313,7 @@ impl Process {
     }
 }
 
-async fn post(url: &str, headers: &[(&str, &str)]) -> (u16, HeaderMap, Value) {
+pub(crate) async fn post(url: &str, headers: &[(&str, &str)]) -> (u16, HeaderMap, Value) {
     let mut request = client()
         .post(url)
         .header("content-type", "application/json")
@@ -318,7 +330,7 @@ async fn post(url: &str, headers: &[(&str, &str)]) -> (u16, HeaderMap, Value) {
 }
 
 /// Issued tokens, for the log check.
-fn issued(tokens: &Tokens) -> Vec<String> {
+pub(crate) fn issued(tokens: &Tokens) -> Vec<String> {
     tokens.issued.lock().unwrap().keys().cloned().collect()
 }
 
@@ -562,7 +574,7 @@ async fn pass_through_sends_each_callers_token_and_only_theirs() {
     process.assert_log_free_of(&callers);
 }
 
-fn temp_file(name: &str, text: &str) -> std::path::PathBuf {
+pub(crate) fn temp_file(name: &str, text: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "convq-auth-{}-{}",
         std::process::id(),

@@ -15,6 +15,8 @@
 //! - `parity`: `/query` answers exactly what `convq_core::compile` returns, for every fixture.
 //! - `scale`: `/getConversations/batch` (each input alone, in order), and the binary against the
 //!   simulated organization: coalescing, the cache's `Age`, the upstream metrics.
+//! - `signin`: client secret and workload identity against a local Entra ID token endpoint over
+//!   TLS (a test CA), through the binary and through the library's credential options.
 //! - `shutdown`: SIGTERM/SIGINT with a request in flight (the binary), graceful stop in-process,
 //!   the grace period with half-sent requests.
 //!
@@ -35,6 +37,7 @@ mod peer;
 mod routes;
 mod scale;
 mod shutdown;
+mod signin;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

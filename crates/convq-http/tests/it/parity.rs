@@ -22,16 +22,15 @@ struct Fixture {
 
 fn load(path: &Path) -> Fixture {
     let text = std::fs::read_to_string(path).expect("fixture is UTF-8 text");
-    if let Ok(serde_json::Value::Object(object)) = serde_json::from_str(&text) {
-        if object.len() == 2 {
-            if let (Some(options), Some(input)) = (object.get("options"), object.get("input")) {
-                return Fixture {
-                    path: path.to_owned(),
-                    input: input.to_string(),
-                    options: options.clone(),
-                };
-            }
-        }
+    if let Ok(serde_json::Value::Object(object)) = serde_json::from_str(&text)
+        && object.len() == 2
+        && let (Some(options), Some(input)) = (object.get("options"), object.get("input"))
+    {
+        return Fixture {
+            path: path.to_owned(),
+            input: input.to_string(),
+            options: options.clone(),
+        };
     }
     Fixture {
         path: path.to_owned(),
