@@ -9,56 +9,81 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use convq_backend::{EmbeddedStore, RunContext};
+use convq_backend::{EmbeddedStore, RunContext, TimeZone};
 use convq_core::{ErrorBody, Options};
 
 use crate::error::AdapterError;
 
-/// The time zones the double accepts: the store evaluates `createdBeforeDays` on UTC days.
-pub const TIME_ZONES: &[&str] = &["UTC"];
+/// How the double answers, besides its records and "now": what `convq get` takes as flags.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct Settings {
+    /// The IANA time zone whose midnights bound `createdBeforeDays` days (`Europe/Paris`), as
+    /// `convq get --time-zone`; UTC when `None`.
+    pub time_zone: Option<String>,
+    /// Answer the selected properties' formatted values too, as `convq get --formatted-values`.
+    pub formatted_values: bool,
+    /// The compile options (the `createdBeforeDays` reading, `extraColumns`, ...), as for
+    /// `compile`.
+    pub options: Options,
+}
 
 /// An Omnichannel whose conversations are the given records.
 #[derive(Debug)]
 pub struct Omnichannel {
     store: EmbeddedStore,
-    now: SystemTime,
+    /// "now", the time zone and formatted values; each call adds its correlation id.
+    ctx: RunContext,
+    options: Options,
 }
 
 impl Omnichannel {
     /// Loads the records (a Web API response body `{"value": [...]}`, a JSON array of records, or
-    /// NDJSON, as JSON text) and fixes "now" for `createdBeforeDays`.
+    /// NDJSON, as JSON text) and fixes "now" and the [`Settings`] of every answer.
     ///
     /// # Errors
-    /// The store's error (its path prefixed with `/records`) for records it cannot load;
-    /// `invalid_options` at `/timeZone` for a time zone the store cannot evaluate.
-    pub fn new(records: &str, now: SystemTime, time_zone: Option<&str>) -> Result<Self, ErrorBody> {
-        if let Some(zone) = time_zone.filter(|zone| !TIME_ZONES.contains(zone)) {
-            return Err(AdapterError::InvalidOptions {
-                path: "/timeZone".to_owned(),
-                message: format!(
-                    "the embedded store evaluates createdBeforeDays in UTC only, not {zone:?}"
-                ),
-            }
-            .into());
-        }
+    /// `invalid_options` at `/timeZone` for a name the time zone database does not have; the
+    /// store's error (its path prefixed with `/records`) for records it cannot load.
+    pub fn new(records: &str, now: SystemTime, settings: Settings) -> Result<Self, ErrorBody> {
+        let Settings {
+            time_zone,
+            formatted_values,
+            options,
+        } = settings;
+        let time_zone = match time_zone {
+            // The zone database bundled into convq (jiff's), the one `--time-zone` reads.
+            Some(name) => convq_backend::parse_time_zone(&name).map_err(|error| {
+                AdapterError::InvalidOptions {
+                    path: "/timeZone".to_owned(),
+                    message: error.to_string(),
+                }
+            })?,
+            None => TimeZone::UTC,
+        };
         let store = EmbeddedStore::from_bytes(records.as_bytes()).map_err(|error| {
             let mut body = error.to_body();
             body.path.insert_str(0, "/records");
             body
         })?;
-        Ok(Self { store, now })
+        let ctx = RunContext::at(now)
+            .with_time_zone(time_zone)
+            .with_formatted_values(formatted_values);
+        Ok(Self {
+            store,
+            ctx,
+            options,
+        })
     }
 
     /// getConversations' answer for input JSON text, as the envelope's JSON text.
     #[must_use]
     pub fn get_conversations(&self, input: &str, correlation_id: Option<String>) -> String {
-        let mut ctx = RunContext::at(self.now);
+        let mut ctx = self.ctx.clone();
         ctx.correlation_id = correlation_id;
-        let options = Options::default();
         let result = ready(convq_backend::get_conversations_json(
             &self.store,
             input,
-            &options,
+            &self.options,
             &ctx,
         ));
         String::from_utf8(result.body).expect("serde_json writes UTF-8")
@@ -108,6 +133,8 @@ pub fn now_from_text(text: &str) -> Result<SystemTime, AdapterError> {
 
 #[cfg(test)]
 mod tests {
+    use convq_core::DaysReading;
+
     use super::*;
 
     const SAMPLE: &str = include_str!("../../convq-backend/data/sample-conversations.json");
@@ -117,58 +144,192 @@ mod tests {
         now_from_text(text).unwrap()
     }
 
-    /// The double's answer is byte for byte the native one, for every outcome.
+    fn settings(zone: Option<&str>, formatted_values: bool, reading: DaysReading) -> Settings {
+        Settings {
+            time_zone: zone.map(str::to_owned),
+            formatted_values,
+            options: Options::default().with_created_before_days(reading),
+        }
+    }
+
+    /// The `createdon` of every record of the answer, which must be a success.
+    fn created(answer: &str) -> Vec<String> {
+        let answer: serde_json::Value = serde_json::from_str(answer).unwrap();
+        answer["result"]["values"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{answer}"))
+            .iter()
+            .map(|row| row["createdon"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// The double's answer is byte for byte the native one, for every outcome and every setting.
     #[test]
     fn answers_are_the_native_store_answers() {
         let now = at("2026-11-20T12:00:00Z");
-        let double = Omnichannel::new(SAMPLE, now, None).unwrap();
         let store = EmbeddedStore::from_bytes(SAMPLE.as_bytes()).unwrap();
-        let ctx = RunContext::at(now);
-        for input in [
-            format!(r#"{{"agentId": "{AGENT}", "status": [3], "createdBeforeDays": 7}}"#),
-            format!(r#"{{"agentId": "{AGENT}", "orderBy": [{{"attributeName": "createdon"}}]}}"#),
-            r#"{"agentId": "nope"}"#.to_owned(),
-        ] {
-            let options = Options::default();
-            let native = ready(convq_backend::get_conversations_json(
-                &store, &input, &options, &ctx,
-            ));
-            assert_eq!(
-                double
-                    .get_conversations(&input, Some("c-1".into()))
-                    .as_bytes(),
-                native.body,
-                "{input}"
-            );
+        for zone in [None, Some("Europe/Paris"), Some("America/New_York")] {
+            for formatted_values in [false, true] {
+                for reading in [DaysReading::LastXDays, DaysReading::OlderThanXDays] {
+                    let settings = settings(zone, formatted_values, reading);
+                    let double = Omnichannel::new(SAMPLE, now, settings.clone()).unwrap();
+                    let ctx = RunContext::at(now)
+                        .with_time_zone(zone.map_or(TimeZone::UTC, |z| TimeZone::get(z).unwrap()))
+                        .with_formatted_values(formatted_values)
+                        .with_correlation_id("c-1");
+                    for input in [
+                        format!(
+                            r#"{{"agentId": "{AGENT}", "attributes": ["msdyn_channel"], "createdBeforeDays": 3}}"#
+                        ),
+                        format!(
+                            r#"{{"agentId": "{AGENT}", "orderBy": [{{"attributeName": "createdon"}}]}}"#
+                        ),
+                        r#"{"agentId": "nope"}"#.to_owned(),
+                    ] {
+                        let native = ready(convq_backend::get_conversations_json(
+                            &store,
+                            &input,
+                            &settings.options,
+                            &ctx,
+                        ));
+                        assert_eq!(
+                            double
+                                .get_conversations(&input, Some("c-1".into()))
+                                .as_bytes(),
+                            native.body,
+                            "{input} {settings:?}"
+                        );
+                    }
+                }
+            }
         }
+        let double = Omnichannel::new(SAMPLE, now, Settings::default()).unwrap();
         let answer =
             double.get_conversations(&format!(r#"{{"agentId": "{AGENT}", "status": [3]}}"#), None);
         assert!(answer.starts_with(r#"{"result":{"values":[{"#), "{answer}");
     }
 
+    /// Days end at the zone's midnights: at 12:00 UTC on 20 November, "the last 3 days" start
+    /// at 17 November 00:00 in UTC but at 16 November 23:00 UTC in Paris (UTC+1), which keeps the
+    /// agent's conversation of 16 November 23:53 UTC.
+    #[test]
+    fn the_time_zone_moves_the_day_boundaries() {
+        let now = at("2026-11-20T12:00:00Z");
+        let input = format!(r#"{{"agentId": "{AGENT}", "createdBeforeDays": 3}}"#);
+        let answer = |zone: Option<&str>| {
+            let settings = settings(zone, false, DaysReading::LastXDays);
+            created(
+                &Omnichannel::new(SAMPLE, now, settings)
+                    .unwrap()
+                    .get_conversations(&input, None),
+            )
+        };
+        let utc = answer(None);
+        assert_eq!(answer(Some("UTC")), utc);
+        assert!(
+            utc.iter().all(|c| c.as_str() >= "2026-11-17T00:00:00Z"),
+            "{utc:?}"
+        );
+        let paris = answer(Some("Europe/Paris"));
+        let added: Vec<&String> = paris.iter().filter(|c| !utc.contains(c)).collect();
+        assert_eq!(added, ["2026-11-16T23:53:33Z"]);
+        assert_eq!(paris.len(), utc.len() + 1);
+    }
+
+    #[test]
+    fn older_than_x_days_keeps_what_last_x_days_leaves_out() {
+        let now = at("2026-11-20T12:00:00Z");
+        let input = format!(r#"{{"agentId": "{AGENT}", "createdBeforeDays": 3}}"#);
+        let all = format!(r#"{{"agentId": "{AGENT}"}}"#);
+        let double =
+            |reading| Omnichannel::new(SAMPLE, now, settings(None, false, reading)).unwrap();
+        let last = created(&double(DaysReading::LastXDays).get_conversations(&input, None));
+        let older = created(&double(DaysReading::OlderThanXDays).get_conversations(&input, None));
+        assert!(!last.is_empty() && !older.is_empty());
+        assert!(
+            older.iter().all(|c| c.as_str() < "2026-11-17T00:00:00Z"),
+            "{older:?}"
+        );
+        let mut both = [last, older].concat();
+        both.sort();
+        let mut every = created(&double(DaysReading::LastXDays).get_conversations(&all, None));
+        every.sort();
+        assert_eq!(both, every);
+    }
+
+    #[test]
+    fn formatted_values_add_the_annotations_of_selected_properties() {
+        let now = at("2026-11-20T12:00:00Z");
+        let input = format!(
+            r#"{{"agentId": "{AGENT}", "status": [3], "attributes": ["msdyn_channel"], "top": 1}}"#
+        );
+        let row = |formatted_values| {
+            let settings = settings(None, formatted_values, DaysReading::LastXDays);
+            let answer = Omnichannel::new(SAMPLE, now, settings)
+                .unwrap()
+                .get_conversations(&input, None);
+            let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+            answer["result"]["values"][0].as_object().unwrap().clone()
+        };
+        const ANNOTATION: &str = "@OData.Community.Display.V1.FormattedValue";
+        let plain = row(false);
+        assert!(
+            plain
+                .keys()
+                .all(|key| !key.contains('@') || key == "@odata.etag"),
+            "{plain:?}"
+        );
+        let formatted = row(true);
+        assert_eq!(
+            formatted[&format!("statuscode{ANNOTATION}")],
+            "Waiting",
+            "{formatted:?}"
+        );
+        assert!(formatted.contains_key(&format!("msdyn_channel{ANNOTATION}")));
+        assert!(formatted.contains_key(&format!("_msdyn_liveworkstreamid_value{ANNOTATION}")));
+        // Only the selected properties' annotations: the agent lookup is not selected.
+        assert!(!formatted.contains_key(&format!("_msdyn_activeagentid_value{ANNOTATION}")));
+        let without: serde_json::Map<_, _> = formatted
+            .into_iter()
+            .filter(|(key, _)| !key.ends_with(ANNOTATION))
+            .collect();
+        assert_eq!(without, plain);
+    }
+
     #[test]
     fn bad_records_name_their_place_under_records() {
         let now = at("2026-11-20T12:00:00Z");
-        let body = Omnichannel::new(r#"[{"activityid": 3}]"#, now, None).unwrap_err();
+        let body =
+            Omnichannel::new(r#"[{"activityid": 3}]"#, now, Settings::default()).unwrap_err();
         assert!(body.path.starts_with("/records/0"), "{body:?}");
-        let body = Omnichannel::new("{", now, None).unwrap_err();
+        let body = Omnichannel::new("{", now, Settings::default()).unwrap_err();
         assert!(body.path.starts_with("/records"), "{body:?}");
     }
 
     #[test]
-    fn only_utc_is_accepted_as_time_zone() {
+    fn time_zones_are_iana_names() {
         let now = at("2026-11-20T12:00:00Z");
-        assert!(Omnichannel::new("[]", now, Some("UTC")).is_ok());
-        let body = Omnichannel::new("[]", now, Some("Europe/Paris")).unwrap_err();
-        assert_eq!(
-            (body.code.as_str(), body.path.as_str()),
-            ("invalid_options", "/timeZone")
-        );
-        assert!(
-            body.message.contains("\"Europe/Paris\""),
-            "{}",
-            body.message
-        );
+        let zone = |name: &str| Settings {
+            time_zone: Some(name.to_owned()),
+            ..Settings::default()
+        };
+        for good in ["UTC", "Europe/Paris", "America/New_York", "Asia/Kolkata"] {
+            assert!(Omnichannel::new("[]", now, zone(good)).is_ok(), "{good}");
+        }
+        for bad in ["Mars/Olympus", "", "+01:00"] {
+            let body = Omnichannel::new("[]", now, zone(bad)).unwrap_err();
+            assert_eq!(
+                (body.code.as_str(), body.path.as_str()),
+                ("invalid_options", "/timeZone")
+            );
+            assert!(
+                body.message.contains(&format!(
+                    "{bad:?} is not an IANA time zone name such as Europe/Paris"
+                )),
+                "{}",
+                body.message
+            );
+        }
     }
 
     #[test]

@@ -71,7 +71,10 @@ impl AdapterError {
         match self {
             Self::InvalidOptions { .. } => Some(
                 "the options keys are baseUrl, unknownColumns (\"warn\" | \"error\"), \
-                 extraColumns ([{logicalName, type}]) and statusFilter (\"orChain\" | \"crmIn\")"
+                 extraColumns ([{logicalName, type}]), statusFilter (\"orChain\" | \"crmIn\") \
+                 and createdBeforeDays (\"lastXDays\" | \"olderThanXDays\"); createOmnichannel \
+                 also takes records, now, timeZone (an IANA name such as \"Europe/Paris\") and \
+                 formattedValues (a boolean)"
                     .to_owned(),
             ),
             Self::InvalidInput { .. } => Some(

@@ -263,8 +263,11 @@ fn js_error(body: &ErrorBody) -> JsValue {
 #[cfg(feature = "testing")]
 #[wasm_bindgen(typescript_custom_section)]
 const TESTING_TYPES: &str = r#"
-/** The argument of `createOmnichannel`. */
-export interface OmnichannelOptions {
+/**
+ * The argument of `createOmnichannel`: the records, "now", the run options of `convq get`
+ * (`timeZone`, `formattedValues`) and the compile options (`createdBeforeDays`, ...).
+ */
+export interface OmnichannelOptions extends Options {
   /**
    * The conversations (Web API property names): an array of records, a Web API response body
    * `{ value: [...] }`, or either as JSON text (NDJSON too).
@@ -272,8 +275,17 @@ export interface OmnichannelOptions {
   records: Record<string, unknown>[] | { value: Record<string, unknown>[] } | string;
   /** "Now" for `createdBeforeDays`: a Date, milliseconds since 1970 or RFC 3339 text; the clock by default. */
   now?: Date | number | string;
-  /** The time zone `createdBeforeDays` counts days in; only "UTC" (the default) for now. */
+  /**
+   * The IANA time zone whose midnights bound `createdBeforeDays` days ("Europe/Paris"), as
+   * Dataverse uses the user's time zone; "UTC" by default.
+   */
   timeZone?: string;
+  /**
+   * Answer each selected property's formatted value too
+   * (`<property>@OData.Community.Display.V1.FormattedValue`, when the record carries one), as
+   * Dataverse does when asked; `false` by default.
+   */
+  formattedValues?: boolean;
 }
 "#;
 
@@ -292,10 +304,13 @@ pub fn create_omnichannel(
         .map_err(|body| js_error(&body))
 }
 
+/// `createOmnichannel`'s own keys; every other key is a compile option (`convq_core::Options`).
+#[cfg(feature = "testing")]
+const DOUBLE_KEYS: [&str; 4] = ["records", "now", "timeZone", "formattedValues"];
+
 #[cfg(feature = "testing")]
 fn omnichannel(options: &JsValue) -> Result<crate::double::Omnichannel, ErrorBody> {
     use crate::double;
-    const KEYS: [&str; 3] = ["records", "now", "timeZone"];
     let invalid = |path: &str, message: String| AdapterError::InvalidOptions {
         path: path.to_owned(),
         message,
@@ -306,17 +321,6 @@ fn omnichannel(options: &JsValue) -> Result<crate::double::Omnichannel, ErrorBod
             format!("expected an object, found {}", type_of(options)),
         )
         .into());
-    }
-    let object: &js_sys::Object = options.unchecked_ref();
-    for key in js_sys::Object::keys(object)
-        .iter()
-        .filter_map(|key| key.as_string())
-    {
-        if !KEYS.contains(&key.as_str()) {
-            let message =
-                format!("unknown field `{key}`, expected one of `records`, `now`, `timeZone`");
-            return Err(invalid(&format!("/{key}"), message).into());
-        }
     }
     let get =
         |key: &str| Reflect::get(options, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED);
@@ -343,19 +347,55 @@ fn omnichannel(options: &JsValue) -> Result<crate::double::Omnichannel, ErrorBod
             ),
         ))
     }?;
+    let mut settings = double::Settings::default();
     let zone = get("timeZone");
-    let zone = match zone.as_string() {
+    settings.time_zone = match zone.as_string() {
         Some(zone) => Some(zone),
         None if zone.is_undefined() => None,
         None => {
             return Err(invalid(
                 "/timeZone",
-                format!("expected a string, found {}", type_of(&zone)),
+                format!(
+                    "expected an IANA time zone name such as \"Europe/Paris\", found {}",
+                    type_of(&zone)
+                ),
             )
             .into());
         }
     };
-    double::Omnichannel::new(&records, now, zone.as_deref())
+    let formatted = get("formattedValues");
+    settings.formatted_values = match formatted.as_bool() {
+        Some(formatted) => formatted,
+        None if formatted.is_undefined() => false,
+        None => {
+            return Err(invalid(
+                "/formattedValues",
+                format!("expected a boolean, found {}", type_of(&formatted)),
+            )
+            .into());
+        }
+    };
+    settings.options = compile_options(&without_keys(options, &DOUBLE_KEYS))?;
+    double::Omnichannel::new(&records, now, settings)
+}
+
+/// A plain object with the own enumerable properties of `object` except `keys`: what remains of
+/// `createOmnichannel`'s argument for the compile options' parser, which names unknown keys.
+#[cfg(feature = "testing")]
+fn without_keys(object: &JsValue, keys: &[&str]) -> JsValue {
+    let rest = js_sys::Object::new();
+    for key in js_sys::Object::keys(object.unchecked_ref()).iter() {
+        if key
+            .as_string()
+            .is_some_and(|key| keys.contains(&key.as_str()))
+        {
+            continue;
+        }
+        let value = Reflect::get(object, &key).unwrap_or(JsValue::UNDEFINED);
+        // Setting a property on a fresh plain object cannot fail.
+        let _ = Reflect::set(&rest, &key, &value);
+    }
+    rest.into()
 }
 
 /// What `createOmnichannel` returns.

@@ -119,6 +119,11 @@ mod tests {
         assert_eq!(options.unknown_columns, UnknownColumns::Error);
         assert_eq!(options.status_filter, StatusFilter::CrmIn);
         assert_eq!(options.extra_columns[0].logical_name, "new_tier");
+        let options = parse_options(Some(r#"{"createdBeforeDays":"olderThanXDays"}"#)).unwrap();
+        assert_eq!(
+            options.created_before_days,
+            convq_core::DaysReading::OlderThanXDays
+        );
     }
 
     #[test]
@@ -130,6 +135,11 @@ mod tests {
                 "unknown variant `in`",
             ),
             (r#"{"baseUrl":3}"#, "/baseUrl", "invalid type: integer `3`"),
+            (
+                r#"{"createdBeforeDays":"olderThan"}"#,
+                "/createdBeforeDays",
+                "unknown variant `olderThan`, expected `lastXDays` or `olderThanXDays`",
+            ),
             (
                 r#"{"extraColumns":[{"logicalName":"a","type":"Lookup"},{"logicalName":"b","type":"Nope"}]}"#,
                 "/extraColumns/1/type",
