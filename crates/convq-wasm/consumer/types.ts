@@ -23,7 +23,13 @@ async function titles(envelope: Promise<Envelope>): Promise<string[]> {
   return answer.result.values.map((row) => String((row as Record<string, unknown>)["msdyn_title"]));
 }
 
-const double: OmnichannelOptions = { records: [], now: new Date(), timeZone: "UTC" };
+const double: OmnichannelOptions = {
+  records: [],
+  now: new Date(),
+  timeZone: "Europe/Paris",
+  formattedValues: true,
+  createdBeforeDays: "olderThanXDays",
+};
 const omnichannel = createOmnichannel(double);
 export const results = [
   url,
@@ -31,3 +37,11 @@ export const results = [
   titles(omnichannel.getConversations(input, "correlation")),
   titles(getConversations(input, null, { retrieveMultipleRecords: async () => ({ entities: [] }) })),
 ];
+
+// The double's run options are typed: a zone is a string, formattedValues a boolean, the
+// createdBeforeDays reading one of two names.
+// @ts-expect-error formattedValues is a boolean
+const notBoolean: OmnichannelOptions = { records: [], formattedValues: "yes" };
+// @ts-expect-error createdBeforeDays is "lastXDays" or "olderThanXDays"
+const notAReading: OmnichannelOptions = { records: [], createdBeforeDays: "older" };
+export const wrong = [notBoolean, notAReading];

@@ -1,6 +1,8 @@
-// The test double `convq/testing`: createOmnichannel({ records, now, timeZone }).getConversations
-// answers as the native store does. For every fixture of the core corpus its envelope is the one
-// `convq get --now` prints from the same records, and its own arguments are checked like any input.
+// The test double `convq/testing`: createOmnichannel({ records, now, timeZone, formattedValues,
+// ...compile options }).getConversations answers as the native store does. For every fixture of
+// the core corpus, and for every time zone, formattedValues and createdBeforeDays reading, its
+// envelope is the one `convq get --now` prints from the same records with the matching flags, and
+// its own arguments are checked like any input.
 "use strict";
 const test = require("node:test");
 const assert = require("node:assert/strict");
@@ -19,17 +21,111 @@ const omnichannel = createOmnichannel({ records: RECORDS, now: NOW });
 
 for (const file of fixtures()) {
   const fixture = readFixture(file);
-  // `convq get` takes no compile options; those fixtures are the corpus suite's.
-  const skip = fixture.options !== undefined && "`convq get` has no flags for the fixture's options";
-  test(`native parity: ${fixture.name}`, { skip }, async () => {
-    const cli = spawnSync(CLI, ["get", "--now", NOW, "--data", SAMPLE, file], { encoding: "utf8" });
+  test(`native parity: ${fixture.name}`, async () => {
+    const args = ["get", "--now", NOW, "--data", SAMPLE, file];
+    // A fixture's compile options: `--options` for the CLI, the same keys for the double.
+    if (fixture.options !== undefined) args.push("--options", JSON.stringify(fixture.options));
+    const cli = spawnSync(CLI, args, { encoding: "utf8" });
     assert.ok([0, 2].includes(cli.status), `${fixture.name}: CLI exit status ${cli.status}\n${cli.stderr}`);
-    const answer = await omnichannel.getConversations(fixture.text, "corr-1");
+    const double =
+      fixture.options === undefined
+        ? omnichannel
+        : createOmnichannel({ records: RECORDS, now: NOW, ...fixture.options });
+    const answer = await double.getConversations(fixture.text, "corr-1");
     assert.equal(answer.status, cli.status === 0);
     // Key order and values: JSON.stringify of both, so that number spelling cannot differ.
     assert.equal(JSON.stringify(answer), JSON.stringify(JSON.parse(cli.stdout)));
   });
 }
+
+// Each time zone, formattedValues and reading against `convq get --time-zone --formatted-values
+// --created-before-days`: the same rows (day boundaries at the zone's midnights) and the same shape.
+const RUN_INPUTS = [
+  { agentId: AGENT, createdBeforeDays: 3, attributes: ["msdyn_channel", "msdyn_cdsqueueid"] },
+  { agentId: AGENT, createdBeforeDays: 0, orderBy: [{ attributeName: "createdon", descending: true }] },
+  { agentId: AGENT, status: [3, 4], createdBeforeDays: 30, top: 5 },
+];
+for (const timeZone of ["UTC", "Europe/Paris", "America/New_York", "Pacific/Kiritimati"]) {
+  for (const formattedValues of [false, true]) {
+    for (const reading of ["lastXDays", "olderThanXDays"]) {
+      test(`native parity: timeZone ${timeZone}, formattedValues ${formattedValues}, ${reading}`, async () => {
+        const double = createOmnichannel({ records: RECORDS, now: NOW, timeZone, formattedValues, createdBeforeDays: reading });
+        const flag = reading === "lastXDays" ? "last-x-days" : "older-than-x-days";
+        const args = ["get", "--now", NOW, "--data", SAMPLE, "--time-zone", timeZone, "--created-before-days", flag];
+        if (formattedValues) args.push("--formatted-values");
+        for (const input of RUN_INPUTS) {
+          const cli = spawnSync(CLI, args, { encoding: "utf8", input: JSON.stringify(input) });
+          assert.equal(cli.status, 0, cli.stderr);
+          const answer = await double.getConversations(input);
+          assert.equal(JSON.stringify(answer), JSON.stringify(JSON.parse(cli.stdout)), JSON.stringify(input));
+        }
+      });
+    }
+  }
+}
+
+/** The `createdon` of every row of a success envelope. */
+function created(answer) {
+  assert.equal(answer.status, true, JSON.stringify(answer));
+  return answer.result.values.map((row) => row.createdon);
+}
+
+test("timeZone moves createdBeforeDays' day boundaries to the zone's midnights", async () => {
+  // At 12:00 UTC on 20 November, "the last 3 days" start at 17 November 00:00 UTC, but in Paris
+  // (UTC+1) at 16 November 23:00 UTC, which keeps the agent's conversation of 23:53 UTC that day.
+  const input = { agentId: AGENT, createdBeforeDays: 3 };
+  const inZone = async (timeZone) => created(await createOmnichannel({ records: RECORDS, now: NOW, timeZone }).getConversations(input));
+  const utc = created(await omnichannel.getConversations(input));
+  assert.deepEqual(await inZone("UTC"), utc);
+  assert.ok(utc.every((c) => c >= "2026-11-17T00:00:00Z"), utc.join());
+  const paris = await inZone("Europe/Paris");
+  assert.deepEqual(paris.filter((c) => !utc.includes(c)), ["2026-11-16T23:53:33Z"]);
+  assert.equal(paris.length, utc.length + 1);
+  // New York (UTC-5) starts at 05:00 UTC, and the agent has nothing between midnight and then:
+  // the same rows. Tokyo (UTC+9) starts at 15:00 UTC on the 16th: three more. UTC-12 starts at
+  // 12:00 UTC on the 17th: two fewer.
+  assert.deepEqual(await inZone("America/New_York"), utc);
+  const tokyo = await inZone("Asia/Tokyo");
+  assert.deepEqual(tokyo.filter((c) => !utc.includes(c)).sort(), [
+    "2026-11-16T19:11:10Z",
+    "2026-11-16T21:36:54Z",
+    "2026-11-16T23:53:33Z",
+  ]);
+  const west = await inZone("Etc/GMT+12");
+  assert.deepEqual(utc.filter((c) => !west.includes(c)).sort(), ["2026-11-17T11:31:46Z", "2026-11-17T11:48:04Z"]);
+  assert.equal(west.length, utc.length - 2);
+});
+
+test("createdBeforeDays: olderThanXDays keeps exactly what lastXDays leaves out", async () => {
+  const input = { agentId: AGENT, createdBeforeDays: 3 };
+  const older = created(
+    await createOmnichannel({ records: RECORDS, now: NOW, createdBeforeDays: "olderThanXDays" }).getConversations(input),
+  );
+  const last = created(await omnichannel.getConversations(input));
+  const every = created(await omnichannel.getConversations({ agentId: AGENT }));
+  assert.ok(older.length > 0 && last.length > 0);
+  assert.ok(older.every((c) => c < "2026-11-17T00:00:00Z"), older.join());
+  assert.deepEqual([...older, ...last].sort(), [...every].sort());
+});
+
+test("formattedValues adds the selected properties' FormattedValue annotations", async () => {
+  const ANNOTATION = "@OData.Community.Display.V1.FormattedValue";
+  const input = { agentId: AGENT, status: [3], attributes: ["msdyn_channel"], top: 1 };
+  const [plain] = (await omnichannel.getConversations(input)).result.values;
+  const double = createOmnichannel({ records: RECORDS, now: NOW, formattedValues: true });
+  const [formatted] = (await double.getConversations(input)).result.values;
+  assert.deepEqual(Object.keys(plain).filter((key) => key.endsWith(ANNOTATION)), []);
+  assert.equal(formatted[`statuscode${ANNOTATION}`], "Waiting");
+  assert.equal(typeof formatted[`msdyn_channel${ANNOTATION}`], "string");
+  assert.equal(typeof formatted[`_msdyn_liveworkstreamid_value${ANNOTATION}`], "string");
+  // Only the selected properties: the agent lookup is not selected.
+  assert.equal(`_msdyn_activeagentid_value${ANNOTATION}` in formatted, false);
+  const stripped = Object.fromEntries(Object.entries(formatted).filter(([key]) => !key.endsWith(ANNOTATION)));
+  assert.deepEqual(stripped, plain);
+  // false is the default.
+  const off = createOmnichannel({ records: RECORDS, now: NOW, formattedValues: false });
+  assert.deepEqual((await off.getConversations(input)).result.values, [plain]);
+});
 
 test("a typical answer: the waiting conversations of an agent, newest first", async () => {
   const answer = await omnichannel.getConversations({
@@ -91,7 +187,10 @@ test("bad arguments throw a ConvqError naming the field", () => {
     [{ records: [], now: true }, "invalid_options", "/now"],
     [{ records: [], now: NaN }, "invalid_options", "/now"],
     [{ records: [], timeZone: 1 }, "invalid_options", "/timeZone"],
-    [{ records: [], timeZone: "Europe/Paris" }, "invalid_options", "/timeZone"],
+    [{ records: [], timeZone: "Mars/Olympus" }, "invalid_options", "/timeZone"],
+    [{ records: [], formattedValues: "yes" }, "invalid_options", "/formattedValues"],
+    [{ records: [], createdBeforeDays: "olderThan" }, "invalid_options", "/createdBeforeDays"],
+    [{ records: [], statusFilter: "in" }, "invalid_options", "/statusFilter"],
     [{ records: [{ activityid: 3 }] }, null, /^\/records\/0/],
   ];
   for (const [options, code, pointer] of cases) {
@@ -105,5 +204,22 @@ test("bad arguments throw a ConvqError naming the field", () => {
         return true;
       },
     );
+  }
+});
+
+test("a time zone that is not an IANA name says what was expected", () => {
+  assert.throws(
+    () => createOmnichannel({ records: [], timeZone: "Mars/Olympus" }),
+    (err) => {
+      assert.equal(err.name, "ConvqError");
+      assert.equal(err.code, "invalid_options");
+      assert.equal(err.path, "/timeZone");
+      assert.match(err.message, /"Mars\/Olympus" is not an IANA time zone name such as Europe\/Paris/);
+      assert.match(err.hint, /timeZone/);
+      return true;
+    },
+  );
+  for (const timeZone of ["UTC", "Europe/Paris", "Asia/Kolkata", "America/St_Johns"]) {
+    assert.doesNotThrow(() => createOmnichannel({ records: [], timeZone }), timeZone);
   }
 });
