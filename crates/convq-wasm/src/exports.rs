@@ -384,7 +384,8 @@ fn omnichannel(options: &JsValue) -> Result<crate::double::Omnichannel, ErrorBod
 #[cfg(feature = "testing")]
 fn without_keys(object: &JsValue, keys: &[&str]) -> JsValue {
     let rest = js_sys::Object::new();
-    for key in js_sys::Object::keys(object.unchecked_ref()).iter() {
+    let object_ref: &js_sys::Object = object.unchecked_ref();
+    for key in js_sys::Object::keys(object_ref).iter() {
         if key
             .as_string()
             .is_some_and(|key| keys.contains(&key.as_str()))
