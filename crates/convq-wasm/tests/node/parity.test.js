@@ -21,6 +21,10 @@ function cliFlags(options) {
     if (key === "baseUrl") flags.push("--base-url", value);
     else if (key === "unknownColumns") flags.push(...(value === "error" ? ["--strict"] : []));
     else if (key === "statusFilter") flags.push("--status-filter", value === "crmIn" ? "crm-in" : "or-chain");
+    else if (key === "createdBeforeDays")
+      flags.push("--created-before-days", value === "olderThanXDays" ? "older-than-x-days" : "last-x-days");
+    // No flag of its own: the --options JSON, which the flags above would override.
+    else if (key === "extraColumns") flags.push("--options", JSON.stringify({ extraColumns: value }));
     else return null;
   }
   return flags;
