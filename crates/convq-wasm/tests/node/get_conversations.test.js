@@ -133,7 +133,7 @@ test("invalid input resolves with the core's failure envelope and never calls th
 });
 
 test("compile options ride along in the third argument", async () => {
-  const { fn, calls } = fakeWebApi([{ entities: [] }, { entities: [] }]);
+  const { fn, calls } = fakeWebApi([{ entities: [] }, { entities: [] }, { entities: [] }]);
   const strict = await getConversations({ agentId: AGENT, attributes: ["new_tier"] }, undefined, {
     retrieveMultipleRecords: fn,
     unknownColumns: "error",
@@ -143,6 +143,22 @@ test("compile options ride along in the third argument", async () => {
 
   await getConversations({ agentId: AGENT, status: [2, 3] }, undefined, { retrieveMultipleRecords: fn, statusFilter: "crmIn" });
   assert.match(calls[0].options, /Microsoft\.Dynamics\.CRM\.In\(/);
+
+  // The reading of createdBeforeDays is the org's query function: OlderThanXDays.
+  await getConversations({ agentId: AGENT, createdBeforeDays: 7 }, undefined, {
+    retrieveMultipleRecords: fn,
+    createdBeforeDays: "olderThanXDays",
+  });
+  assert.match(calls[1].options, /Microsoft\.Dynamics\.CRM\.OlderThanXDays\(PropertyName='createdon',PropertyValue=7\)/);
+  const badReading = await getConversations(INPUT, undefined, { retrieveMultipleRecords: fn, createdBeforeDays: "older" });
+  assert.deepEqual([badReading.error.code, badReading.error.path], ["invalid_options", "/createdBeforeDays"]);
+
+  // The org evaluates the days in the user's time zone and Xrm decides the annotations: the
+  // store's run options are not options here (the test double takes them).
+  for (const key of ["timeZone", "formattedValues"]) {
+    const storeOption = await getConversations(INPUT, undefined, { retrieveMultipleRecords: fn, [key]: "x" });
+    assert.deepEqual([storeOption.error.code, storeOption.error.path], ["invalid_options", `/${key}`]);
+  }
 
   const typo = await getConversations(INPUT, undefined, { retrieveMultipleRecords: fn, statusFiltr: "crmIn" });
   assert.equal(typo.error.code, "invalid_options");
