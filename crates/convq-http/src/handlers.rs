@@ -1,8 +1,7 @@
 //! The handlers: convert in, call the core or the backend, convert out.
 
-use axum::Extension;
 use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use convq_backend::{Outcome, RunContext};
@@ -15,25 +14,9 @@ use crate::error::{ApiError, HttpCode, json_bytes, json_response, quote};
 use crate::middleware::{CorrelationId, Deadline, is_json};
 
 /// `POST /getConversations`: the getConversations envelope.
-pub(crate) async fn get_conversations(
-    State(state): State<AppState>,
-    Extension(CorrelationId(correlation_id)): Extension<CorrelationId>,
-    passthrough: Option<Extension<PassthroughBearer>>,
-    deadline: Option<Extension<Deadline>>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let (params, bytes) = match read_input(&state, &uri, &headers, body).await {
-        Ok(input) => input,
-        Err(error) => return error.into_response(),
-    };
-    let strict = params.strict;
-    let text = match utf8(&bytes) {
-        Ok(text) => text,
-        Err(error) => return error.into_response(),
-    };
-    let ctx = run_context(&state, &params, correlation_id, passthrough, deadline);
+pub(crate) async fn get_conversations(State(state): State<AppState>, posted: Posted) -> Response {
+    let ctx = posted.run_context(&state);
+    let (text, strict) = (posted.text.as_str(), posted.params.strict);
     // The envelope's JSON text, written by the backend without a serde_json::Value per record
     // (byte for byte what serializing get_conversations' envelope gives).
     let run = convq_backend::get_conversations_json(
@@ -111,23 +94,8 @@ struct BatchBody {
 /// Every input runs as if posted alone (one bad input fails only its own slot), all at once,
 /// so calls of the same shape share Dataverse requests. The answer is 200 whenever the batch
 /// itself is readable; its `Age` is the oldest result's.
-pub(crate) async fn batch(
-    State(state): State<AppState>,
-    Extension(CorrelationId(correlation_id)): Extension<CorrelationId>,
-    passthrough: Option<Extension<PassthroughBearer>>,
-    deadline: Option<Extension<Deadline>>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let (params, bytes) = match read_input(&state, &uri, &headers, body).await {
-        Ok(input) => input,
-        Err(error) => return error.into_response(),
-    };
-    let text = match utf8(&bytes) {
-        Ok(text) => text,
-        Err(error) => return error.into_response(),
-    };
+pub(crate) async fn batch(State(state): State<AppState>, posted: Posted) -> Response {
+    let text = posted.text.as_str();
     let batch: BatchBody = match serde_json::from_str(text) {
         Ok(batch) => batch,
         Err(error) => {
@@ -150,8 +118,7 @@ pub(crate) async fn batch(
         .with_hint("split it into several batches")
         .into_response();
     }
-    let strict = params.strict;
-    let ctx = run_context(&state, &params, correlation_id, passthrough, deadline);
+    let (strict, ctx) = (posted.params.strict, posted.run_context(&state));
     let runs: Vec<_> = batch
         .inputs
         .into_iter()
@@ -194,35 +161,64 @@ pub(crate) async fn batch(
     response
 }
 
-/// The context a `/getConversations` input runs in: "now" from `AppState::now` (`--now`, the
-/// sample store's own, or the clock), the time zone and formatted values the query parameters
-/// or the defaults ask for, with `--auth passthrough` the caller's own token, and the request's
-/// deadline so a Dataverse call gives up in time to answer dataverse_timeout.
-fn run_context(
-    state: &AppState,
-    params: &Params,
-    correlation_id: String,
-    passthrough: Option<Extension<PassthroughBearer>>,
-    deadline: Option<Extension<Deadline>>,
-) -> RunContext {
-    let defaults = state.run_defaults();
-    let now = state.now();
-    let time_zone = params
-        .time_zone
-        .clone()
-        .or_else(|| defaults.time_zone.clone())
-        .unwrap_or(convq_backend::TimeZone::UTC);
-    let mut ctx = RunContext::at(now)
-        .with_time_zone(time_zone)
-        .with_formatted_values(params.formatted_values.unwrap_or(defaults.formatted_values))
-        .with_correlation_id(correlation_id);
-    if let Some(Extension(PassthroughBearer(bearer))) = passthrough {
-        ctx = ctx.with_bearer(bearer);
+/// A posted input (or batch), read alike by `/getConversations`, `/getConversations/batch` and
+/// `/query`: the query parameters, the body as UTF-8 JSON text, and the request's extensions
+/// that its run context needs.
+pub(crate) struct Posted {
+    params: Params,
+    text: String,
+    extensions: axum::http::Extensions,
+}
+
+impl FromRequest<AppState> for Posted {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        let (parts, body) = request.into_parts();
+        let (params, bytes) = read_input(state, &parts.uri, &parts.headers, body).await?;
+        let text = utf8(&bytes)?.to_owned();
+        Ok(Self {
+            params,
+            text,
+            extensions: parts.extensions,
+        })
     }
-    if let Some(Extension(Deadline(deadline))) = deadline {
-        ctx = ctx.with_deadline(deadline);
+}
+
+impl Posted {
+    /// The context the input runs in: "now" from `AppState::now` (`--now`, the sample store's
+    /// own, or the clock), the time zone and formatted values the query parameters or the
+    /// defaults ask for, with `--auth passthrough` the caller's own token, and the request's
+    /// deadline so a Dataverse call gives up in time to answer dataverse_timeout.
+    fn run_context(&self, state: &AppState) -> RunContext {
+        let defaults = state.run_defaults();
+        let time_zone = self
+            .params
+            .time_zone
+            .clone()
+            .or_else(|| defaults.time_zone.clone())
+            .unwrap_or(convq_backend::TimeZone::UTC);
+        let formatted_values = self
+            .params
+            .formatted_values
+            .unwrap_or(defaults.formatted_values);
+        let correlation_id = self
+            .extensions
+            .get::<CorrelationId>()
+            .map(|CorrelationId(id)| id.clone())
+            .unwrap_or_default();
+        let mut ctx = RunContext::at(state.now())
+            .with_time_zone(time_zone)
+            .with_formatted_values(formatted_values)
+            .with_correlation_id(correlation_id);
+        if let Some(PassthroughBearer(bearer)) = self.extensions.get() {
+            ctx = ctx.with_bearer(bearer.clone());
+        }
+        if let Some(&Deadline(deadline)) = self.extensions.get() {
+            ctx = ctx.with_deadline(deadline);
+        }
+        ctx
     }
-    ctx
 }
 
 /// Where several inputs go: this route answers one.
@@ -284,21 +280,8 @@ fn warning_header(warning: &convq_core::Warning) -> Option<HeaderValue> {
 }
 
 /// `POST /query`: the compiled query, without running it.
-pub(crate) async fn query(
-    State(state): State<AppState>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let (params, bytes) = match read_input(&state, &uri, &headers, body).await {
-        Ok(input) => input,
-        Err(error) => return error.into_response(),
-    };
-    let text = match utf8(&bytes) {
-        Ok(text) => text,
-        Err(error) => return error.into_response(),
-    };
-    match convq_core::compile(text, state.options_for(params.strict)) {
+pub(crate) async fn query(State(state): State<AppState>, posted: Posted) -> Response {
+    match convq_core::compile(&posted.text, state.options_for(posted.params.strict)) {
         Ok(compiled) => json_response(StatusCode::OK, &compiled),
         Err(error) => ApiError::from_core(&error).into_response(),
     }
