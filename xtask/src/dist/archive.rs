@@ -35,28 +35,33 @@ const COMPLETIONS: &[(&str, &str)] = &[
     ("powershell", "_convq.ps1"),
 ];
 
-/// Builds the release binary and packs the archive into `out`; returns its path.
-pub(super) fn build(root: &Path, out: &Path) -> anyhow::Result<PathBuf> {
-    let status = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--release",
-            "--locked",
-            "-p",
-            "convq-cli",
-            "--bin",
-            "convq",
-        ])
-        .current_dir(root)
-        .status()
-        .context("running cargo build")?;
-    ensure!(
-        status.success(),
-        "cargo build --release -p convq-cli failed"
-    );
-    let binary = root
-        .join("target/release")
-        .join(format!("convq{}", std::env::consts::EXE_SUFFIX));
+/// Packs `binary`, or the release binary built now, into `out`; returns the archive's path.
+pub(super) fn build(root: &Path, binary: Option<&Path>, out: &Path) -> anyhow::Result<PathBuf> {
+    let binary = match binary {
+        Some(binary) => binary.to_owned(),
+        None => {
+            let status = Command::new(env!("CARGO"))
+                .args([
+                    "build",
+                    "--release",
+                    "--locked",
+                    "-p",
+                    "convq-cli",
+                    "--bin",
+                    "convq",
+                ])
+                .current_dir(root)
+                .status()
+                .context("running cargo build")?;
+            ensure!(
+                status.success(),
+                "cargo build --release -p convq-cli failed"
+            );
+            root.join("target/release")
+                .join(format!("convq{}", std::env::consts::EXE_SUFFIX))
+        }
+    };
+    ensure!(binary.is_file(), "{} is not a file", binary.display());
     assemble(root, &binary, &host_target()?, out)
 }
 
@@ -245,7 +250,7 @@ mod tests {
     use super::*;
 
     /// A stand-in for the binary (a shell script answering the three commands the archive
-    /// needs), so the layout is tested without a release build; CI runs the real one.
+    /// needs), so the layout is tested without a release build; CI packs the real (debug) binary.
     #[cfg(unix)]
     #[test]
     fn the_archive_holds_the_binary_docs_completions_and_man_pages_and_is_reproducible() {

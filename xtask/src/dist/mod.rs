@@ -8,7 +8,8 @@
 //!   CHANGELOG) and its `.sha256`.
 //!
 //! Each part has its own module; `run` calls them in turn. `--npm` / `--archive` pick one part:
-//! CI packs only the npm tarball, because the archive's LTO release build costs it too much time.
+//! CI packs the npm tarball, and the archive with the
+//! debug binary its tests built (`--binary`): the LTO release build costs it too much time.
 
 mod archive;
 mod npm;
@@ -29,6 +30,10 @@ pub(crate) struct DistArgs {
     /// Only the release archive for this host (a release build of convq).
     #[arg(long)]
     archive: bool,
+    /// Pack this convq binary instead of building the release one (CI packs the debug binary
+    /// its tests built, so the archive's assembly runs on every change without an LTO build).
+    #[arg(long, value_name = "PATH")]
+    binary: Option<std::path::PathBuf>,
 }
 
 pub(crate) fn run(args: &DistArgs) -> anyhow::Result<()> {
@@ -48,7 +53,7 @@ pub(crate) fn run(args: &DistArgs) -> anyhow::Result<()> {
         steps.print();
     }
     if archive {
-        let archive = archive::build(&root, &out)?;
+        let archive = archive::build(&root, args.binary.as_deref(), &out)?;
         println!("wrote {}", archive.display());
     }
     Ok(())
