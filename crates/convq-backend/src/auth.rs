@@ -568,6 +568,16 @@ fn default_chain(options: &CredentialOptions) -> Vec<Source> {
     sources
 }
 
+/// `"A, B not set"` for the settings (environment variables) that are not set.
+fn not_set(settings: &[(&str, bool)]) -> String {
+    let missing: Vec<&str> = settings
+        .iter()
+        .filter(|(_, set)| !set)
+        .map(|(name, _)| *name)
+        .collect();
+    format!("{} not set", missing.join(", "))
+}
+
 fn client_secret(options: &CredentialOptions) -> Result<Credential, String> {
     // Fail at start on missing settings, not at the first request.
     make_client_secret(options)?;
@@ -583,17 +593,11 @@ fn make_client_secret(options: &CredentialOptions) -> Result<Arc<dyn TokenCreden
         &options.client_id,
         &options.client_secret,
     ) else {
-        let mut missing: Vec<&str> = Vec::new();
-        if options.tenant_id.is_none() {
-            missing.push("AZURE_TENANT_ID");
-        }
-        if options.client_id.is_none() {
-            missing.push("AZURE_CLIENT_ID");
-        }
-        if options.client_secret.is_none() {
-            missing.push("AZURE_CLIENT_SECRET");
-        }
-        let mut reason = format!("{} not set", missing.join(", "));
+        let mut reason = not_set(&[
+            ("AZURE_TENANT_ID", options.tenant_id.is_some()),
+            ("AZURE_CLIENT_ID", options.client_id.is_some()),
+            ("AZURE_CLIENT_SECRET", options.client_secret.is_some()),
+        ]);
         if options.certificate_path.is_some() && options.client_secret.is_none() {
             reason.push_str(
                 " (AZURE_CLIENT_CERTIFICATE_PATH is set, but convq does not sign in with \
@@ -629,17 +633,14 @@ fn make_workload_identity(options: &CredentialOptions) -> Result<Arc<dyn TokenCr
         &options.client_id,
         &options.federated_token_file,
     ) else {
-        let mut missing: Vec<&str> = Vec::new();
-        if options.tenant_id.is_none() {
-            missing.push("AZURE_TENANT_ID");
-        }
-        if options.client_id.is_none() {
-            missing.push("AZURE_CLIENT_ID");
-        }
-        if options.federated_token_file.is_none() {
-            missing.push("AZURE_FEDERATED_TOKEN_FILE");
-        }
-        return Err(format!("{} not set", missing.join(", ")));
+        return Err(not_set(&[
+            ("AZURE_TENANT_ID", options.tenant_id.is_some()),
+            ("AZURE_CLIENT_ID", options.client_id.is_some()),
+            (
+                "AZURE_FEDERATED_TOKEN_FILE",
+                options.federated_token_file.is_some(),
+            ),
+        ]));
     };
     let credential = WorkloadIdentityCredential::new(Some(WorkloadIdentityCredentialOptions {
         credential_options: azure_identity::ClientAssertionCredentialOptions {
