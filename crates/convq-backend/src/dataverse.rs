@@ -598,9 +598,17 @@ async fn read_body(
     // copies of a growing buffer.
     let capacity = usize::try_from(declared.unwrap_or(0).min(1 << 20)).unwrap_or(0);
     let mut body = Vec::with_capacity(capacity);
+    let limit_bytes = usize::try_from(limit).unwrap_or(usize::MAX);
     while let Some(chunk) = response.chunk().await? {
-        if (body.len() + chunk.len()) as u64 > limit {
+        let needed = body.len() + chunk.len();
+        if needed > limit_bytes {
             return Ok(None);
+        }
+        if needed > body.capacity() {
+            // Grow by doubling, but never past the cap: a body just under a 64 MiB cap then
+            // holds at most 64 MiB of buffer (plus the 32 MiB being copied), not 128.
+            let target = needed.max(body.capacity() * 2).min(limit_bytes);
+            body.reserve_exact(target - body.len());
         }
         body.extend_from_slice(&chunk);
     }

@@ -9,7 +9,7 @@
 //!   malformed requests.
 //! - `hosts`: the `Host` check (421).
 //! - `limits`: concurrency limit and CORS.
-//! - `org`: a failing organization: a 100 MB page (refused at the cap, peak memory reported),
+//! - `org`: a failing organization: a 400 MiB page (refused at the cap, peak memory reported),
 //!   503, rejected credentials and readiness.
 //! - `openapi`: the document is OpenAPI 3.1, covers every route, and real answers match it.
 //! - `parity`: `/query` answers exactly what `convq_core::compile` returns, for every fixture.

@@ -135,7 +135,7 @@ fn memory(pid: u32) -> (f64, f64) {
 }
 
 #[tokio::test]
-async fn a_100_mb_page_is_refused_at_the_cap_and_memory_is_reused() {
+async fn a_400_mib_page_is_refused_at_the_cap_and_memory_is_reused() {
     let org = Org::start(Answer::Records).await;
     // No answer cache: each request below must read the org's current page, not the answer
     // cached from the one before.
@@ -156,7 +156,8 @@ async fn a_100_mb_page_is_refused_at_the_cap_and_memory_is_reused() {
     assert_eq!(status, 200, "{body}");
     let (baseline, _) = memory(pid);
 
-    org.set(Answer::Huge(100 << 20));
+    // Streamed by the org: holding it whole would take over 400 MiB; reading stops at 64.
+    org.set(Answer::Huge(400 << 20));
     let (status, _, body) = parts(post_json(&url, WAITING).await).await;
     assert_eq!(
         (status, error_code(&body)),
@@ -182,18 +183,21 @@ async fn a_100_mb_page_is_refused_at_the_cap_and_memory_is_reused() {
         after.push(memory(pid));
     }
     eprintln!(
-        "server memory (MiB): baseline {baseline:.1} RSS; 100 MiB page refused at the 64 MiB cap: \
+        "server memory (MiB): baseline {baseline:.1} RSS; 400 MiB page refused at the 64 MiB cap: \
          peak {peak_refused:.1}, then {after_refused:.1} RSS; two 16 MiB pages answered: \
          RSS/peak after each {after:.1?}"
     );
     assert!(
-        peak_refused - baseline < 200.0,
-        "refusing costs about the cap, not the page: peak {peak_refused:.1} MiB"
+        peak_refused - baseline < 256.0,
+        "refusing costs a few times the 64 MiB cap, not the 400 MiB page: peak {peak_refused:.1} MiB"
     );
-    let (first, _) = after[0];
-    let (last, last_peak) = after[1];
+    // The second answer reuses the first one's memory: the high-water mark does not grow by
+    // another answer's worth. (Resident memory itself moves by tens of MiB with the
+    // allocator's page retention, so it is not what is compared.)
+    let (_, first_peak) = after[0];
+    let (_, last_peak) = after[1];
     assert!(
-        last < first + 16.0,
+        last_peak < first_peak + 16.0,
         "memory does not grow with each large answer: {after:.1?}"
     );
     assert!(last_peak < 400.0, "{after:.1?}");
