@@ -9,6 +9,7 @@
 //! for errors and warnings.
 
 use std::borrow::Cow;
+use std::sync::LazyLock;
 
 use rustc_hash::FxHashSet;
 use uuid::Uuid;
@@ -49,10 +50,7 @@ pub(crate) fn normalize(
 
     let attributes = optional_array(object, "attributes", Limit::Attributes)?.unwrap_or(&[]);
     let mut select: Vec<Column> = Vec::with_capacity(DEFAULT_COLUMNS.len() + attributes.len());
-    select.extend(DEFAULT_COLUMNS.iter().filter_map(|name| {
-        // Always there: a catalog test checks the defaults.
-        catalog::column(name).map(catalog_column)
-    }));
+    select.extend_from_slice(&DEFAULT_SELECT);
     for (i, item) in attributes.iter().enumerate() {
         let had_warnings = !warnings.is_empty();
         select.push(resolver.resolve(item, At::Item("/attributes", i), warnings)?);
@@ -454,7 +452,21 @@ impl At {
 /// Removes each column that repeats an earlier one (by logical name): the first occurrence
 /// wins.
 fn dedupe_first_wins(select: &mut Vec<Column>) {
-    let mut seen = FxHashSet::default();
+    // The usual input names a handful of columns: a scan of those kept costs less than a set.
+    if select.len() <= 32 {
+        let mut kept = 0;
+        for i in 0..select.len() {
+            let name = &select[i].logical_name;
+            if !select[..kept].iter().any(|c| &c.logical_name == name) {
+                // Everything between `kept` and `i` is a dropped repeat: order is kept.
+                select.swap(kept, i);
+                kept += 1;
+            }
+        }
+        select.truncate(kept);
+        return;
+    }
+    let mut seen = FxHashSet::with_capacity_and_hasher(select.len(), Default::default());
     let keep: Vec<bool> = select
         .iter()
         .map(|c| seen.insert(c.logical_name.as_ref()))
@@ -462,6 +474,16 @@ fn dedupe_first_wins(select: &mut Vec<Column>) {
     let mut keep = keep.into_iter();
     select.retain(|_| keep.next().unwrap_or(true));
 }
+
+/// The default columns, resolved once (their names borrow the catalog's, so cloning them
+/// allocates nothing).
+static DEFAULT_SELECT: LazyLock<Vec<Column>> = LazyLock::new(|| {
+    // Always there: a catalog test checks the defaults.
+    DEFAULT_COLUMNS
+        .iter()
+        .filter_map(|name| catalog::column(name).map(catalog_column))
+        .collect()
+});
 
 /// A catalog column: its names are the catalog's static strings.
 fn catalog_column(def: &'static ColumnDef) -> Column {
