@@ -7,7 +7,7 @@
 //! query time for the odd comparison of a text with a GUID held in the same column.
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::sync::LazyLock;
 
 use icu_collator::options::{CollatorOptions, Strength};
@@ -35,7 +35,7 @@ pub(crate) fn compare(a: &str, b: &str) -> Ordering {
 /// however many records hold it.
 pub(crate) fn rank_texts(values: &mut [Val], texts: &Texts) {
     // First, a dense id per distinct string (kept in `rank` for now).
-    let mut ids: HashMap<&str, u32> = HashMap::new();
+    let mut ids: FxHashMap<&str, u32> = FxHashMap::default();
     let mut distinct: Vec<&str> = Vec::new();
     for value in values.iter_mut() {
         if let Val::Str(at) | Val::Escaped(at) = value {

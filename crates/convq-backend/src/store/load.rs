@@ -3,7 +3,7 @@
 //! a `serde_json::Value` on its way in).
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -46,7 +46,7 @@ pub(crate) struct Record {
 #[derive(Debug, Default)]
 pub(crate) struct Loaded {
     pub(crate) names: Vec<Box<str>>,
-    pub(crate) name_ids: HashMap<Box<str>, FieldId>,
+    pub(crate) name_ids: FxHashMap<Box<str>, FieldId>,
     /// The distinct property-name lists of the records (most stores have a handful), so a
     /// record spends 4 bytes rather than a list on its names.
     pub(crate) shapes: Vec<Box<[FieldId]>>,
@@ -60,7 +60,7 @@ pub(crate) struct Loaded {
     /// The text of the string values, also in the order of `records`.
     pub(crate) texts: Texts,
     /// Each agent's run of `records` (`_msdyn_activeagentid_value`), as start..end.
-    pub(crate) by_agent: HashMap<Uuid, (u32, u32)>,
+    pub(crate) by_agent: FxHashMap<Uuid, (u32, u32)>,
     /// The lookups (`_x_value`) that some record holds without the related record's name
     /// (`_x_value@OData.Community.Display.V1.FormattedValue`): ordering by them falls back to
     /// GUID order, which may not be the org's.
@@ -263,9 +263,9 @@ const NO_AGENT: u32 = u32::MAX;
 
 struct Builder {
     loaded: Loaded,
-    shape_ids: HashMap<Box<[FieldId]>, u32>,
+    shape_ids: FxHashMap<Box<[FieldId]>, u32>,
     /// Each agent's slot: agents numbered in order of first appearance.
-    agent_slots: HashMap<Uuid, u32>,
+    agent_slots: FxHashMap<Uuid, u32>,
     /// Per slot, how many records and values it has.
     slot_sizes: Vec<(u32, u32)>,
     /// The slot of each record ([`NO_AGENT`] for none), in load order, until
@@ -275,7 +275,7 @@ struct Builder {
     /// same order, so the next key is checked against it before a hash look-up.
     last_shape: Option<u32>,
     /// First location of every activityid, to reject duplicates.
-    ids: HashMap<Uuid, RecordLocation>,
+    ids: FxHashMap<Uuid, RecordLocation>,
     /// For each field, the serial of the last record that had it: finds a property given twice
     /// in a record in O(1) whatever the record's width.
     last_seen: Vec<u32>,
@@ -289,12 +289,12 @@ impl Builder {
     fn new() -> Self {
         let mut builder = Self {
             loaded: Loaded::default(),
-            shape_ids: HashMap::new(),
-            agent_slots: HashMap::new(),
+            shape_ids: FxHashMap::default(),
+            agent_slots: FxHashMap::default(),
             slot_sizes: Vec::new(),
             record_slots: Vec::new(),
             last_shape: None,
-            ids: HashMap::new(),
+            ids: FxHashMap::default(),
             last_seen: Vec::new(),
             serial: 0,
             fields: Vec::new(),

@@ -38,6 +38,7 @@ mod load;
 pub(crate) mod order;
 mod value;
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::path::Path;
 use std::sync::OnceLock;
@@ -211,15 +212,15 @@ impl EmbeddedStore {
     fn json_columns(&self, query: &Query, formatted_values: bool) -> JsonColumns {
         // (name, optional), in Web API's own order: the etag, the key, then each selected
         // property after its annotation.
-        let mut names: Vec<(String, bool)> = Vec::with_capacity(2 + 2 * query.select.len());
-        names.push(("@odata.etag".to_owned(), true));
-        names.push(("activityid".to_owned(), false));
+        let mut names: Vec<(Cow<'_, str>, bool)> = Vec::with_capacity(2 + 2 * query.select.len());
+        names.push(("@odata.etag".into(), true));
+        names.push(("activityid".into(), false));
         for column in &query.select {
             let property = column.property.as_ref();
             if formatted_values {
-                names.push((format!("{property}{FORMATTED_VALUE}"), true));
+                names.push((format!("{property}{FORMATTED_VALUE}").into(), true));
             }
-            names.push((property.to_owned(), false));
+            names.push((property.into(), false));
         }
         if map_sorts_keys() {
             // Stable: of a name given twice, the first entry stays.
@@ -244,7 +245,7 @@ impl EmbeddedStore {
             text.push(b':');
             keys.push(JsonKey {
                 text: (start, text.len()),
-                field: self.loaded.name_ids.get(name.as_str()).copied(),
+                field: self.loaded.name_ids.get(name.as_ref()).copied(),
                 optional,
             });
         }

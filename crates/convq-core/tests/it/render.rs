@@ -54,25 +54,11 @@ fn golden_request_path() {
 #[test]
 fn golden_fetchxml() {
     let compiled = compile(GOLDEN, &Options::default()).unwrap();
-    // domain.md §4, verbatim. createdon is a date, so no `useraworderby`.
+    // domain.md §4, verbatim (the Node tests read the same file). createdon is a date, so no
+    // `useraworderby`.
     assert_eq!(
         compiled.fetchxml,
-        r#"<fetch>
-  <entity name="msdyn_ocliveworkitem">
-    <attribute name="msdyn_ocliveworkitemid" />
-    <attribute name="msdyn_liveworkstreamid" />
-    <attribute name="msdyn_lastsessionid" />
-    <attribute name="statuscode" />
-    <attribute name="createdon" />
-    <attribute name="msdyn_title" />
-    <attribute name="msdyn_channel" />
-    <order attribute="createdon" descending="true" />
-    <filter type="and">
-      <condition attribute="msdyn_activeagentid" operator="eq" value="2b330c52-6844-4d36-8e05-03c78c9681dc" />
-      <condition attribute="statuscode" operator="eq" value="3" />
-    </filter>
-  </entity>
-</fetch>"#
+        include_str!("../fixtures/golden_documented_example.fetchxml").trim_end()
     );
 }
 

@@ -14,22 +14,10 @@ const GOLDEN_OPTIONS =
   "?$select=msdyn_ocliveworkitemid,_msdyn_liveworkstreamid_value,_msdyn_lastsessionid_value,statuscode,createdon,msdyn_title,msdyn_channel" +
   "&$filter=_msdyn_activeagentid_value eq 2b330c52-6844-4d36-8e05-03c78c9681dc and statuscode eq 3" +
   "&$orderby=createdon desc";
-const GOLDEN_FETCHXML = `<fetch>
-  <entity name="msdyn_ocliveworkitem">
-    <attribute name="msdyn_ocliveworkitemid" />
-    <attribute name="msdyn_liveworkstreamid" />
-    <attribute name="msdyn_lastsessionid" />
-    <attribute name="statuscode" />
-    <attribute name="createdon" />
-    <attribute name="msdyn_title" />
-    <attribute name="msdyn_channel" />
-    <order attribute="createdon" descending="true" />
-    <filter type="and">
-      <condition attribute="msdyn_activeagentid" operator="eq" value="2b330c52-6844-4d36-8e05-03c78c9681dc" />
-      <condition attribute="statuscode" operator="eq" value="3" />
-    </filter>
-  </entity>
-</fetch>`;
+// Beside the input: the same expected text the core's Rust test reads (domain spec section 4).
+const GOLDEN_FETCHXML = fs
+  .readFileSync(GOLDEN_FIXTURE.replace(/\.json$/, ".fetchxml"), "utf8")
+  .trimEnd();
 
 test("golden case: the documented example compiles byte for byte", () => {
   const compiled = compile(fs.readFileSync(GOLDEN_FIXTURE, "utf8"));
