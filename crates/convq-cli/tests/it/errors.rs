@@ -1,6 +1,6 @@
 use insta_cmd::assert_cmd_snapshot;
 
-use crate::{AGENT, convq, run_with_stdin, stderr, stdout};
+use crate::{AGENT, assert_exit, assert_stderr_starts_with, convq, run_with_stdin, stderr, stdout};
 
 const BAD_AGENT: &str = r#"{"agentId": "2b330c52-6844-4d36-8e05"}"#;
 
@@ -15,14 +15,14 @@ fn invalid_input_with_json_format_prints_the_failure_envelope_on_stdout() {
         convq().args(["query", "--format", "json", "-"]),
         BAD_AGENT.into(),
     );
-    assert_eq!(output.status.code(), Some(2));
+    assert_exit(&output, 2);
     // One compact line: the API's failure envelope, nothing else.
     assert_eq!(stdout(&output).lines().count(), 1);
     let envelope: serde_json::Value = serde_json::from_str(stdout(&output)).unwrap();
     assert_eq!(envelope["status"], false);
     assert_eq!(envelope["error"]["code"], "invalid_agent_id");
     assert_eq!(envelope["error"]["path"], "/agentId");
-    assert!(stderr(&output).starts_with("error[invalid_agent_id] at /agentId: "));
+    assert_stderr_starts_with(&output, "error[invalid_agent_id] at /agentId: ");
     assert_cmd_snapshot!(
         convq()
             .args(["query", "--format", "json", "-"])
@@ -62,7 +62,7 @@ fn input_that_is_not_utf8_is_invalid_json() {
         convq().args(["query", "--format", "json", "-"]),
         b"{\"agentId\": \"\xff\"}".to_vec(),
     );
-    assert_eq!(output.status.code(), Some(2));
+    assert_exit(&output, 2);
     assert_eq!(
         stdout(&output),
         "{\"error\":{\"code\":\"invalid_json\",\"message\":\"the input is not valid JSON: \
@@ -75,7 +75,7 @@ fn input_over_1_mib_is_rejected_with_its_size() {
     let mut input = format!(r#"{{"agentId": "{AGENT}"}}"#).into_bytes();
     input.resize(3 * 1024 * 1024, b' ');
     let output = run_with_stdin(convq().args(["query", "--format", "json", "-"]), input);
-    assert_eq!(output.status.code(), Some(2));
+    assert_exit(&output, 2);
     let envelope: serde_json::Value = serde_json::from_str(stdout(&output)).unwrap();
     assert_eq!(envelope["error"]["code"], "input_too_large");
     assert_eq!(
@@ -94,17 +94,13 @@ fn strict_mode_rejects_unknown_columns() {
     );
     // Without --strict the same input compiles, with a warning.
     let output = run_with_stdin(convq().args(["query", "-"]), input.into_bytes());
-    assert_eq!(output.status.code(), Some(0));
+    assert_exit(&output, 0);
     assert!(
         stdout(&output).contains(",msdyn_titel&"),
         "{}",
         stdout(&output)
     );
-    assert!(
-        stderr(&output).starts_with("warning[unknown_column] at /attributes/0: "),
-        "{}",
-        stderr(&output)
-    );
+    assert_stderr_starts_with(&output, "warning[unknown_column] at /attributes/0: ");
 }
 
 #[test]
@@ -127,13 +123,9 @@ fn a_missing_file_exits_1_and_names_it() {
 #[test]
 fn a_directory_is_not_readable_input() {
     let output = convq().args(["query", "examples"]).output().unwrap();
-    assert_eq!(output.status.code(), Some(1));
+    assert_exit(&output, 1);
     assert_eq!(stdout(&output), "");
-    assert!(
-        stderr(&output).starts_with("error: cannot read examples: "),
-        "{}",
-        stderr(&output)
-    );
+    assert_stderr_starts_with(&output, "error: cannot read examples: ");
 }
 
 #[test]
@@ -147,7 +139,7 @@ fn a_utf16_file_says_so_and_how_to_convert_it() {
         .collect();
     std::fs::write(&path, bytes).unwrap();
     let output = convq().args(["query"]).arg(&path).output().unwrap();
-    assert_eq!(output.status.code(), Some(2));
+    assert_exit(&output, 2);
     assert_eq!(stdout(&output), "");
     assert_eq!(
         stderr(&output),

@@ -1,21 +1,15 @@
 use insta_cmd::assert_cmd_snapshot;
 
-use crate::{AGENT, GOLDEN_OPTIONS, convq, example, stderr, stdout};
+use crate::{AGENT, GOLDEN_OPTIONS, assert_exit, convq, example, run, stderr, stdout};
 
 #[test]
 fn default_output_is_the_golden_options_string() {
-    let output = convq()
-        .args(["query", "examples/waiting.json"])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let output = run(&["query", "examples/waiting.json"]);
+    assert_exit(&output, 0);
     assert_eq!(stdout(&output), format!("{GOLDEN_OPTIONS}\n"));
     assert_eq!(stderr(&output), "");
 
-    let explicit = convq()
-        .args(["query", "--format", "options", "examples/waiting.json"])
-        .output()
-        .unwrap();
+    let explicit = run(&["query", "--format", "options", "examples/waiting.json"]);
     assert_eq!(explicit, output);
     assert_cmd_snapshot!(convq().args(["query", "examples/waiting.json"]));
 }
@@ -26,7 +20,7 @@ fn stdin_input_gives_the_same_output_as_the_file() {
     assert_cmd_snapshot!(convq().args(["query", "-"]).pass_stdin(waiting.clone()));
     // No FILE reads stdin too.
     let output = crate::run_with_stdin(convq().arg("query"), waiting.into_bytes());
-    assert_eq!(output.status.code(), Some(0));
+    assert_exit(&output, 0);
     assert_eq!(stdout(&output), format!("{GOLDEN_OPTIONS}\n"));
 }
 
@@ -45,11 +39,8 @@ fn url_format_is_the_path_or_the_full_url() {
 
 #[test]
 fn json_format_is_the_whole_compiled_result() {
-    let output = convq()
-        .args(["query", "--format", "json", "examples/waiting.json"])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(0));
+    let output = run(&["query", "--format", "json", "examples/waiting.json"]);
+    assert_exit(&output, 0);
     let compiled: serde_json::Value = serde_json::from_str(stdout(&output)).unwrap();
     assert_eq!(compiled["options"], GOLDEN_OPTIONS);
     assert_eq!(compiled["ast"]["agentId"], AGENT);
@@ -90,11 +81,8 @@ fn correlation_id_is_accepted_and_changes_nothing() {
         .arg("examples/waiting.json")
         .output()
         .unwrap();
-    let without = convq()
-        .args(["query", "--format", "json", "examples/waiting.json"])
-        .output()
-        .unwrap();
-    assert_eq!(with.status.code(), Some(0));
+    let without = run(&["query", "--format", "json", "examples/waiting.json"]);
+    assert_exit(&with, 0);
     assert_eq!(with, without);
     assert!(!stdout(&with).contains("c0ffee"));
 }
@@ -108,7 +96,7 @@ fn warnings_go_to_stderr_and_keep_stdout_clean() {
         convq().args(["query", "--format", "json", "-"]),
         input.into_bytes(),
     );
-    assert_eq!(output.status.code(), Some(0));
+    assert_exit(&output, 0);
     let compiled: serde_json::Value = serde_json::from_str(stdout(&output)).unwrap();
     let codes: Vec<&str> = compiled["warnings"]
         .as_array()
@@ -125,6 +113,6 @@ fn a_byte_order_mark_is_ignored() {
     let mut input = b"\xEF\xBB\xBF".to_vec();
     input.extend_from_slice(example("waiting.json").as_bytes());
     let output = crate::run_with_stdin(convq().args(["query", "-"]), input);
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_exit(&output, 0);
     assert_eq!(stdout(&output), format!("{GOLDEN_OPTIONS}\n"));
 }

@@ -11,7 +11,10 @@ use std::time::Duration;
 use insta_cmd::assert_cmd_snapshot;
 use serde_json::{Value, json};
 
-use crate::{AGENT, convq, stderr, stdout};
+use crate::{
+    AGENT, assert_exit, assert_exit_saying, assert_stderr_starts_with, convq, json_lines, run,
+    stderr, stdout,
+};
 
 const NOW: &str = "2026-11-20T12:00:00Z";
 const TOKEN: &str = "cli-test-token-7f3a";
@@ -30,11 +33,8 @@ fn scratch(name: &str, contents: &str) -> PathBuf {
 #[test]
 fn the_readme_command_answers_from_the_sample_store() {
     assert_cmd_snapshot!(convq().args(["get", "--now", NOW, "examples/waiting.json"]));
-    let output = convq()
-        .args(["get", "examples/waiting.json"])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let output = run(&["get", "examples/waiting.json"]);
+    assert_exit(&output, 0);
     assert_eq!(stdout(&output).lines().count(), 1, "compact when not a TTY");
     let body = envelope(&output);
     assert_eq!(body["status"], true);
@@ -46,11 +46,8 @@ fn the_readme_command_answers_from_the_sample_store() {
 #[test]
 fn created_before_days_counts_back_from_now() {
     let at = |now: &str| {
-        let output = convq()
-            .args(["get", "--now", now, "examples/active-and-waiting.json"])
-            .output()
-            .unwrap();
-        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        let output = run(&["get", "--now", now, "examples/active-and-waiting.json"]);
+        assert_exit(&output, 0);
         envelope(&output)["result"]["values"]
             .as_array()
             .unwrap()
@@ -77,20 +74,24 @@ fn invalid_input_exits_2_with_the_envelope_and_a_diagnostic() {
 
 #[test]
 fn ndjson_answers_every_line() {
-    let output = convq()
-        .args(["get", "--ndjson", "--now", NOW, "examples/batch.ndjson"])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    let lines: Vec<Value> = stdout(&output)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let output = run(&["get", "--ndjson", "--now", NOW, "examples/batch.ndjson"]);
+    assert_exit(&output, 2);
+    let lines = json_lines(&output);
     assert_eq!(lines.len(), 3);
     assert_eq!(lines[0]["status"], true);
     assert_eq!(lines[1]["error"]["code"], "invalid_agent_id");
     assert_eq!(lines[2]["status"], true);
-    assert!(stderr(&output).starts_with("line 2: error[invalid_agent_id] at /agentId:"));
+    assert_stderr_starts_with(&output, "line 2: error[invalid_agent_id] at /agentId:");
+}
+
+/// `convq get` of `examples/waiting.json` against the store in `data`.
+fn get_waiting_from(data: &std::path::Path) -> std::process::Output {
+    convq()
+        .args(["get", "--data"])
+        .arg(data)
+        .arg("examples/waiting.json")
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -106,13 +107,8 @@ fn data_files_replace_the_sample_store() {
     .collect::<Vec<_>>()
     .join("\n");
     let path = scratch("get-data.ndjson", &ndjson);
-    let output = convq()
-        .args(["get", "--data"])
-        .arg(&path)
-        .arg("examples/waiting.json")
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let output = get_waiting_from(&path);
+    assert_exit(&output, 0);
     assert_eq!(
         envelope(&output),
         json!({"result": {"values": [{
@@ -131,13 +127,8 @@ fn data_files_replace_the_sample_store() {
         "get-broken.json",
         "{\"value\": [{\"activityid\": \"00000000-0000-4000-8000-000000000001\", \"statuscode\": \"3\"}]}",
     );
-    let output = convq()
-        .args(["get", "--data"])
-        .arg(&broken)
-        .arg("examples/waiting.json")
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(1));
+    let output = get_waiting_from(&broken);
+    assert_exit(&output, 1);
     assert_eq!(stdout(&output), "");
     assert_eq!(
         stderr(&output),
@@ -147,12 +138,8 @@ fn data_files_replace_the_sample_store() {
 
 #[test]
 fn bad_flags_are_usage_errors() {
-    let output = convq()
-        .args(["get", "--now", "tomorrow", "examples/waiting.json"])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(1));
-    assert!(stderr(&output).contains("\"tomorrow\" is not an RFC 3339 timestamp"));
+    let output = run(&["get", "--now", "tomorrow", "examples/waiting.json"]);
+    assert_exit_saying(&output, 1, "\"tomorrow\" is not an RFC 3339 timestamp");
 
     let output = convq()
         .args(["get", "--dataverse", "https://contoso.crm.dynamics.com"])
@@ -160,25 +147,21 @@ fn bad_flags_are_usage_errors() {
         .env_remove("CONVQ_DATAVERSE_TOKEN")
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(1));
+    assert_exit(&output, 1);
     assert_eq!(
         stderr(&output),
         "error: [dataverse_auth_failed] cannot sign in to Dataverse with CONVQ_DATAVERSE_TOKEN: \
          CONVQ_DATAVERSE_TOKEN is not set\n"
     );
 
-    let output = convq()
-        .args([
-            "get",
-            "--data",
-            "x.json",
-            "--dataverse",
-            "https://contoso.crm.dynamics.com",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(1));
-    assert!(stderr(&output).contains("cannot be used with"));
+    let output = run(&[
+        "get",
+        "--data",
+        "x.json",
+        "--dataverse",
+        "https://contoso.crm.dynamics.com",
+    ]);
+    assert_exit_saying(&output, 1, "cannot be used with");
 }
 
 /// One canned HTTP/1.1 answer per connection, in order, after an optional delay. Returns the
@@ -230,7 +213,7 @@ fn dataverse_answers_with_the_token_from_the_environment() {
         .env("CONVQ_DATAVERSE_TOKEN", TOKEN)
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_exit(&output, 0);
     assert_eq!(
         envelope(&output),
         json!({"result": {"values": page["value"]}, "status": true})
@@ -269,10 +252,10 @@ fn dataverse_failures_exit_3_without_the_token() {
         .env("CONVQ_DATAVERSE_TOKEN", TOKEN)
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(3));
+    assert_exit(&output, 3);
     let body = envelope(&output);
     assert_eq!(body["error"]["code"], "dataverse_unauthorized");
-    assert!(stderr(&output).starts_with("error[dataverse_unauthorized]: Dataverse rejected"));
+    assert_stderr_starts_with(&output, "error[dataverse_unauthorized]: Dataverse rejected");
     for text in [stdout(&output), stderr(&output)] {
         assert!(!text.contains(TOKEN), "{text}");
     }
@@ -289,7 +272,7 @@ fn dataverse_failures_exit_3_without_the_token() {
         .env("CONVQ_DATAVERSE_TOKEN", TOKEN)
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(3));
+    assert_exit(&output, 3);
     assert_eq!(envelope(&output)["error"]["code"], "dataverse_timeout");
 }
 
@@ -390,17 +373,14 @@ fn get_flags_change_the_answer_as_documented() {
     assert!(recent.iter().all(|r| r.get(label).is_none()));
     assert!(recent.iter().all(|r| r["@odata.etag"].is_string()));
 
-    let output = convq()
-        .args([
-            "get",
-            "--time-zone",
-            "Mars/Olympus_Mons",
-            "examples/waiting.json",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(1));
-    assert!(stderr(&output).contains("not an IANA time zone name"));
+    // `crate::run`: `run` in this test is the closure above.
+    let output = crate::run(&[
+        "get",
+        "--time-zone",
+        "Mars/Olympus_Mons",
+        "examples/waiting.json",
+    ]);
+    assert_exit_saying(&output, 1, "not an IANA time zone name");
 }
 
 /// Ordering by a lookup the store has no names for warns that the org's order may differ.
@@ -439,7 +419,7 @@ fn get_dataverse_checks_the_full_url_length() {
         .env("CONVQ_DATAVERSE_TOKEN", TOKEN)
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert_exit(&output, 2);
     assert!(
         stderr(&output).contains("error[request_too_long]"),
         "{}",
@@ -572,7 +552,7 @@ fn when_no_credential_signs_in_the_error_says_why_each_failed() {
         ])
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert_exit(&output, 3);
     let body = envelope(&output);
     assert_eq!(body["error"]["code"], "dataverse_auth_failed");
     let message = body["error"]["message"].as_str().unwrap();
@@ -599,6 +579,5 @@ fn passthrough_is_for_the_service() {
         .args(["--auth", "passthrough", "examples/waiting.json"])
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(1));
-    assert!(stderr(&output).contains("--auth passthrough is for `convq serve`"));
+    assert_exit_saying(&output, 1, "--auth passthrough is for `convq serve`");
 }

@@ -2,7 +2,7 @@
 //! pipes. Snapshots record the arguments, stdin, exit status, stdout and stderr.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
 mod docs;
 mod errors;
@@ -41,22 +41,54 @@ fn example(name: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// Runs with `stdin` piped in (plain `Command`, for inputs too large to snapshot).
-fn run_with_stdin(cmd: &mut Command, stdin: Vec<u8>) -> Output {
-    use std::io::Write;
-    use std::process::Stdio;
-    let mut child = cmd
-        .stdin(Stdio::piped())
+/// Starts `cmd` with stdin, stdout and stderr all pipes to this test.
+fn spawn_piped(cmd: &mut Command) -> Child {
+    cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
+        .expect("spawn convq")
+}
+
+/// Runs with `stdin` piped in (plain `Command`, for inputs too large to snapshot).
+fn run_with_stdin(cmd: &mut Command, stdin: Vec<u8>) -> Output {
+    use std::io::Write;
+    let mut child = spawn_piped(cmd);
     let mut pipe = child.stdin.take().unwrap();
     // Written from a thread: the child may answer (and fill stdout) before reading everything.
     let writer = std::thread::spawn(move || pipe.write_all(&stdin));
     let output = child.wait_with_output().unwrap();
     writer.join().unwrap().unwrap();
     output
+}
+
+/// `convq` with these arguments, run to the end.
+fn run(args: &[&str]) -> Output {
+    convq().args(args).output().expect("run convq")
+}
+
+/// Checks the exit status; stderr says why when it is not the expected one.
+fn assert_exit(output: &Output, code: i32) {
+    assert_eq!(output.status.code(), Some(code), "{}", stderr(output));
+}
+
+/// Checks the exit status and that stderr contains `text`.
+fn assert_exit_saying(output: &Output, code: i32, text: &str) {
+    assert_exit(output, code);
+    assert!(stderr(output).contains(text), "{}", stderr(output));
+}
+
+/// Checks that stderr starts with `prefix`.
+fn assert_stderr_starts_with(output: &Output, prefix: &str) {
+    assert!(stderr(output).starts_with(prefix), "{}", stderr(output));
+}
+
+/// Each line of stdout, parsed as JSON (NDJSON output).
+fn json_lines(output: &Output) -> Vec<serde_json::Value> {
+    stdout(output)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+        .collect()
 }
 
 fn stdout(output: &Output) -> &str {

@@ -1,23 +1,19 @@
 use std::io::{BufRead, BufReader, Write};
-use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Duration;
 
 use insta_cmd::assert_cmd_snapshot;
 
-use crate::{AGENT, GOLDEN_OPTIONS, convq, example, run_with_stdin, stderr, stdout};
+use crate::{
+    AGENT, GOLDEN_OPTIONS, assert_exit, assert_stderr_starts_with, convq, example, json_lines, run,
+    run_with_stdin, spawn_piped, stderr, stdout,
+};
 
 #[test]
 fn batch_gives_one_line_per_input_in_order_and_exits_2() {
-    let output = convq()
-        .args(["query", "--ndjson", "examples/batch.ndjson"])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    let lines: Vec<serde_json::Value> = stdout(&output)
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect();
+    let output = run(&["query", "--ndjson", "examples/batch.ndjson"]);
+    assert_exit(&output, 2);
+    let lines = json_lines(&output);
     assert_eq!(lines.len(), 3);
     assert_eq!(
         lines[0]["filter"],
@@ -32,10 +28,7 @@ fn batch_gives_one_line_per_input_in_order_and_exits_2() {
 #[test]
 fn results_match_single_input_json() {
     // The same data as `--format json`, on one line.
-    let single = convq()
-        .args(["query", "--format", "json", "examples/waiting.json"])
-        .output()
-        .unwrap();
+    let single = run(&["query", "--format", "json", "examples/waiting.json"]);
     let single: serde_json::Value = serde_json::from_str(stdout(&single)).unwrap();
     assert_eq!(single["options"], GOLDEN_OPTIONS);
     let input = serde_json::to_string(
@@ -46,7 +39,7 @@ fn results_match_single_input_json() {
         convq().args(["query", "--ndjson"]),
         format!("{input}\n").into_bytes(),
     );
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_exit(&output, 0);
     let lines: Vec<&str> = stdout(&output).lines().collect();
     assert_eq!(lines.len(), 1);
     assert_eq!(
@@ -68,18 +61,14 @@ fn an_oversized_line_does_not_stop_the_rest() {
     let mut input = vec![b' '; 1024 * 1024 + 1];
     input.extend_from_slice(format!("\n{{\"agentId\":\"{AGENT}\"}}\n").as_bytes());
     let output = run_with_stdin(convq().args(["query", "--ndjson", "-"]), input);
-    assert_eq!(output.status.code(), Some(2));
-    let lines: Vec<serde_json::Value> = stdout(&output)
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect();
+    assert_exit(&output, 2);
+    let lines = json_lines(&output);
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[0]["error"]["code"], "input_too_large");
     assert_eq!(lines[1]["ast"]["agentId"], AGENT);
-    assert!(
-        stderr(&output).starts_with("line 1: error[input_too_large]: the input is 1048577 bytes"),
-        "{}",
-        stderr(&output)
+    assert_stderr_starts_with(
+        &output,
+        "line 1: error[input_too_large]: the input is 1048577 bytes",
     );
 }
 
@@ -96,7 +85,7 @@ fn all_valid_lines_exit_0() {
         format!("{{\"agentId\":\"{AGENT}\"}}\n{{\"agentId\":\"{AGENT}\",\"top\":5}}\n")
             .into_bytes(),
     );
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_exit(&output, 0);
     let urls: Vec<String> = stdout(&output)
         .lines()
         .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap()["url"].to_string())
@@ -112,13 +101,7 @@ fn all_valid_lines_exit_0() {
 /// Each answer arrives while stdin is still open: a producer can write a line and wait for it.
 #[test]
 fn answers_stream_before_the_input_ends() {
-    let mut child = convq()
-        .args(["query", "--ndjson", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_piped(convq().args(["query", "--ndjson", "-"]));
     let mut stdin = child.stdin.take().unwrap();
     let (tx, rx) = mpsc::channel();
     let stdout = child.stdout.take().unwrap();
@@ -167,10 +150,7 @@ fn get_ndjson_runs_lines_at_once_in_order_with_a_summary() {
     };
     let (one, many) = (run("1"), run("16"));
     assert_eq!(stdout(&one), stdout(&many));
-    let lines: Vec<serde_json::Value> = stdout(&many)
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect();
+    let lines = json_lines(&many);
     assert_eq!(lines.len(), 41);
     for (index, line) in lines[..40].iter().enumerate() {
         assert_eq!(
@@ -178,7 +158,7 @@ fn get_ndjson_runs_lines_at_once_in_order_with_a_summary() {
             index + 1
         );
     }
-    assert_eq!(many.status.code(), Some(2));
+    assert_exit(&many, 2);
     let last = stderr(&many).lines().last().unwrap().to_owned();
     assert!(
         last.starts_with("41 lines: 40 ok, 1 rejected, 0 failed ("),
@@ -199,17 +179,14 @@ fn ndjson_combines_with_format_one_line_per_input() {
         "examples/batch.ndjson"
     ]));
     // FetchXML on one line: the same document as `--format fetchxml` without its line breaks.
-    let output = convq()
-        .args([
-            "query",
-            "--ndjson",
-            "--format",
-            "fetchxml",
-            "examples/batch.ndjson",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2));
+    let output = run(&[
+        "query",
+        "--ndjson",
+        "--format",
+        "fetchxml",
+        "examples/batch.ndjson",
+    ]);
+    assert_exit(&output, 2);
     let lines: Vec<&str> = stdout(&output).lines().collect();
     assert_eq!(lines.len(), 3);
     let first_input = example("batch.ndjson").lines().next().unwrap().to_owned();
@@ -233,16 +210,13 @@ fn ndjson_combines_with_format_one_line_per_input() {
     assert!(lines[2].ends_with("</fetch>"), "{}", lines[2]);
     // AST and JSON are compact, one object per line.
     for format in ["ast", "json"] {
-        let output = convq()
-            .args([
-                "query",
-                "--ndjson",
-                "--format",
-                format,
-                "examples/batch.ndjson",
-            ])
-            .output()
-            .unwrap();
+        let output = run(&[
+            "query",
+            "--ndjson",
+            "--format",
+            format,
+            "examples/batch.ndjson",
+        ]);
         for line in stdout(&output).lines() {
             let _: serde_json::Value = serde_json::from_str(line).unwrap();
         }

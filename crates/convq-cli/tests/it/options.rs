@@ -3,7 +3,7 @@
 use insta_cmd::assert_cmd_snapshot;
 use serde_json::Value;
 
-use crate::{convq, stderr, stdout};
+use crate::{assert_exit, assert_stderr_starts_with, convq, run, stderr, stdout};
 
 #[test]
 fn query_takes_options_from_a_file() {
@@ -15,21 +15,14 @@ fn query_takes_options_from_a_file() {
         "examples/custom-columns.json"
     ]));
     // Without the declarations, the same strict options reject the first custom column.
-    let output = convq()
-        .args([
-            "query",
-            "--options",
-            r#"{"unknownColumns":"error"}"#,
-            "examples/custom-columns.json",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    assert!(
-        stderr(&output).starts_with("error[unknown_column] at /attributes/1:"),
-        "{}",
-        stderr(&output)
-    );
+    let output = run(&[
+        "query",
+        "--options",
+        r#"{"unknownColumns":"error"}"#,
+        "examples/custom-columns.json",
+    ]);
+    assert_exit(&output, 2);
+    assert_stderr_starts_with(&output, "error[unknown_column] at /attributes/1:");
 }
 
 #[test]
@@ -41,7 +34,7 @@ fn flags_win_over_the_options_they_repeat() {
             .arg("examples/custom-columns.json")
             .output()
             .unwrap();
-        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        assert_exit(&output, 0);
         stdout(&output).to_owned()
     };
     let crm_in = r#"{"statusFilter":"crmIn","baseUrl":"https://a.crm.dynamics.com"}"#;
@@ -68,16 +61,13 @@ fn flags_win_over_the_options_they_repeat() {
 
 #[test]
 fn get_takes_options() {
-    let output = convq()
-        .args([
-            "get",
-            "--options",
-            "examples/options.json",
-            "examples/custom-columns.json",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let output = run(&[
+        "get",
+        "--options",
+        "examples/options.json",
+        "examples/custom-columns.json",
+    ]);
+    assert_exit(&output, 0);
     let envelope: Value = serde_json::from_str(stdout(&output)).unwrap();
     let values = envelope["result"]["values"].as_array().unwrap();
     assert!(!values.is_empty());

@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::Stdio;
 
-use crate::convq;
+use crate::{assert_exit, convq};
 
 /// A raw HTTP/1.1 exchange (the CLI's tests have no HTTP client, and need none).
 fn http(addr: &str, request: &str) -> String {
@@ -131,7 +131,7 @@ fn a_port_in_use_names_the_address_and_what_to_do() {
         .env("RUST_LOG", "error")
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(1));
+    assert_exit(&output, 1);
     assert_eq!(
         String::from_utf8_lossy(&output.stderr),
         format!(
@@ -155,7 +155,7 @@ fn serve_without_a_token_for_dataverse_exits_1() {
         .env_remove("CONVQ_DATAVERSE_TOKEN")
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(1));
+    assert_exit(&output, 1);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.starts_with(

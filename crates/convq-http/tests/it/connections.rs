@@ -9,7 +9,7 @@ use convq_http::{ConnectionLimits, Limits, ServerConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::{TestServer, WAITING, client, error_code, parts, post_json};
+use crate::{TestServer, WAITING, client, error_code, get_text, parts, post_json};
 
 /// Reads until the server closes the connection (or `within` passes: then panics), and returns
 /// what it sent.
@@ -190,14 +190,7 @@ async fn malformed_requests_get_hyper_answers_and_are_counted() {
             "{status}: {answer}"
         );
     }
-    let metrics = client()
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = get_text(&server.url("/metrics")).await;
     for (status, count) in [("400", 2), ("431", 1)] {
         let line = metrics
             .lines()

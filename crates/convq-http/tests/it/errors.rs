@@ -7,7 +7,20 @@ use convq_http::Limits;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::peer::{Behaviour, Peer, record};
-use crate::{TestServer, WAITING, client, error_code, parts, post_json};
+use crate::{
+    TestServer, WAITING, assert_waiting_fails, client, closed_port, error_code, error_text, parts,
+    post_as, post_json,
+};
+
+/// Checks that `body` is exactly this failure envelope, with an empty `path`: these errors are
+/// about the request, not a place in the input.
+fn assert_envelope(body: &serde_json::Value, code: &str, hint: &str, message: &str) {
+    let expected = serde_json::json!({
+        "error": {"code": code, "hint": hint, "message": message, "path": ""},
+        "status": false,
+    });
+    assert_eq!(body, &expected);
+}
 
 #[tokio::test]
 async fn invalid_input_is_400_with_the_core_error_code_and_pointer() {
@@ -44,17 +57,12 @@ async fn request_problems_are_400() {
     let (status, _, body) =
         parts(post_json(&server.url("/query"), b"{\"agentId\": \"\xff\"}".to_vec()).await).await;
     assert_eq!(status, 400);
-    insta::assert_json_snapshot!(body, @r#"
-    {
-      "error": {
-        "code": "invalid_utf8",
-        "hint": "JSON text is UTF-8; re-encode the body",
-        "message": "the body is not UTF-8 (line 1, column 14)",
-        "path": ""
-      },
-      "status": false
-    }
-    "#);
+    assert_envelope(
+        &body,
+        "invalid_utf8",
+        "JSON text is UTF-8; re-encode the body",
+        "the body is not UTF-8 (line 1, column 14)",
+    );
 
     let (status, _, body) =
         parts(post_json(&server.url("/getConversations?top=5"), WAITING).await).await;
@@ -81,17 +89,12 @@ async fn unknown_paths_are_404_and_wrong_methods_405() {
     )
     .await;
     assert_eq!(status, 404);
-    insta::assert_json_snapshot!(body, @r#"
-    {
-      "error": {
-        "code": "not_found",
-        "hint": "the routes are listed in /openapi.json",
-        "message": "no route for /getconversations",
-        "path": ""
-      },
-      "status": false
-    }
-    "#);
+    assert_envelope(
+        &body,
+        "not_found",
+        "the routes are listed in /openapi.json",
+        "no route for /getconversations",
+    );
 
     for (method, path, allowed) in [
         (reqwest::Method::GET, "/getConversations", "POST"),
@@ -118,33 +121,18 @@ async fn unknown_paths_are_404_and_wrong_methods_405() {
 #[tokio::test]
 async fn non_json_content_types_are_415() {
     let server = TestServer::sample().await;
-    let plain = client()
-        .post(server.url("/getConversations"))
-        .header("content-type", "text/plain")
-        .body(WAITING)
-        .send()
-        .await
-        .unwrap();
+    let get_conversations = server.url("/getConversations");
+    let plain = post_as(&get_conversations, Some("text/plain"), WAITING).await;
     let (status, _, body) = parts(plain).await;
     assert_eq!(status, 415);
-    insta::assert_json_snapshot!(body, @r#"
-    {
-      "error": {
-        "code": "unsupported_media_type",
-        "hint": "send Content-Type: application/json",
-        "message": "the body must be JSON; Content-Type is text/plain",
-        "path": ""
-      },
-      "status": false
-    }
-    "#);
+    assert_envelope(
+        &body,
+        "unsupported_media_type",
+        "send Content-Type: application/json",
+        "the body must be JSON; Content-Type is text/plain",
+    );
 
-    let missing = client()
-        .post(server.url("/query"))
-        .body(WAITING)
-        .send()
-        .await
-        .unwrap();
+    let missing = post_as(&server.url("/query"), None, WAITING).await;
     let (status, _, body) = parts(missing).await;
     assert_eq!((status, error_code(&body)), (415, "unsupported_media_type"));
     assert_eq!(
@@ -152,13 +140,12 @@ async fn non_json_content_types_are_415() {
         "the body must be JSON; Content-Type is none"
     );
 
-    let charset = client()
-        .post(server.url("/query"))
-        .header("content-type", "application/json; charset=utf-8")
-        .body(WAITING)
-        .send()
-        .await
-        .unwrap();
+    let charset = post_as(
+        &server.url("/query"),
+        Some("application/json; charset=utf-8"),
+        WAITING,
+    )
+    .await;
     assert_eq!(charset.status(), 200);
 }
 
@@ -183,17 +170,12 @@ async fn bodies_over_the_limit_are_413() {
     let (status, _, body) =
         parts(post_json(&server.url("/getConversations"), padded(limit + 1)).await).await;
     assert_eq!(status, 413);
-    insta::assert_json_snapshot!(body, @r#"
-    {
-      "error": {
-        "code": "payload_too_large",
-        "hint": "send a smaller body; getConversations input is a few hundred bytes",
-        "message": "the request body is over the 65536-byte limit",
-        "path": ""
-      },
-      "status": false
-    }
-    "#);
+    assert_envelope(
+        &body,
+        "payload_too_large",
+        "send a smaller body; getConversations input is a few hundred bytes",
+        "the request body is over the 65536-byte limit",
+    );
 
     // Chunked, so no Content-Length: refused while reading.
     let (status, head, body) = raw_chunked(&server, "/query", &padded(limit + 1)).await;
@@ -238,34 +220,18 @@ async fn raw_chunked(server: &TestServer, path: &str, body: &str) -> (u16, Strin
 #[tokio::test]
 async fn backend_failures_are_502() {
     // Nothing listens on a port that was just released.
-    let closed = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        format!("http://{}", listener.local_addr().unwrap())
-    };
+    let closed = format!("http://{}", closed_port());
     let server = TestServer::dataverse(&closed, Duration::from_secs(5), Limits::default()).await;
-    let (status, _, body) = parts(post_json(&server.url("/getConversations"), WAITING).await).await;
-    assert_eq!(
-        (status, error_code(&body)),
-        (502, "dataverse_unreachable"),
-        "{body}"
-    );
+    assert_waiting_fails(&server, 502, "dataverse_unreachable").await;
 
     let peer = Peer::start(Behaviour::failing(
         reqwest::StatusCode::INTERNAL_SERVER_ERROR,
     ))
     .await;
     let server = TestServer::dataverse(&peer.url, Duration::from_secs(5), Limits::default()).await;
-    let (status, _, body) = parts(post_json(&server.url("/getConversations"), WAITING).await).await;
-    assert_eq!(
-        (status, error_code(&body)),
-        (502, "dataverse_error"),
-        "{body}"
-    );
+    let body = assert_waiting_fails(&server, 502, "dataverse_error").await;
     assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("peer says no"),
+        error_text(&body, "message").contains("peer says no"),
         "Dataverse's message is passed on: {body}"
     );
 }
@@ -277,29 +243,19 @@ async fn timeouts_are_504() {
     // The backend's own timeout (shorter than the server's).
     let server =
         TestServer::dataverse(&peer.url, Duration::from_millis(200), Limits::default()).await;
-    let (status, _, body) = parts(post_json(&server.url("/getConversations"), WAITING).await).await;
-    assert_eq!(
-        (status, error_code(&body)),
-        (504, "dataverse_timeout"),
-        "{body}"
-    );
+    assert_waiting_fails(&server, 504, "dataverse_timeout").await;
 
     // The server's request timeout (shorter than the backend's): a hung org is still reported
     // as the org's timeout, with what was awaited, just before the request times out.
     let limits = Limits::default().with_request_timeout(Duration::from_secs(1));
     let server = TestServer::dataverse(&peer.url, Duration::from_secs(30), limits).await;
     let started = std::time::Instant::now();
-    let (status, _, body) = parts(post_json(&server.url("/getConversations"), WAITING).await).await;
+    let body = assert_waiting_fails(&server, 504, "dataverse_timeout").await;
     let took = started.elapsed();
-    assert_eq!(
-        (status, error_code(&body)),
-        (504, "dataverse_timeout"),
-        "{body}"
-    );
     // The code says the org's deadline fired first; the time says it did not wait for the
     // org's 3 s answer.
     assert!(took < Duration::from_millis(2500), "{took:?}");
-    let message = body["error"]["message"].as_str().unwrap();
+    let message = error_text(&body, "message");
     assert!(
         message.contains(
             "the caller's deadline ran out while waiting for the status line and headers of page 1"
@@ -374,20 +330,12 @@ async fn ndjson_and_utf16_bodies_say_what_to_do() {
     assert_eq!(body["error"]["code"], "invalid_json");
     assert!(body["error"].get("hint").is_none(), "{body}");
     // NDJSON declared as NDJSON: 415 with the same pointer.
-    let declared = client()
-        .post(server.url("/getConversations"))
-        .header("content-type", "application/x-ndjson")
-        .body(ndjson)
-        .send()
-        .await
-        .unwrap();
+    let get_conversations = server.url("/getConversations");
+    let declared = post_as(&get_conversations, Some("application/x-ndjson"), ndjson).await;
     let (status, _, body) = parts(declared).await;
     assert_eq!((status, error_code(&body)), (415, "unsupported_media_type"));
     assert!(
-        body["error"]["hint"]
-            .as_str()
-            .unwrap()
-            .contains("/getConversations/batch"),
+        error_text(&body, "hint").contains("/getConversations/batch"),
         "{body}"
     );
     // UTF-16 (what Windows PowerShell 5 sends by default for a string body read from a file).

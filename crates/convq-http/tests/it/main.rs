@@ -34,6 +34,7 @@ mod openapi;
 mod org;
 mod parity;
 mod peer;
+mod process;
 mod routes;
 mod scale;
 mod shutdown;
@@ -138,13 +139,56 @@ fn client() -> reqwest::Client {
 
 /// POSTs `body` as JSON.
 async fn post_json(url: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
-    client()
-        .post(url)
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
+    post_as(url, Some("application/json"), body).await
+}
+
+/// POSTs `body` with this `Content-Type` (`None`: no such header at all).
+async fn post_as(
+    url: &str,
+    content_type: Option<&str>,
+    body: impl Into<reqwest::Body>,
+) -> reqwest::Response {
+    let mut request = client().post(url).body(body);
+    if let Some(content_type) = content_type {
+        request = request.header("content-type", content_type);
+    }
+    request.send().await.expect("the server answers")
+}
+
+/// The status of a GET (e.g. `/readyz`).
+async fn get_status(url: &str) -> u16 {
+    let response = client().get(url).send().await.expect("the server answers");
+    response.status().as_u16()
+}
+
+/// The body of a GET that must succeed at the transport level (e.g. `/metrics`).
+async fn get_text(url: &str) -> String {
+    let response = client().get(url).send().await.expect("the server answers");
+    response.text().await.expect("body")
+}
+
+/// A loopback address nothing listens on: the port was just released.
+fn closed_port() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("bound address")
+}
+
+/// Serves `router` on a free loopback port (a stand-in for a remote service); its base URL.
+async fn serve_local(router: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
-        .expect("the server answers")
+        .expect("bind 127.0.0.1:0");
+    let base = format!("http://{}", listener.local_addr().expect("bound address"));
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    base
+}
+
+/// POSTs [`WAITING`] to `/getConversations` and checks that it fails with `status` and `code`;
+/// the failure body.
+async fn assert_waiting_fails(server: &TestServer, status: u16, code: &str) -> serde_json::Value {
+    let (actual, _, body) = parts(post_json(&server.url("/getConversations"), WAITING).await).await;
+    assert_eq!((actual, error_code(&body)), (status, code), "{body}");
+    body
 }
 
 /// Status, correlation id header and JSON body of a response.
@@ -167,6 +211,13 @@ async fn parts(response: reqwest::Response) -> (u16, String, serde_json::Value) 
     assert_eq!(content_type, "application/json", "{status}: {text}");
     let body = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
     (status, id, body)
+}
+
+/// The text field `error.<field>` of a failure envelope (`message`, `hint`).
+fn error_text<'a>(body: &'a serde_json::Value, field: &str) -> &'a str {
+    body["error"][field]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error.{field} text: {body}"))
 }
 
 /// The `error.code` of a failure envelope, after checking the envelope's shape.

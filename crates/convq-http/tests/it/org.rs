@@ -18,8 +18,10 @@ use hyper::body::Frame;
 use serde_json::json;
 
 use crate::peer::record;
-use crate::shutdown::Process;
-use crate::{TestServer, WAITING, client, error_code, parts, post_json};
+use crate::process::Process;
+use crate::{
+    TestServer, WAITING, assert_waiting_fails, client, error_code, error_text, parts, post_json,
+};
 
 #[derive(Clone, Copy)]
 enum Answer {
@@ -41,9 +43,7 @@ impl Org {
         let app = Router::new()
             .fallback(respond)
             .with_state(Arc::clone(&answer));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let url = crate::serve_local(app).await;
         Self { url, answer }
     }
 
@@ -139,7 +139,7 @@ async fn a_400_mib_page_is_refused_at_the_cap_and_memory_is_reused() {
     let org = Org::start(Answer::Records).await;
     // No answer cache: each request below must read the org's current page, not the answer
     // cached from the one before.
-    let process = Process::start(&[
+    let process = Process::start_with_token(&[
         "--dataverse",
         &org.url,
         "--dataverse-timeout",
@@ -151,7 +151,7 @@ async fn a_400_mib_page_is_refused_at_the_cap_and_memory_is_reused() {
     ])
     .await;
     let pid = process.pid();
-    let url = format!("{}/getConversations", process.base);
+    let url = process.url("/getConversations");
     let (status, _, body) = parts(post_json(&url, WAITING).await).await;
     assert_eq!(status, 200, "{body}");
     let (baseline, _) = memory(pid);
@@ -209,19 +209,8 @@ async fn a_400_mib_page_is_refused_at_the_cap_and_memory_is_reused() {
 async fn a_503_is_unavailable_not_throttled() {
     let org = Org::start(Answer::Status(503)).await;
     let server = TestServer::dataverse(&org.url, Duration::from_secs(5), Limits::default()).await;
-    let (status, _, body) = parts(post_json(&server.url("/getConversations"), WAITING).await).await;
-    assert_eq!(
-        (status, error_code(&body)),
-        (502, "dataverse_unavailable"),
-        "{body}"
-    );
-    assert!(
-        body["error"]["hint"]
-            .as_str()
-            .unwrap()
-            .contains("maintenance"),
-        "{body}"
-    );
+    let body = assert_waiting_fails(&server, 502, "dataverse_unavailable").await;
+    assert!(error_text(&body, "hint").contains("maintenance"), "{body}");
     org.set(Answer::Status(429));
     let (_, _, body) = parts(post_json(&server.url("/getConversations"), WAITING).await).await;
     assert_eq!(error_code(&body), "dataverse_throttled", "{body}");

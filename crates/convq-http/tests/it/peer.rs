@@ -64,11 +64,7 @@ impl Peer {
             stats: Arc::clone(&stats),
         });
         let app = Router::new().fallback(answer).with_state(state);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the peer");
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let url = crate::serve_local(app).await;
         Self { url, stats }
     }
 

@@ -6,8 +6,8 @@ use std::time::Duration;
 use convq_backend::simorg::{SimOrg, SimOrgConfig, generated_agent, generated_store};
 use serde_json::{Value, json};
 
-use crate::shutdown::Process;
-use crate::{TestServer, client, parts, post_json};
+use crate::process::Process;
+use crate::{TestServer, get_text, parts, post_json};
 
 #[tokio::test]
 async fn a_batch_answers_each_input_alone_in_order() {
@@ -75,7 +75,7 @@ async fn the_service_coalesces_caches_and_counts() {
     )
     .await
     .unwrap();
-    let server = Process::start(&[
+    let server = Process::start_with_token(&[
         "--dataverse",
         org.url(),
         "--cache-ttl",
@@ -87,7 +87,7 @@ async fn the_service_coalesces_caches_and_counts() {
     let inputs: Vec<Value> = (0..50)
         .map(|i| json!({"agentId": generated_agent(i), "status": [1, 2, 3, 4, 5, 6, 7]}))
         .collect();
-    let url = format!("{}/getConversations/batch", server.base);
+    let url = server.url("/getConversations/batch");
     let (status, _, body) =
         parts(post_json(&url, json!({"inputs": inputs}).to_string()).await).await;
     assert_eq!(status, 200, "{body}");
@@ -102,20 +102,13 @@ async fn the_service_coalesces_caches_and_counts() {
     assert_eq!(org.stats().agents, 50);
 
     tokio::time::sleep(Duration::from_millis(1_100)).await;
-    let single = format!("{}/getConversations", server.base);
+    let single = server.url("/getConversations");
     let response = post_json(&single, inputs[7].to_string()).await;
     let age: u64 = response.headers()["age"].to_str().unwrap().parse().unwrap();
     assert!(age >= 1, "{age}");
     assert_eq!(org.stats().requests, 1, "answered from the cache");
 
-    let metrics = client()
-        .get(format!("{}/metrics", server.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = get_text(&server.url("/metrics")).await;
     for line in [
         "convq_upstream_requests_total 1",
         "convq_cache_hits_total 1",

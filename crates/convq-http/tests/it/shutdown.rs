@@ -1,26 +1,26 @@
 //! Graceful shutdown: requests in flight finish, then the server stops. The signal tests run the
 //! real `convq-http` binary and send it SIGTERM/SIGINT with `kill`.
 
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use convq_backend::{DataverseClient, DataverseConfig};
 use convq_http::{ConnectionLimits, Limits, ServerConfig};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, Command};
-use tokio::sync::oneshot;
+use tokio::io::AsyncWriteExt;
 
 use crate::peer::{Behaviour, Peer, record};
-use crate::{TestServer, WAITING, client, parts, post_json};
+use crate::process::Process;
+use crate::{TestServer, WAITING, client, get_status, parts, post_json};
+
+/// A peer that answers one record, `late`, after `delay`: the request is still in flight when
+/// the shutdown comes.
+async fn late_peer(delay: Duration) -> Peer {
+    Peer::start(Behaviour::slow(delay, vec![record("late")])).await
+}
 
 #[tokio::test]
 async fn in_process_shutdown_finishes_the_request_in_flight() {
-    let peer = Peer::start(Behaviour::slow(
-        Duration::from_millis(800),
-        vec![record("late")],
-    ))
-    .await;
+    let peer = late_peer(Duration::from_millis(800)).await;
     let server = TestServer::dataverse(&peer.url, Duration::from_secs(10), Limits::default()).await;
     let url = server.url("/getConversations");
     let in_flight = tokio::spawn(async move { parts(post_json(&url, WAITING).await).await });
@@ -37,88 +37,12 @@ async fn in_process_shutdown_finishes_the_request_in_flight() {
     );
 }
 
-/// The binary, started with `args` on a free port; its stderr lines are collected.
-pub(crate) struct Process {
-    child: Child,
-    pub(crate) base: String,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Process {
-    pub(crate) async fn start(args: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_convq-http"))
-            .args(["--addr", "127.0.0.1:0"])
-            .args(args)
-            .env("CONVQ_DATAVERSE_TOKEN", "test-token")
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawn convq-http");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = oneshot::channel();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let sink = Arc::clone(&log);
-        tokio::spawn(async move {
-            let mut tx = Some(tx);
-            while let Ok(Some(line)) = lines.next_line().await {
-                if let Some(rest) = line.split("listening on ").nth(1)
-                    && let Some(tx) = tx.take()
-                {
-                    let _ = tx.send(
-                        rest.split_whitespace()
-                            .next()
-                            .unwrap_or_default()
-                            .to_owned(),
-                    );
-                }
-                sink.lock().unwrap().push(line);
-            }
-        });
-        let base = tokio::time::timeout(Duration::from_secs(20), rx)
-            .await
-            .expect("the server logs its address within 20 s")
-            .expect("the server logs its address");
-        Self { child, base, log }
-    }
-
-    pub(crate) fn pid(&self) -> u32 {
-        self.child.id().expect("running")
-    }
-
-    pub(crate) fn signal(&self, name: &str) {
-        let pid = self.child.id().expect("running").to_string();
-        let status = std::process::Command::new("kill")
-            .args([format!("-{name}"), pid])
-            .status()
-            .expect("run kill");
-        assert!(status.success());
-    }
-
-    pub(crate) async fn wait(mut self) -> (std::process::ExitStatus, String) {
-        let status = tokio::time::timeout(Duration::from_secs(10), self.child.wait())
-            .await
-            .expect("the server exits within 10 s")
-            .unwrap();
-        // Let the reader drain the last lines.
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let log = self.log.lock().unwrap().join("\n");
-        (status, log)
-    }
-}
-
 #[tokio::test]
 async fn sigterm_finishes_the_request_in_flight_then_exits_0() {
-    let peer = Peer::start(Behaviour::slow(
-        Duration::from_millis(1000),
-        vec![record("late")],
-    ))
-    .await;
-    let process = Process::start(&["--dataverse", &peer.url]).await;
+    let peer = late_peer(Duration::from_millis(1000)).await;
+    let process = Process::start_with_token(&["--dataverse", &peer.url]).await;
 
-    let url = format!("{}/getConversations", process.base);
+    let url = process.url("/getConversations");
     let in_flight = tokio::spawn(async move {
         let response = client()
             .post(url)
@@ -165,15 +89,10 @@ async fn sigterm_finishes_the_request_in_flight_then_exits_0() {
 
 #[tokio::test]
 async fn sigint_stops_an_idle_server() {
-    let process = Process::start(&[]).await;
-    let response = client()
-        .get(format!("{}/readyz", process.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    let process = Process::start_with_token(&[]).await;
+    assert_eq!(get_status(&process.url("/readyz")).await, 200);
     // A request hyper refuses before the service sees it still gets an access-log line.
-    let mut stream = tokio::net::TcpStream::connect(process.base.trim_start_matches("http://"))
+    let mut stream = tokio::net::TcpStream::connect(process.addr())
         .await
         .unwrap();
     stream.write_all(b"GARBAGE\r\n\r\n").await.unwrap();
@@ -242,7 +161,7 @@ async fn bad_configuration_stops_the_start_with_a_coded_error() {
 #[tokio::test]
 async fn sigterm_with_half_sent_requests_exits_within_the_grace_period() {
     // The read timeouts are far away: only the grace period can end these connections.
-    let process = Process::start(&[
+    let process = Process::start_with_token(&[
         "--shutdown-grace",
         "1s",
         "--header-read-timeout",
@@ -251,7 +170,7 @@ async fn sigterm_with_half_sent_requests_exits_within_the_grace_period() {
         "60s",
     ])
     .await;
-    let addr = process.base.trim_start_matches("http://").to_owned();
+    let addr = process.addr().to_owned();
     let mut held = Vec::new();
     for partial in [
         format!("POST /query HTTP/1.1\r\nHost: {addr}\r\nContent-Ty"),
@@ -281,11 +200,7 @@ async fn sigterm_with_half_sent_requests_exits_within_the_grace_period() {
 
 #[tokio::test]
 async fn in_process_shutdown_stops_work_that_outlasts_the_grace_period() {
-    let peer = Peer::start(Behaviour::slow(
-        Duration::from_secs(8),
-        vec![record("late")],
-    ))
-    .await;
+    let peer = late_peer(Duration::from_secs(8)).await;
     let mut config = DataverseConfig::new(&peer.url, "test-token");
     config.total_timeout = Duration::from_secs(30);
     let server = crate::TestServer::start(

@@ -25,8 +25,11 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
 use tokio_rustls::server::TlsStream;
 
-use crate::auth::{Org, Process, Tokens, issued, json_answer, post, temp_file, unix_now};
-use crate::client;
+use crate::auth::{
+    Org, Tokens, assert_sign_in_fails, issued, json_answer, post_ok, temp_file, unix_now,
+};
+use crate::process::Process;
+use crate::{closed_port, get_status};
 
 const TENANT: &str = "8d6b3f0e-4c1a-4b8e-9f2d-5a7c1e3b9d40";
 const CLIENT: &str = "0c9e4a7b-2f5d-4e18-a3b6-7d1f9c2e5a83";
@@ -179,6 +182,14 @@ impl Entra {
     }
 }
 
+/// Entra ID for `proof`, issuing tokens valid for `lifetime` seconds, and an org that accepts
+/// exactly those tokens.
+async fn entra_and_org(proof: Proof, lifetime: u64) -> (Entra, Org) {
+    let entra = Entra::start(proof, lifetime).await;
+    let org = Org::start(Some(Arc::clone(&entra.tokens))).await;
+    (entra, org)
+}
+
 /// An Entra ID error answer (`invalid_client`, as for a wrong secret).
 fn aadsts(code: u32, description: &str) -> Response {
     json_answer(
@@ -282,10 +293,7 @@ async fn client_secret_service(entra: &Entra, org: &Org, mode: &str, secret: &st
     if mode == "default" {
         // Should the client secret fail, the chain's later candidates stay on this machine:
         // managed identity at a closed loopback port (never 169.254.169.254), no `az` on PATH.
-        let closed = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap();
+        let closed = closed_port();
         let empty = temp_file("empty", "")
             .parent()
             .unwrap()
@@ -303,16 +311,14 @@ async fn client_secret_service(entra: &Entra, org: &Org, mode: &str, secret: &st
 
 #[tokio::test]
 async fn a_client_secret_signs_in_over_tls_and_renews_its_token() {
-    let entra = Entra::start(Proof::Secret(SECRET), 3).await;
-    let org = Org::start(Some(Arc::clone(&entra.tokens))).await;
+    let (entra, org) = entra_and_org(Proof::Secret(SECRET), 3).await;
     let process = client_secret_service(&entra, &org, "client-secret", SECRET).await;
     let url = process.url("/getConversations");
     let started = Instant::now();
     let mut requests = 0;
     // About 7 s: more than two 3-second token lifetimes, so at least three tokens.
     while started.elapsed() < Duration::from_secs(7) && requests < 1_000 {
-        let (status, _, body) = post(&url, &[]).await;
-        assert_eq!(status, 200, "{body}");
+        let body = post_ok(&url).await;
         assert!(
             body["result"]["values"][0]["who"]
                 .as_str()
@@ -339,49 +345,32 @@ async fn a_client_secret_signs_in_over_tls_and_renews_its_token() {
         assert_eq!(form["client_secret"], SECRET);
         assert_eq!(form["scope"], scope);
     }
-    let log = process.log();
-    assert!(
-        log.contains("signed in to Dataverse with client secret"),
-        "{log}"
-    );
+    process.assert_logged("signed in to Dataverse with client secret");
     check_log(&process, &entra, &[]);
 }
 
 #[tokio::test]
 async fn the_default_chain_signs_in_with_the_environments_client_secret() {
-    let entra = Entra::start(Proof::Secret(SECRET), 3600).await;
-    let org = Org::start(Some(Arc::clone(&entra.tokens))).await;
+    let (entra, org) = entra_and_org(Proof::Secret(SECRET), 3600).await;
     let process = client_secret_service(&entra, &org, "default", SECRET).await;
-    let (status, _, body) = post(&process.url("/getConversations"), &[]).await;
-    assert_eq!(status, 200, "{body}");
+    let body = post_ok(&process.url("/getConversations")).await;
     assert_eq!(body["result"]["values"][0]["who"], "tok-1");
-    let log = process.log();
-    assert!(
-        log.contains("signed in to Dataverse with environment client secret"),
-        "{log}"
-    );
+    process.assert_logged("signed in to Dataverse with environment client secret");
     check_log(&process, &entra, &[]);
 }
 
 #[tokio::test]
 async fn a_wrong_client_secret_fails_with_dataverse_auth_failed_and_says_why() {
-    let entra = Entra::start(Proof::Secret(SECRET), 3600).await;
-    let org = Org::start(Some(Arc::clone(&entra.tokens))).await;
+    let (entra, org) = entra_and_org(Proof::Secret(SECRET), 3600).await;
     let wrong = "wrong-secret~Zr8.Tq1_mW3";
     let process = client_secret_service(&entra, &org, "client-secret", wrong).await;
-    let ready = client().get(process.url("/readyz")).send().await.unwrap();
-    assert_eq!(ready.status(), 503);
-    let (status, _, body) = post(&process.url("/getConversations"), &[]).await;
-    assert_eq!(status, 502, "{body}");
-    assert_eq!(body["error"]["code"], "dataverse_auth_failed");
-    let message = body["error"]["message"].as_str().unwrap();
-    assert!(
-        message.starts_with(
-            "cannot sign in to Dataverse with client secret: ClientSecretCredential \
-             authentication failed. AADSTS7000215: Invalid client secret provided."
-        ),
-        "{message}"
-    );
+    assert_eq!(get_status(&process.url("/readyz")).await, 503);
+    let message = assert_sign_in_fails(
+        &process.url("/getConversations"),
+        "cannot sign in to Dataverse with client secret: ClientSecretCredential \
+         authentication failed. AADSTS7000215: Invalid client secret provided.",
+    )
+    .await;
     assert!(
         !message.contains(wrong) && !message.contains('\n'),
         "{message}"
@@ -407,8 +396,7 @@ fn federated_token(n: u32) -> String {
 #[tokio::test]
 async fn workload_identity_sends_the_federated_token_and_picks_up_a_rotated_one() {
     let file = temp_file("federated-token", &federated_token(1));
-    let entra = Entra::start(Proof::FederatedTokenFile(file.clone()), 3600).await;
-    let org = Org::start(Some(Arc::clone(&entra.tokens))).await;
+    let (entra, org) = entra_and_org(Proof::FederatedTokenFile(file.clone()), 3600).await;
     let mut env = entra.env();
     env.push(("AZURE_FEDERATED_TOKEN_FILE", file.display().to_string()));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -425,8 +413,7 @@ async fn workload_identity_sends_the_federated_token_and_picks_up_a_rotated_one(
     )
     .await;
     let url = process.url("/getConversations");
-    let (status, _, body) = post(&url, &[]).await;
-    assert_eq!(status, 200, "{body}");
+    let body = post_ok(&url).await;
     assert_eq!(body["result"]["values"][0]["who"], "tok-1");
     let requests = entra.requests();
     let (path, form) = &requests[0];
@@ -443,17 +430,12 @@ async fn workload_identity_sends_the_federated_token_and_picks_up_a_rotated_one(
     std::fs::write(&file, federated_token(2)).unwrap();
     let first = issued(&entra.tokens);
     entra.tokens.revoked.lock().unwrap().extend(first);
-    let (status, _, body) = post(&url, &[]).await;
-    assert_eq!(status, 200, "{body}");
+    let body = post_ok(&url).await;
     assert_eq!(body["result"]["values"][0]["who"], "tok-2");
     let requests = entra.requests();
     assert_eq!(requests.len(), 2);
     assert_eq!(requests[1].1["client_assertion"], federated_token(2));
-    assert!(
-        process
-            .log()
-            .contains("signed in to Dataverse with workload identity")
-    );
+    process.assert_logged("signed in to Dataverse with workload identity");
     check_log(
         &process,
         &entra,
@@ -463,8 +445,7 @@ async fn workload_identity_sends_the_federated_token_and_picks_up_a_rotated_one(
 
 #[tokio::test]
 async fn only_https_with_a_trusted_certificate_signs_in() {
-    let entra = Entra::start(Proof::Secret(SECRET), 3600).await;
-    let org = Org::start(Some(Arc::clone(&entra.tokens))).await;
+    let (entra, org) = entra_and_org(Proof::Secret(SECRET), 3600).await;
     // Without SSL_CERT_FILE the test CA is not trusted: the handshake fails, no form is sent.
     let env = [
         ("AZURE_AUTHORITY_HOST", entra.authority.as_str()),
@@ -473,18 +454,13 @@ async fn only_https_with_a_trusted_certificate_signs_in() {
         ("AZURE_CLIENT_SECRET", SECRET),
     ];
     let process = Process::start(&["--dataverse", &org.url, "--auth", "client-secret"], &env).await;
-    let (status, _, body) = post(&process.url("/getConversations"), &[]).await;
-    assert_eq!(status, 502, "{body}");
-    assert_eq!(body["error"]["code"], "dataverse_auth_failed");
-    let message = body["error"]["message"].as_str().unwrap();
+    let message = assert_sign_in_fails(
+        &process.url("/getConversations"),
+        "cannot sign in to Dataverse with client secret: ClientSecretCredential \
+         authentication failed.",
+    )
+    .await;
     // The cause, not only azure_core's "retry policy expired".
-    assert!(
-        message.starts_with(
-            "cannot sign in to Dataverse with client secret: ClientSecretCredential \
-             authentication failed."
-        ),
-        "{message}"
-    );
     assert!(
         message.contains("invalid peer certificate: UnknownIssuer"),
         "{message}"
@@ -526,8 +502,7 @@ async fn a_library_caller_passes_the_transport_and_cloud_in_the_credential_optio
         RunContext, Secret,
     };
 
-    let entra = Entra::start(Proof::Secret(SECRET), 3600).await;
-    let org = Org::start(Some(Arc::clone(&entra.tokens))).await;
+    let (entra, org) = entra_and_org(Proof::Secret(SECRET), 3600).await;
     let options = |authority: &str, ca: Option<&str>| {
         let mut options = CredentialOptions::default();
         options.tenant_id = Some(TENANT.to_owned());
