@@ -25,6 +25,7 @@ mod wasm;
 
 use std::path::{Path, PathBuf};
 
+use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
 
 use crate::codegen::Mode;
@@ -78,6 +79,21 @@ fn main() -> anyhow::Result<()> {
         Command::Dist(args) => dist::run(&args),
         Command::SampleData { check } => sample_data::generate(Mode::from_check(check)),
     }
+}
+
+/// Runs `command` and returns its standard output; a failure (`what`, e.g. `npm pack`, names the
+/// command) carries its standard error.
+pub(crate) fn stdout_of(
+    command: &mut std::process::Command,
+    what: &str,
+) -> anyhow::Result<Vec<u8>> {
+    let output = command
+        .output()
+        .with_context(|| format!("running {what}"))?;
+    if !output.status.success() {
+        bail!("{what} failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    Ok(output.stdout)
 }
 
 /// The workspace root: every path xtask reads or writes is relative to it, so the commands work

@@ -334,6 +334,12 @@ mod tests {
         )
     }
 
+    /// Metadata with `columns` is rejected with an error that contains `expected`.
+    fn assert_rejected(columns: &[&str], expected: &str) {
+        let e = error_of(&metadata_with(columns));
+        assert!(e.contains(expected), "{e}");
+    }
+
     #[test]
     fn minimal_metadata_is_accepted() {
         let m = parse(&metadata_with(&[
@@ -352,45 +358,40 @@ mod tests {
 
     #[test]
     fn a_bad_type_is_rejected_naming_the_column() {
-        let e = error_of(&metadata_with(&[
-            r#"{"logicalName": "msdyn_title", "type": "Text", "description": "Title."}"#,
-        ]));
-        assert!(
-            e.contains("column `msdyn_title`: unknown type `Text`"),
-            "{e}"
+        assert_rejected(
+            &[r#"{"logicalName": "msdyn_title", "type": "Text", "description": "Title."}"#],
+            "column `msdyn_title`: unknown type `Text`",
         );
     }
 
     #[test]
     fn an_uppercase_name_is_rejected() {
-        let e = error_of(&metadata_with(&[
-            r#"{"logicalName": "msdyn_channelproviderName", "type": "Memo", "description": "Provider."}"#,
-        ]));
-        assert!(
-            e.contains(
-                "column `msdyn_channelproviderName`: the logical name must match ^[a-z_][a-z0-9_]*$"
-            ),
-            "{e}"
+        assert_rejected(
+            &[
+                r#"{"logicalName": "msdyn_channelproviderName", "type": "Memo", "description": "Provider."}"#,
+            ],
+            "column `msdyn_channelproviderName`: the logical name must match ^[a-z_][a-z0-9_]*$",
         );
     }
 
     #[test]
     fn a_duplicate_is_rejected() {
         let title = r#"{"logicalName": "msdyn_title", "type": "String", "description": "Title."}"#;
-        let e = error_of(&metadata_with(&[title, title]));
-        assert!(
-            e.contains("column `msdyn_title`: listed more than once"),
-            "{e}"
+        assert_rejected(
+            &[title, title],
+            "column `msdyn_title`: listed more than once",
         );
     }
 
     #[test]
     fn unsorted_columns_are_rejected() {
-        let e = error_of(&metadata_with(&[
-            r#"{"logicalName": "statuscode", "type": "Status", "description": "Status."}"#,
-            r#"{"logicalName": "createdon", "type": "DateTime", "description": "Created."}"#,
-        ]));
-        assert!(e.contains("column `createdon`: out of order"), "{e}");
+        assert_rejected(
+            &[
+                r#"{"logicalName": "statuscode", "type": "Status", "description": "Status."}"#,
+                r#"{"logicalName": "createdon", "type": "DateTime", "description": "Created."}"#,
+            ],
+            "column `createdon`: out of order",
+        );
     }
 
     #[test]

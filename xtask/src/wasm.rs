@@ -29,6 +29,8 @@ use std::{env, fs};
 
 use anyhow::{Context as _, bail};
 
+use crate::stdout_of;
+
 use crate::project_root;
 
 const DEBIAN_RUSTC: &str = "/usr/bin/rustc";
@@ -423,24 +425,17 @@ fn package_json(version: &str) -> String {
 /// The package version: the workspace version, read through `cargo metadata`.
 fn crate_version(root: &Path) -> anyhow::Result<String> {
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = Command::new(cargo)
-        .current_dir(root)
-        .args([
+    let stdout = stdout_of(
+        Command::new(cargo).current_dir(root).args([
             "metadata",
             "--format-version",
             "1",
             "--no-deps",
             "--offline",
-        ])
-        .output()
-        .context("running cargo metadata")?;
-    if !output.status.success() {
-        bail!(
-            "cargo metadata failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+        ]),
+        "cargo metadata",
+    )?;
+    let metadata: serde_json::Value = serde_json::from_slice(&stdout)?;
     metadata["packages"]
         .as_array()
         .and_then(|packages| packages.iter().find(|p| p["name"] == "convq-wasm"))

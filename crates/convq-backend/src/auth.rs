@@ -287,10 +287,6 @@ impl Credential {
     /// `CONVQ_DATAVERSE_TOKEN`), and [`BackendError::InvalidConfig`] for
     /// [`AuthMode::Passthrough`], which holds no credential.
     pub fn from_mode(mode: AuthMode, options: &CredentialOptions) -> Result<Self, BackendError> {
-        let failed = |credential: &str, reason: String| BackendError::AuthFailed {
-            credential: credential.to_owned(),
-            reason,
-        };
         match mode {
             AuthMode::Passthrough => Err(BackendError::InvalidConfig {
                 reason: "pass-through holds no credential: each request brings its own token"
@@ -300,13 +296,13 @@ impl Credential {
                 .token
                 .as_ref()
                 .map(Self::static_token)
-                .ok_or_else(|| failed(TOKEN_VAR, format!("{TOKEN_VAR} is not set"))),
+                .ok_or_else(|| auth_failed(TOKEN_VAR, format!("{TOKEN_VAR} is not set"))),
             AuthMode::Default => Ok(Self::from_sources(default_chain(options))),
             AuthMode::ClientSecret => {
-                client_secret(options).map_err(|reason| failed("client secret", reason))
+                checked_credential("client secret", options, make_client_secret)
             }
             AuthMode::WorkloadIdentity => {
-                workload_identity(options).map_err(|reason| failed("workload identity", reason))
+                checked_credential("workload identity", options, make_workload_identity)
             }
             AuthMode::ManagedIdentity => Ok(Self::from_sources(vec![managed_identity(options)])),
             AuthMode::AzureCli => Ok(Self::from_sources(vec![azure_cli()])),
@@ -578,35 +574,49 @@ fn not_set(settings: &[(&str, bool)]) -> String {
     format!("{} not set", missing.join(", "))
 }
 
-fn client_secret(options: &CredentialOptions) -> Result<Credential, String> {
-    // Fail at start on missing settings, not at the first request.
-    make_client_secret(options)?;
+/// The tenant id, the client id and `third` (the setting `third_name`); or `"A, B not set"` for
+/// those that are missing.
+fn tenant_client_and<'a, T>(
+    options: &'a CredentialOptions,
+    third_name: &str,
+    third: &'a Option<T>,
+) -> Result<(&'a String, &'a String, &'a T), String> {
+    match (&options.tenant_id, &options.client_id, third) {
+        (Some(tenant), Some(client), Some(third)) => Ok((tenant, client, third)),
+        _ => Err(not_set(&[
+            ("AZURE_TENANT_ID", options.tenant_id.is_some()),
+            ("AZURE_CLIENT_ID", options.client_id.is_some()),
+            (third_name, third.is_some()),
+        ])),
+    }
+}
+
+/// The credential `make` builds from `options`, named `name`. `make` runs once here, so that
+/// missing settings fail at start ([`BackendError::AuthFailed`]), not at the first request.
+fn checked_credential(
+    name: &'static str,
+    options: &CredentialOptions,
+    make: fn(&CredentialOptions) -> Result<Arc<dyn TokenCredential>, String>,
+) -> Result<Credential, BackendError> {
+    make(options).map_err(|reason| auth_failed(name, reason))?;
     let options = options.clone();
-    Ok(Credential::from_factory("client secret", move || {
-        make_client_secret(&options)
-    }))
+    Ok(Credential::from_factory(name, move || make(&options)))
 }
 
 fn make_client_secret(options: &CredentialOptions) -> Result<Arc<dyn TokenCredential>, String> {
-    let (Some(tenant), Some(client), Some(secret)) = (
-        &options.tenant_id,
-        &options.client_id,
-        &options.client_secret,
-    ) else {
-        let mut reason = not_set(&[
-            ("AZURE_TENANT_ID", options.tenant_id.is_some()),
-            ("AZURE_CLIENT_ID", options.client_id.is_some()),
-            ("AZURE_CLIENT_SECRET", options.client_secret.is_some()),
-        ]);
-        if options.certificate_path.is_some() && options.client_secret.is_none() {
-            reason.push_str(
-                " (AZURE_CLIENT_CERTIFICATE_PATH is set, but convq does not sign in with \
-                 certificates: azure_identity needs OpenSSL for them; use a client secret, \
-                 workload identity or a managed identity)",
-            );
-        }
-        return Err(reason);
-    };
+    let (tenant, client, secret) =
+        tenant_client_and(options, "AZURE_CLIENT_SECRET", &options.client_secret).map_err(
+            |mut reason| {
+                if options.certificate_path.is_some() && options.client_secret.is_none() {
+                    reason.push_str(
+                        " (AZURE_CLIENT_CERTIFICATE_PATH is set, but convq does not sign in with \
+                         certificates: azure_identity needs OpenSSL for them; use a client \
+                         secret, workload identity or a managed identity)",
+                    );
+                }
+                reason
+            },
+        )?;
     let credential = ClientSecretCredential::new(
         tenant,
         client.clone(),
@@ -619,29 +629,12 @@ fn make_client_secret(options: &CredentialOptions) -> Result<Arc<dyn TokenCreden
     Ok(credential)
 }
 
-fn workload_identity(options: &CredentialOptions) -> Result<Credential, String> {
-    make_workload_identity(options)?;
-    let options = options.clone();
-    Ok(Credential::from_factory("workload identity", move || {
-        make_workload_identity(&options)
-    }))
-}
-
 fn make_workload_identity(options: &CredentialOptions) -> Result<Arc<dyn TokenCredential>, String> {
-    let (Some(tenant), Some(client), Some(file)) = (
-        &options.tenant_id,
-        &options.client_id,
+    let (tenant, client, file) = tenant_client_and(
+        options,
+        "AZURE_FEDERATED_TOKEN_FILE",
         &options.federated_token_file,
-    ) else {
-        return Err(not_set(&[
-            ("AZURE_TENANT_ID", options.tenant_id.is_some()),
-            ("AZURE_CLIENT_ID", options.client_id.is_some()),
-            (
-                "AZURE_FEDERATED_TOKEN_FILE",
-                options.federated_token_file.is_some(),
-            ),
-        ]));
-    };
+    )?;
     let credential = WorkloadIdentityCredential::new(Some(WorkloadIdentityCredentialOptions {
         credential_options: azure_identity::ClientAssertionCredentialOptions {
             client_options: options.client_options.clone(),

@@ -164,12 +164,7 @@ impl StoreError {
     /// The serializable `{code, message, path, hint}` object of a failure envelope.
     #[must_use]
     pub fn to_body(&self) -> ErrorBody {
-        ErrorBody {
-            code: self.code().to_owned(),
-            message: self.to_string(),
-            path: self.path(),
-            hint: self.hint(),
-        }
+        ErrorBody::new(self.code(), self.to_string(), self.path(), self.hint())
     }
 }
 
@@ -408,15 +403,11 @@ impl BackendError {
     /// points into the store file.
     #[must_use]
     pub fn to_body(&self) -> ErrorBody {
-        ErrorBody {
-            code: self.code().to_owned(),
-            message: self.to_string(),
-            path: match self {
-                Self::Store(error) => error.path(),
-                _ => String::new(),
-            },
-            hint: self.hint(),
-        }
+        let path = match self {
+            Self::Store(error) => error.path(),
+            _ => String::new(),
+        };
+        ErrorBody::new(self.code(), self.to_string(), path, self.hint())
     }
 }
 

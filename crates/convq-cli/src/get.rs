@@ -340,12 +340,12 @@ async fn run_ndjson(
 /// A line's run, or (it cannot panic short of a bug) a failure envelope in its place.
 fn joined(result: Result<RunResult, tokio::task::JoinError>) -> RunResult {
     result.unwrap_or_else(|error| RunResult {
-        envelope: Envelope::failure(convq_core::ErrorBody {
-            code: "internal_error".to_owned(),
-            message: format!("the line could not be run: {error}"),
-            path: String::new(),
-            hint: None,
-        }),
+        envelope: Envelope::failure(convq_core::ErrorBody::new(
+            "internal_error",
+            format!("the line could not be run: {error}"),
+            "",
+            None,
+        )),
         outcome: RunOutcome::BackendFailure { timeout: false },
         warnings: Vec::new(),
     })

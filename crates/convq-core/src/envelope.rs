@@ -19,6 +19,24 @@ pub struct ErrorBody {
     pub hint: Option<String>,
 }
 
+impl ErrorBody {
+    /// The body with these fields; `path` is `""` when the error is not about one value.
+    #[must_use]
+    pub fn new(
+        code: &str,
+        message: impl Into<String>,
+        path: impl Into<String>,
+        hint: Option<String>,
+    ) -> Self {
+        Self {
+            code: code.to_owned(),
+            message: message.into(),
+            path: path.into(),
+            hint,
+        }
+    }
+}
+
 /// The `result` object of a success envelope.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ResultValues {

@@ -479,12 +479,12 @@ impl Error {
     /// stays small (well under 4 KB) whatever the input.
     #[must_use]
     pub fn to_body(&self) -> ErrorBody {
-        ErrorBody {
-            code: self.code().to_owned(),
-            message: shorten(&self.to_string(), MESSAGE).into_owned(),
-            path: shorten(self.path(), POINTER).into_owned(),
-            hint: self.hint(),
-        }
+        ErrorBody::new(
+            self.code(),
+            shorten(&self.to_string(), MESSAGE),
+            shorten(self.path(), POINTER),
+            self.hint(),
+        )
     }
 }
 

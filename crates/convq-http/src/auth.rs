@@ -538,6 +538,27 @@ fn challenge(error: Option<&str>, description: &str) -> HeaderValue {
     HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static("Bearer"))
 }
 
+impl Refusal {
+    /// The 401 (bad token) or 403 (no required role) answer.
+    fn response(self) -> Response {
+        let (code, reason, error, hint) = match self {
+            Self::Invalid(reason) => (
+                HttpCode::Unauthorized,
+                reason,
+                "invalid_token",
+                "get a new access token for this service's audience",
+            ),
+            Self::Forbidden(reason) => (
+                HttpCode::Forbidden,
+                reason,
+                "insufficient_scope",
+                "ask for one of the service's app roles",
+            ),
+        };
+        refuse(code, reason, Some(error), hint)
+    }
+}
+
 fn refuse(code: HttpCode, message: String, error: Option<&str>, hint: &str) -> Response {
     let www = challenge(error, &message);
     let mut response = ApiError::new(code, message).with_hint(hint).into_response();
@@ -582,22 +603,7 @@ pub(crate) async fn authenticate(
         } else if let (Some(entra), None) = (&policy.entra, api_key) {
             match entra.check(&presented).await {
                 Ok(who) => caller = Some(who),
-                Err(Refusal::Invalid(reason)) => {
-                    return refuse(
-                        HttpCode::Unauthorized,
-                        reason,
-                        Some("invalid_token"),
-                        "get a new access token for this service's audience",
-                    );
-                }
-                Err(Refusal::Forbidden(reason)) => {
-                    return refuse(
-                        HttpCode::Forbidden,
-                        reason,
-                        Some("insufficient_scope"),
-                        "ask for one of the service's app roles",
-                    );
-                }
+                Err(refusal) => return refusal.response(),
             }
         } else {
             return refuse(

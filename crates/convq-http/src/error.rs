@@ -103,12 +103,7 @@ impl ApiError {
     pub(crate) fn new(code: HttpCode, message: impl Into<String>) -> Self {
         Self {
             status: code.status(),
-            body: ErrorBody {
-                code: code.code().to_owned(),
-                message: message.into(),
-                path: String::new(),
-                hint: None,
-            },
+            body: ErrorBody::new(code.code(), message, "", None),
         }
     }
 

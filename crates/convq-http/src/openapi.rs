@@ -85,51 +85,33 @@ pub fn document() -> Value {
         };
         correlated(description, json_content(&envelope))
     };
+    // Adds a failure response per `(status, lead)`, in order.
+    let add_failures = |responses: &mut Map<String, Value>, failures: &[(u16, &str)]| {
+        for &(status, lead) in failures {
+            responses.insert(status.to_string(), failure(&[status], lead));
+        }
+    };
     let common = |responses: &mut Map<String, Value>| {
-        responses.insert("404".into(), failure(&[404], "Not found (wrong path)."));
-        responses.insert(
-            "421".into(),
-            failure(&[421], "The Host header is not one the server answers for."),
-        );
-        responses.insert("500".into(), failure(&[500], "Server bug."));
-        responses.insert(
-            "504".into(),
-            failure(&[504], "The request took longer than the server's request timeout, or (getConversations) Dataverse timed out: `dataverse_timeout`."),
+        add_failures(
+            responses,
+            &[
+                (404, "Not found (wrong path)."),
+                (421, "The Host header is not one the server answers for."),
+                (500, "Server bug."),
+                (
+                    504,
+                    "The request took longer than the server's request timeout, or (getConversations) Dataverse timed out: `dataverse_timeout`.",
+                ),
+            ],
         );
     };
-    let input_operation = |summary: &str, description: &str, id: &str, ok: Value| {
-        let mut responses = Map::new();
-        responses.insert("200".into(), ok);
-        responses.insert(
-            "400".into(),
-            failure(
-                &[400],
-                "Invalid input: a convq-core error code (see docs/reference/errors.md) with the \
-                 JSON pointer of the offending value in `path`; or a request problem.",
-            ),
-        );
-        responses.insert("405".into(), failure(&[405], "Method not allowed."));
-        responses.insert(
-            "408".into(),
-            failure(&[408], "The body did not arrive in time."),
-        );
-        responses.insert("413".into(), failure(&[413], "Body too large."));
-        responses.insert("415".into(), failure(&[415], "Body not declared as JSON."));
-        responses.insert(
-            "401".into(),
-            failure(
-                &[401],
-                "When the service checks callers (--api-keys, --entra-*) or passes callers' \
-                 tokens through: no credential, or a bad one; WWW-Authenticate is set.",
-            ),
-        );
-        responses.insert(
-            "403".into(),
-            failure(
-                &[403],
-                "A valid Entra ID token without a required app role.",
-            ),
-        );
+    // An operation with a required JSON body (`(description, schema)`) and the correlation id
+    // and strict parameters.
+    let body_operation = |summary: &str,
+                          description: &str,
+                          id: &str,
+                          (body, schema): (&str, &Value),
+                          responses: Map<String, Value>| {
         json!({
             "summary": summary,
             "description": description,
@@ -141,11 +123,45 @@ pub fn document() -> Value {
             ],
             "requestBody": {
                 "required": true,
-                "description": "getConversations input (Content-Type: application/json).",
-                "content": json_content(&input),
+                "description": body,
+                "content": json_content(schema),
             },
             "responses": responses,
         })
+    };
+    let input_operation = |summary: &str, description: &str, id: &str, ok: Value| {
+        let mut responses = Map::new();
+        responses.insert("200".into(), ok);
+        add_failures(
+            &mut responses,
+            &[
+                (
+                    400,
+                    "Invalid input: a convq-core error code (see docs/reference/errors.md) with the \
+                     JSON pointer of the offending value in `path`; or a request problem.",
+                ),
+                (405, "Method not allowed."),
+                (408, "The body did not arrive in time."),
+                (413, "Body too large."),
+                (415, "Body not declared as JSON."),
+                (
+                    401,
+                    "When the service checks callers (--api-keys, --entra-*) or passes callers' \
+                     tokens through: no credential, or a bad one; WWW-Authenticate is set.",
+                ),
+                (403, "A valid Entra ID token without a required app role."),
+            ],
+        );
+        body_operation(
+            summary,
+            description,
+            id,
+            (
+                "getConversations input (Content-Type: application/json).",
+                &input,
+            ),
+            responses,
+        )
     };
 
     let mut success = correlated(
@@ -174,14 +190,14 @@ pub fn document() -> Value {
     let responses = get_conversations["responses"]
         .as_object_mut()
         .expect("responses is an object");
-    responses.insert(
-        "502".into(),
-        failure(
-            &[502],
+    add_failures(
+        responses,
+        &[(
+            502,
             "The backend failed (`dataverse_unauthorized`, `dataverse_forbidden`, \
              `dataverse_throttled`, `dataverse_error`, `dataverse_unreachable`, \
              `dataverse_bad_response`, `dataverse_page_limit`, ...).",
-        ),
+        )],
     );
     common(responses);
 
@@ -194,37 +210,33 @@ pub fn document() -> Value {
     batch_ok["headers"]["Age"] = age;
     let mut batch_responses = Map::new();
     batch_responses.insert("200".into(), batch_ok);
-    batch_responses.insert(
-        "400".into(),
-        failure(
-            &[400],
-            "The batch itself is unreadable (`invalid_batch`), or a request problem.",
-        ),
+    add_failures(
+        &mut batch_responses,
+        &[
+            (
+                400,
+                "The batch itself is unreadable (`invalid_batch`), or a request problem.",
+            ),
+            (405, "Method not allowed."),
+            (413, "Body too large."),
+            (415, "Body not declared as JSON."),
+        ],
     );
-    batch_responses.insert("405".into(), failure(&[405], "Method not allowed."));
-    batch_responses.insert("413".into(), failure(&[413], "Body too large."));
-    batch_responses.insert("415".into(), failure(&[415], "Body not declared as JSON."));
     common(&mut batch_responses);
-    let batch = json!({
-        "summary": "Run getConversations for several inputs",
-        "description": format!(
+    let batch = body_operation(
+        "Run getConversations for several inputs",
+        &format!(
             "Runs every input as `/getConversations` would, at once (inputs of the same shape \
              share Dataverse requests), and answers `{{\"results\":[envelope, ...]}}`. At most \
              {MAX_BATCH} inputs."
         ),
-        "operationId": "getConversationsBatch",
-        "parameters": [
-            { "$ref": "#/components/parameters/CorrelationIdHeader" },
-            { "$ref": "#/components/parameters/CorrelationIdQuery" },
-            { "$ref": "#/components/parameters/Strict" },
-        ],
-        "requestBody": {
-            "required": true,
-            "description": "`{\"inputs\": [<getConversations input>, ...]}` (Content-Type: application/json).",
-            "content": json_content(&batch_request),
-        },
-        "responses": batch_responses,
-    });
+        "getConversationsBatch",
+        (
+            "`{\"inputs\": [<getConversations input>, ...]}` (Content-Type: application/json).",
+            &batch_request,
+        ),
+        batch_responses,
+    );
 
     let mut query = input_operation(
         "Compile without running",

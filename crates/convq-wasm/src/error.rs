@@ -94,12 +94,7 @@ impl AdapterError {
     /// The `{code, message, path, hint}` object every adapter prints.
     #[must_use]
     pub fn to_body(&self) -> ErrorBody {
-        ErrorBody {
-            code: self.code().to_owned(),
-            message: self.to_string(),
-            path: self.path().to_owned(),
-            hint: self.hint(),
-        }
+        ErrorBody::new(self.code(), self.to_string(), self.path(), self.hint())
     }
 }
 

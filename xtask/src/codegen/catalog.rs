@@ -50,21 +50,40 @@ fn render(metadata: &Metadata) -> String {
         lit(&entity.primary_id_attribute)
     ));
 
-    w("pub(super) static COLUMNS: &[ColumnDef] = &[\n");
     let mut columns: Vec<_> = metadata.columns.iter().collect();
     columns.sort_by(|a, b| a.logical_name.cmp(&b.logical_name));
-    for c in columns {
-        let targets: Vec<String> = c.targets.iter().map(|t| lit(t)).collect();
-        let mut options = String::new();
-        for o in &c.options {
-            write!(
-                options,
-                "OptionValue {{ value: {}, label: {} }},",
-                o.value,
-                lit(&o.label)
-            )
-            .expect("writing to a String");
+
+    // Each option list is rendered once. A list that several columns share becomes a named
+    // constant (after the first column that has it) which those columns refer to.
+    let option_lists: Vec<String> = columns.iter().map(|c| render_options(c)).collect();
+    let mut shared: Vec<(&str, String)> = Vec::new();
+    for (c, list) in columns.iter().zip(&option_lists) {
+        if list.is_empty() || shared.iter().any(|(l, _)| l == list) {
+            continue;
         }
+        let users: Vec<&str> = columns
+            .iter()
+            .zip(&option_lists)
+            .filter(|(_, l)| *l == list)
+            .map(|(u, _)| u.logical_name.as_str())
+            .collect();
+        if users.len() > 1 {
+            let name = format!("{}_OPTIONS", c.logical_name.to_uppercase());
+            w(&format!(
+                "/// The options of {}.\nconst {name}: &[OptionValue] = &[{list}];\n\n",
+                users.join(", ")
+            ));
+            shared.push((list.as_str(), name));
+        }
+    }
+
+    w("pub(super) static COLUMNS: &[ColumnDef] = &[\n");
+    for (c, list) in columns.iter().zip(&option_lists) {
+        let targets: Vec<String> = c.targets.iter().map(|t| lit(t)).collect();
+        let options = match shared.iter().find(|(l, _)| l == list) {
+            Some((_, name)) => name.clone(),
+            None => format!("&[{list}]"),
+        };
         // PartyList and EntityName columns have no property of their own; they keep their
         // logical name there, and the compiler rejects them by type before it looks.
         let property = c
@@ -72,7 +91,7 @@ fn render(metadata: &Metadata) -> String {
             .unwrap_or_else(|| c.logical_name.clone());
         w(&format!(
             "ColumnDef {{ logical_name: {}, property: {}, column_type: ColumnType::{:?}, \
-             display_name: {}, targets: &[{}], options: &[{}] }},\n",
+             display_name: {}, targets: &[{}], options: {} }},\n",
             lit(&c.logical_name),
             lit(&property),
             c.column_type,
@@ -83,4 +102,19 @@ fn render(metadata: &Metadata) -> String {
     }
     w("];\n");
     out
+}
+
+/// The entries of a column's option list, without the brackets.
+fn render_options(column: &metadata::Column) -> String {
+    let mut options = String::new();
+    for o in &column.options {
+        write!(
+            options,
+            "OptionValue {{ value: {}, label: {} }},",
+            o.value,
+            lit(&o.label)
+        )
+        .expect("writing to a String");
+    }
+    options
 }

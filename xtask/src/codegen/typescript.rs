@@ -15,6 +15,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::{Context as _, bail};
+use schemars::JsonSchema;
 use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value};
 
@@ -49,44 +50,30 @@ const IGNORED: &[&str] = &[
 
 /// The root types, each with the schemars contract that matches its direction.
 fn schemas() -> Vec<(&'static str, Value)> {
-    let input = || SchemaSettings::draft2020_12().into_generator();
-    let output = || {
-        SchemaSettings::draft2020_12()
-            .for_serialize()
-            .into_generator()
-    };
     vec![
-        (
-            "Input",
-            input()
-                .into_root_schema_for::<convq_core::Input>()
-                .to_value(),
-        ),
-        (
-            "Options",
-            input()
-                .into_root_schema_for::<convq_core::Options>()
-                .to_value(),
-        ),
-        (
-            "Compiled",
-            output()
-                .into_root_schema_for::<convq_core::Compiled>()
-                .to_value(),
-        ),
-        (
-            "Envelope",
-            output()
-                .into_root_schema_for::<convq_core::Envelope>()
-                .to_value(),
-        ),
-        (
-            "ErrorBody",
-            output()
-                .into_root_schema_for::<convq_core::ErrorBody>()
-                .to_value(),
-        ),
+        ("Input", input_schema::<convq_core::Input>()),
+        ("Options", input_schema::<convq_core::Options>()),
+        ("Compiled", output_schema::<convq_core::Compiled>()),
+        ("Envelope", output_schema::<convq_core::Envelope>()),
+        ("ErrorBody", output_schema::<convq_core::ErrorBody>()),
     ]
+}
+
+/// The schema of a type convq reads (deserialization contract).
+fn input_schema<T: JsonSchema>() -> Value {
+    SchemaSettings::draft2020_12()
+        .into_generator()
+        .into_root_schema_for::<T>()
+        .to_value()
+}
+
+/// The schema of a type convq writes (serialization contract).
+fn output_schema<T: JsonSchema>() -> Value {
+    SchemaSettings::draft2020_12()
+        .for_serialize()
+        .into_generator()
+        .into_root_schema_for::<T>()
+        .to_value()
 }
 
 pub(crate) fn generate(mode: Mode) -> anyhow::Result<()> {

@@ -9,6 +9,7 @@ use std::process::Command;
 use anyhow::{Context as _, bail};
 use serde_json::Value;
 
+use crate::stdout_of;
 use crate::wasm::{self, PKG_DIR, Steps, Tools};
 
 /// Builds the package and packs it into `out`; returns the tarball's path.
@@ -16,20 +17,15 @@ pub(super) fn build(root: &Path, out: &Path, steps: &mut Steps) -> anyhow::Resul
     let tools = Tools::find()?;
     wasm::build_package(root, &tools, steps)?;
     let pkg = root.join(PKG_DIR);
-    let output = Command::new("npm")
-        .args(["pack", "--json", "--pack-destination"])
-        .arg(out)
-        .arg(&pkg)
-        .output()
-        .context("running npm pack")?;
-    if !output.status.success() {
-        bail!(
-            "npm pack failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
+    let stdout = stdout_of(
+        Command::new("npm")
+            .args(["pack", "--json", "--pack-destination"])
+            .arg(out)
+            .arg(&pkg),
+        "npm pack",
+    )?;
     let packed: Value =
-        serde_json::from_slice(&output.stdout).context("reading npm pack's JSON output")?;
+        serde_json::from_slice(&stdout).context("reading npm pack's JSON output")?;
     let manifest: Value = serde_json::from_str(
         &std::fs::read_to_string(pkg.join("package.json")).context("reading package.json")?,
     )?;

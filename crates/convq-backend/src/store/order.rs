@@ -201,60 +201,64 @@ mod tests {
 
     #[test]
     fn numbers_compare_by_value_across_representations() {
-        assert_eq!(
-            compare_numbers(&num(json!(-1)), &num(json!(u64::MAX))),
-            Ordering::Less
-        );
-        assert_eq!(
-            compare_numbers(&num(json!(2.5)), &num(json!(2))),
-            Ordering::Greater
-        );
-        assert_eq!(
-            compare_numbers(&num(json!(10)), &num(json!(9))),
-            Ordering::Greater
-        );
+        for (a, b, expected) in [
+            (json!(-1), json!(u64::MAX), Ordering::Less),
+            (json!(2.5), json!(2), Ordering::Greater),
+            (json!(10), json!(9), Ordering::Greater),
+        ] {
+            assert_eq!(
+                compare_numbers(&num(a.clone()), &num(b.clone())),
+                expected,
+                "{a} vs {b}"
+            );
+        }
     }
 
     #[test]
     fn sql_server_orders_guids_from_the_last_byte_group() {
         let order = |text: &str| sql_guid_order(&Uuid::parse_str(text).unwrap());
-        // The last six bytes decide first, whatever the first groups say.
-        assert!(
-            order("ffffffff-ffff-ffff-ffff-000000000000")
-                < order("00000000-0000-0000-0000-000000000001")
-        );
-        // Then bytes 8-9 (the fourth group), then 6-7, 4-5, 0-3.
-        assert!(
-            order("ffffffff-ffff-ffff-0000-000000000000")
-                < order("00000000-0000-0000-0001-000000000000")
-        );
-        assert!(
-            order("ffffffff-ffff-0000-0000-000000000000")
-                < order("00000000-0000-0001-0000-000000000000")
-        );
-        assert!(
-            order("ffffffff-0000-0000-0000-000000000000")
-                < order("00000000-0001-0000-0000-000000000000")
-        );
-        // Within the first three groups the .NET layout is little-endian: the last byte
-        // written is compared first.
-        assert!(
-            order("00000100-0000-0000-0000-000000000000")
-                < order("00000001-0000-0000-0000-000000000000")
-        );
-        assert!(
-            order("00000000-0100-0000-0000-000000000000")
-                < order("00000000-0001-0000-0000-000000000000")
-        );
-        // Within the fourth and fifth groups, as written.
-        assert!(
-            order("00000000-0000-0000-0001-000000000000")
-                < order("00000000-0000-0000-0100-000000000000")
-        );
-        assert!(
-            order("00000000-0000-0000-0000-000000000001")
-                < order("00000000-0000-0000-0000-010000000000")
-        );
+        // Each pair in order: the first GUID sorts before the second.
+        for (lower, higher) in [
+            // The last six bytes decide first, whatever the first groups say.
+            (
+                "ffffffff-ffff-ffff-ffff-000000000000",
+                "00000000-0000-0000-0000-000000000001",
+            ),
+            // Then bytes 8-9 (the fourth group), then 6-7, 4-5, 0-3.
+            (
+                "ffffffff-ffff-ffff-0000-000000000000",
+                "00000000-0000-0000-0001-000000000000",
+            ),
+            (
+                "ffffffff-ffff-0000-0000-000000000000",
+                "00000000-0000-0001-0000-000000000000",
+            ),
+            (
+                "ffffffff-0000-0000-0000-000000000000",
+                "00000000-0001-0000-0000-000000000000",
+            ),
+            // Within the first three groups the .NET layout is little-endian: the last byte
+            // written is compared first.
+            (
+                "00000100-0000-0000-0000-000000000000",
+                "00000001-0000-0000-0000-000000000000",
+            ),
+            (
+                "00000000-0100-0000-0000-000000000000",
+                "00000000-0001-0000-0000-000000000000",
+            ),
+            // Within the fourth and fifth groups, as written.
+            (
+                "00000000-0000-0000-0001-000000000000",
+                "00000000-0000-0000-0100-000000000000",
+            ),
+            (
+                "00000000-0000-0000-0000-000000000001",
+                "00000000-0000-0000-0000-010000000000",
+            ),
+        ] {
+            assert!(order(lower) < order(higher), "{lower} < {higher}");
+        }
     }
 
     #[test]
@@ -284,22 +288,10 @@ mod tests {
         let mut texts = Texts::default();
         let whole = Val::Str(texts.push("2026-01-01T10:00:00Z").unwrap());
         let half = Val::Str(texts.push("2026-01-01T10:00:00.5Z").unwrap());
-        assert_eq!(
-            Key::of(Some(&whole), KeyKind::Date, &texts).cmp(&Key::of(
-                Some(&half),
-                KeyKind::Date,
-                &texts
-            )),
-            Ordering::Less
-        );
+        let compare =
+            |kind| Key::of(Some(&whole), kind, &texts).cmp(&Key::of(Some(&half), kind, &texts));
+        assert_eq!(compare(KeyKind::Date), Ordering::Less);
         // As text (both rank 0 here: never ranked), they tie.
-        assert_eq!(
-            Key::of(Some(&whole), KeyKind::Plain, &texts).cmp(&Key::of(
-                Some(&half),
-                KeyKind::Plain,
-                &texts
-            )),
-            Ordering::Equal
-        );
+        assert_eq!(compare(KeyKind::Plain), Ordering::Equal);
     }
 }

@@ -9,6 +9,42 @@ pub const ENTITY_SET_NAME: &str = "msdyn_ocliveworkitems";
 /// The primary key, always returned by Web API.
 pub const PRIMARY_ID_ATTRIBUTE: &str = "activityid";
 
+/// The options of msdyn_customersentimentlabel, msdyn_urcustomersentimentlabel.
+const MSDYN_CUSTOMERSENTIMENTLABEL_OPTIONS: &[OptionValue] = &[
+    OptionValue {
+        value: 0,
+        label: "N/A",
+    },
+    OptionValue {
+        value: 7,
+        label: "Very negative",
+    },
+    OptionValue {
+        value: 8,
+        label: "Negative",
+    },
+    OptionValue {
+        value: 9,
+        label: "Slightly negative",
+    },
+    OptionValue {
+        value: 10,
+        label: "Neutral",
+    },
+    OptionValue {
+        value: 11,
+        label: "Slightly positive",
+    },
+    OptionValue {
+        value: 12,
+        label: "Positive",
+    },
+    OptionValue {
+        value: 13,
+        label: "Very positive",
+    },
+];
+
 pub(super) static COLUMNS: &[ColumnDef] = &[
     ColumnDef {
         logical_name: "activityadditionalparams",
@@ -414,40 +450,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
         column_type: ColumnType::Picklist,
         display_name: "Customer Sentiment",
         targets: &[],
-        options: &[
-            OptionValue {
-                value: 0,
-                label: "N/A",
-            },
-            OptionValue {
-                value: 7,
-                label: "Very negative",
-            },
-            OptionValue {
-                value: 8,
-                label: "Negative",
-            },
-            OptionValue {
-                value: 9,
-                label: "Slightly negative",
-            },
-            OptionValue {
-                value: 10,
-                label: "Neutral",
-            },
-            OptionValue {
-                value: 11,
-                label: "Slightly positive",
-            },
-            OptionValue {
-                value: 12,
-                label: "Positive",
-            },
-            OptionValue {
-                value: 13,
-                label: "Very positive",
-            },
-        ],
+        options: MSDYN_CUSTOMERSENTIMENTLABEL_OPTIONS,
     },
     ColumnDef {
         logical_name: "msdyn_dailytopicid",
@@ -788,40 +791,7 @@ pub(super) static COLUMNS: &[ColumnDef] = &[
         column_type: ColumnType::Picklist,
         display_name: "Sentiment Category",
         targets: &[],
-        options: &[
-            OptionValue {
-                value: 0,
-                label: "N/A",
-            },
-            OptionValue {
-                value: 7,
-                label: "Very negative",
-            },
-            OptionValue {
-                value: 8,
-                label: "Negative",
-            },
-            OptionValue {
-                value: 9,
-                label: "Slightly negative",
-            },
-            OptionValue {
-                value: 10,
-                label: "Neutral",
-            },
-            OptionValue {
-                value: 11,
-                label: "Slightly positive",
-            },
-            OptionValue {
-                value: 12,
-                label: "Positive",
-            },
-            OptionValue {
-                value: 13,
-                label: "Very positive",
-            },
-        ],
+        options: MSDYN_CUSTOMERSENTIMENTLABEL_OPTIONS,
     },
     ColumnDef {
         logical_name: "msdyn_workstreamworkdistributionmode",
