@@ -48,29 +48,6 @@ impl Default for SharedConfig {
     }
 }
 
-impl SharedConfig {
-    /// Sets the coalescing window (zero: off).
-    #[must_use]
-    pub fn with_coalesce_window(mut self, window: Duration) -> Self {
-        self.coalesce_window = window;
-        self
-    }
-
-    /// Sets the cache TTL (zero: off).
-    #[must_use]
-    pub fn with_cache_ttl(mut self, ttl: Duration) -> Self {
-        self.cache_ttl = ttl;
-        self
-    }
-
-    /// Sets the status filter style the calls are compiled with.
-    #[must_use]
-    pub fn with_status_filter(mut self, style: StatusFilter) -> Self {
-        self.status_filter = style;
-        self
-    }
-}
-
 /// A [`DataverseClient`] shared by many callers: coalescing, cache and pacing. A
 /// [`Backend`]; clones share everything.
 #[derive(Clone, Debug)]

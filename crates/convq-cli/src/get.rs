@@ -213,13 +213,11 @@ fn backend(args: &GetArgs, options: &Options) -> anyhow::Result<Box<dyn Backend>
         config.max_retries = u32::MAX;
         let client =
             DataverseClient::new(config).map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))?;
-        return Ok(Box::new(Shared::new(
-            client,
-            SharedConfig::default()
-                .with_coalesce_window(args.coalesce_window)
-                .with_cache_ttl(args.cache_ttl)
-                .with_status_filter(options.status_filter),
-        )));
+        let mut shared = SharedConfig::default();
+        shared.coalesce_window = args.coalesce_window;
+        shared.cache_ttl = args.cache_ttl;
+        shared.status_filter = options.status_filter;
+        return Ok(Box::new(Shared::new(client, shared)));
     }
     if let Some(path) = &args.data {
         let store = EmbeddedStore::from_path(path).map_err(|e| {

@@ -297,13 +297,11 @@ impl ServeArgs {
                 // Retries are bounded by the deadline: a throttled call waits as long as it may.
                 config.max_retries = u32::MAX;
                 let client = DataverseClient::new(config)?.with_observer(metrics.upstream());
-                Arc::new(Shared::new(
-                    client,
-                    SharedConfig::default()
-                        .with_coalesce_window(self.coalesce_window)
-                        .with_cache_ttl(self.cache_ttl)
-                        .with_status_filter(options.status_filter),
-                ))
+                let mut shared = SharedConfig::default();
+                shared.coalesce_window = self.coalesce_window;
+                shared.cache_ttl = self.cache_ttl;
+                shared.status_filter = options.status_filter;
+                Arc::new(Shared::new(client, shared))
             }
             (None, Some(path)) => Arc::new(EmbeddedStore::from_path(path)?),
             (None, None) => Arc::new(EmbeddedStore::sample()),
@@ -318,11 +316,12 @@ impl ServeArgs {
         }
         let config = ServerConfig {
             addr: self.addr,
-            limits: Limits::default()
-                .with_body_limit(self.body_limit)
-                .with_request_timeout(self.request_timeout)
-                .with_concurrency_limit(self.concurrency_limit as usize)
-                .with_body_read_timeout(self.body_read_timeout),
+            limits: Limits {
+                body_limit: self.body_limit,
+                request_timeout: self.request_timeout,
+                concurrency_limit: self.concurrency_limit as usize,
+                body_read_timeout: self.body_read_timeout,
+            },
             cors_origins,
             connections: ConnectionLimits::default()
                 .with_header_read_timeout(self.header_read_timeout)

@@ -65,7 +65,7 @@ pub struct Limits {
     pub body_limit: usize,
     /// Longest a request may take, backend call included; slower requests get 504.
     pub request_timeout: Duration,
-    /// Requests handled at once; more wait for a slot (within their timeout). Only
+    /// Requests handled at once (0 counts as 1); more wait for a slot (within their timeout). Only
     /// `/getConversations` and `/query` take a slot, and only once their body is read: a slow
     /// client holds a connection, not a slot, and the probes answer when every slot is busy.
     pub concurrency_limit: usize,
@@ -82,36 +82,6 @@ impl Default for Limits {
             concurrency_limit: 512,
             body_read_timeout: Duration::from_secs(10),
         }
-    }
-}
-
-impl Limits {
-    /// Sets the body limit in bytes.
-    #[must_use]
-    pub fn with_body_limit(mut self, bytes: usize) -> Self {
-        self.body_limit = bytes;
-        self
-    }
-
-    /// Sets the request timeout.
-    #[must_use]
-    pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
-        self.request_timeout = timeout;
-        self
-    }
-
-    /// Sets the concurrency limit (at least 1).
-    #[must_use]
-    pub fn with_concurrency_limit(mut self, requests: usize) -> Self {
-        self.concurrency_limit = requests.max(1);
-        self
-    }
-
-    /// Sets the body-read timeout.
-    #[must_use]
-    pub fn with_body_read_timeout(mut self, timeout: Duration) -> Self {
-        self.body_read_timeout = timeout;
-        self
     }
 }
 

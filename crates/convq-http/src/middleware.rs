@@ -64,7 +64,7 @@ pub(crate) fn apply(routes: Router, state: &AppState) -> Router {
 
 /// The concurrency limit of the work routes (`/getConversations`, `/query`).
 pub(crate) fn work_limit(state: &AppState) -> GlobalConcurrencyLimitLayer {
-    GlobalConcurrencyLimitLayer::new(state.limits().concurrency_limit)
+    GlobalConcurrencyLimitLayer::new(state.limits().concurrency_limit.max(1))
 }
 
 /// Reads the whole body within the body limit and the body-read timeout, and hands it on

@@ -6,8 +6,8 @@
 //! (see [`rank_texts`]), and a sort compares two integers. The collator itself only runs at
 //! query time for the odd comparison of a text with a GUID held in the same column.
 
-use std::cmp::Ordering;
 use rustc_hash::FxHashMap;
+use std::cmp::Ordering;
 use std::sync::LazyLock;
 
 use icu_collator::options::{CollatorOptions, Strength};

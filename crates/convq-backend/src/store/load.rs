@@ -2,8 +2,8 @@
 //! compact records (the file is never held as a `serde_json::Value` tree, and a value is never
 //! a `serde_json::Value` on its way in).
 
-use std::borrow::Cow;
 use rustc_hash::FxHashMap;
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};

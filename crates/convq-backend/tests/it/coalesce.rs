@@ -122,10 +122,11 @@ proptest! {
         let store = EmbeddedStore::from_bytes(&serde_json::to_vec(&records).unwrap()).unwrap();
         let runtime = runtime();
         runtime.block_on(async {
-            let mut config = SimOrgConfig::default();
-            config.latency = Duration::from_millis(1);
-            config.now = Some(now());
-            let org = SimOrg::start(store, config, 0).await.unwrap();
+            let org = start_org(store, |c| {
+                c.latency = Duration::from_millis(1);
+                c.now = Some(now());
+            })
+            .await;
             let compiled = compiled(&inputs);
             // Room for the longest single request plus a few agents: the split happens.
             let longest = compiled
@@ -145,7 +146,7 @@ proptest! {
             let counters = Arc::new(Counters::default());
             let shared = Shared::new(
                 client(&org, page_size, max_url).with_observer(counters.clone()),
-                SharedConfig::default().with_coalesce_window(Duration::from_millis(30)),
+                shared_config(|c| c.coalesce_window = Duration::from_millis(30)),
             );
             let before = org.stats();
             let calls = compiled.iter().map(|c| {
@@ -176,15 +177,13 @@ fn a_thousand_agents_cost_a_few_requests() {
     let runtime = runtime();
     runtime.block_on(async {
         let store = convq_backend::simorg::generated_store(1_000, 3, now(), 11);
-        let mut config = SimOrgConfig::default();
-        config.now = Some(now());
-        let org = SimOrg::start(store, config, 0).await.unwrap();
+        let org = start_org(store, |c| c.now = Some(now())).await;
         let counters = Arc::new(Counters::default());
         let mut dv = DataverseConfig::new(org.url(), "token-a");
         dv.total_timeout = Duration::from_secs(20);
         let shared = Shared::new(
             DataverseClient::new(dv).unwrap().with_observer(counters.clone()),
-            SharedConfig::default().with_coalesce_window(Duration::from_millis(200)),
+            shared_config(|c| c.coalesce_window = Duration::from_millis(200)),
         );
         let calls: Vec<_> = (0..1_000)
             .map(|i| {
@@ -214,13 +213,11 @@ fn the_cache_answers_with_an_age() {
     let runtime = runtime();
     runtime.block_on(async {
         let store = EmbeddedStore::sample();
-        let mut config = SimOrgConfig::default();
-        config.latency = Duration::from_millis(1);
-        let org = SimOrg::start(store, config, 0).await.unwrap();
+        let org = start_org(store, |c| c.latency = Duration::from_millis(1)).await;
         let counters = Arc::new(Counters::default());
         let shared = Shared::new(
             client(&org, 5_000, 32_768).with_observer(counters.clone()),
-            SharedConfig::default().with_cache_ttl(Duration::from_secs(60)),
+            shared_config(|c| c.cache_ttl = Duration::from_secs(60)),
         );
         let c = &compiled(&[json!({"agentId": AGENTS[0]}).to_string()])[0];
         let ctx = RunContext::at(SystemTime::now());
@@ -243,12 +240,13 @@ fn a_throttled_identity_waits_and_every_call_succeeds() {
     let runtime = runtime();
     runtime.block_on(async {
         let store = convq_backend::simorg::generated_store(40, 1, now(), 3);
-        let mut config = SimOrgConfig::default();
-        config.latency = Duration::from_millis(5);
-        config.window = Duration::from_secs(1);
-        config.max_requests = 10;
-        config.now = Some(now());
-        let org = SimOrg::start(store, config, 0).await.unwrap();
+        let org = start_org(store, |c| {
+            c.latency = Duration::from_millis(5);
+            c.window = Duration::from_secs(1);
+            c.max_requests = 10;
+            c.now = Some(now());
+        })
+        .await;
         let counters = Arc::new(Counters::default());
         let mut dv = DataverseConfig::new(org.url(), "token-a");
         dv.total_timeout = Duration::from_secs(20);
@@ -258,7 +256,7 @@ fn a_throttled_identity_waits_and_every_call_succeeds() {
             DataverseClient::new(dv)
                 .unwrap()
                 .with_observer(counters.clone()),
-            SharedConfig::default().with_coalesce_window(Duration::ZERO),
+            shared_config(|c| c.coalesce_window = Duration::ZERO),
         );
         let calls: Vec<_> = (0..30)
             .map(|i| {
@@ -278,4 +276,18 @@ fn a_throttled_identity_waits_and_every_call_succeeds() {
         // One round of 429s per window at most: the pause holds everyone, not only the one.
         assert!(stats.throttled <= 20, "{stats:?}");
     });
+}
+
+/// The default [`SharedConfig`] with one change.
+fn shared_config(change: impl FnOnce(&mut SharedConfig)) -> SharedConfig {
+    let mut config = SharedConfig::default();
+    change(&mut config);
+    config
+}
+
+/// A simulated org over `store`, with the default [`SimOrgConfig`] changed by `change`.
+async fn start_org(store: EmbeddedStore, change: impl FnOnce(&mut SimOrgConfig)) -> SimOrg {
+    let mut config = SimOrgConfig::default();
+    change(&mut config);
+    SimOrg::start(store, config, 0).await.unwrap()
 }

@@ -28,6 +28,7 @@ struct Seen {
 }
 
 /// What the server answers.
+#[derive(Clone)]
 struct Reply {
     status: u16,
     headers: Vec<(&'static str, String)>,
@@ -36,6 +37,25 @@ struct Reply {
 }
 
 impl Reply {
+    /// Dataverse's error body: `{"error": {"code", "message"}}`.
+    fn dataverse_error(status: u16, code: &str, message: &str) -> Self {
+        Self::json(
+            status,
+            &json!({"error": {"code": code, "message": message}}),
+        )
+    }
+
+    fn with_retry_after(mut self, seconds: &str) -> Self {
+        self.headers.push(("retry-after", seconds.into()));
+        self
+    }
+
+    /// The same reply, sent after `delay`.
+    fn after(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+
     fn json(status: u16, body: &Value) -> Self {
         Self {
             status,
@@ -281,12 +301,12 @@ async fn the_page_cap_is_an_error_not_a_partial_answer() {
 async fn retry_after_is_honoured_on_429() {
     let server = Server::start(|call| {
         if call.index == 0 {
-            let mut reply = Reply::json(
+            Reply::dataverse_error(
                 429,
-                &json!({"error": {"code": "0x80072322", "message": "Number of requests exceeded the limit of 6000 over time window of 300 seconds."}}),
-            );
-            reply.headers.push(("retry-after", "1".into()));
-            reply
+                "0x80072322",
+                "Number of requests exceeded the limit of 6000 over time window of 300 seconds.",
+            )
+            .with_retry_after("1")
         } else {
             Reply::json(200, &json!({"value": [row(1)]}))
         }
@@ -306,12 +326,7 @@ async fn retry_after_is_honoured_on_429() {
 
 #[tokio::test]
 async fn retries_are_bounded_and_long_waits_capped() {
-    let server = Server::start(|_| {
-        let mut reply = Reply::json(503, &json!({}));
-        reply.headers.push(("retry-after", "3600".into()));
-        reply
-    })
-    .await;
+    let server = Server::start(|_| Reply::json(503, &json!({})).with_retry_after("3600")).await;
     let mut config = config(&server.base);
     config.max_retries = 2;
     config.max_retry_wait = Duration::from_millis(50);
@@ -330,12 +345,7 @@ async fn retries_are_bounded_and_long_waits_capped() {
 
 #[tokio::test]
 async fn a_wait_past_the_deadline_fails_at_once() {
-    let server = Server::start(|_| {
-        let mut reply = Reply::json(429, &json!({}));
-        reply.headers.push(("retry-after", "20".into()));
-        reply
-    })
-    .await;
+    let server = Server::start(|_| Reply::json(429, &json!({})).with_retry_after("20")).await;
     let mut config = config(&server.base);
     config.total_timeout = Duration::from_secs(5);
     let client = DataverseClient::new(config).unwrap();
@@ -348,14 +358,8 @@ async fn a_wait_past_the_deadline_fails_at_once() {
 #[tokio::test]
 async fn dataverse_error_bodies_become_failure_envelopes() {
     let server = Server::start(|call| match call.index {
-        0 => Reply::json(
-            401,
-            &json!({"error": {"code": "0x80072560", "message": "The user is not a member of the organization."}}),
-        ),
-        1 => Reply::json(
-            400,
-            &json!({"error": {"code": "0x0", "message": "Could not find a property named 'msdyn_nope' on type 'Microsoft.Dynamics.CRM.msdyn_ocliveworkitem'."}}),
-        ),
+        0 => Reply::dataverse_error(401, "0x80072560", "The user is not a member of the organization."),
+        1 => Reply::dataverse_error(400, "0x0", "Could not find a property named 'msdyn_nope' on type 'Microsoft.Dynamics.CRM.msdyn_ocliveworkitem'."),
         _ => Reply {
             status: 500,
             headers: vec![("content-type", "text/html".into())],
@@ -406,12 +410,9 @@ async fn malformed_bodies_are_bad_responses() {
 
 #[tokio::test]
 async fn a_slow_answer_times_out() {
-    let server = Server::start(|_| {
-        let mut reply = Reply::json(200, &json!({"value": []}));
-        reply.delay = Duration::from_secs(10);
-        reply
-    })
-    .await;
+    let server =
+        Server::start(|_| Reply::json(200, &json!({"value": []})).after(Duration::from_secs(10)))
+            .await;
     let mut config = config(&server.base);
     config.total_timeout = Duration::from_millis(300);
     let client = DataverseClient::new(config).unwrap();
@@ -440,12 +441,9 @@ async fn a_slow_answer_times_out() {
 
 #[tokio::test]
 async fn the_callers_deadline_comes_first_and_says_so() {
-    let server = Server::start(|_| {
-        let mut reply = Reply::json(200, &json!({"value": []}));
-        reply.delay = Duration::from_secs(10);
-        reply
-    })
-    .await;
+    let server =
+        Server::start(|_| Reply::json(200, &json!({"value": []})).after(Duration::from_secs(10)))
+            .await;
     let client = DataverseClient::new(config(&server.base)).unwrap();
     let started = Instant::now();
     let ctx = RunContext::at(now()).with_deadline(started + Duration::from_secs(1));
@@ -524,15 +522,9 @@ async fn oversized_pages_and_answers_are_refused() {
 #[tokio::test]
 async fn rejected_credentials_make_the_client_unready_until_a_call_succeeds() {
     let server = Server::start(|call| match call.index {
-        0 => Reply::json(
-            401,
-            &json!({"error": {"code": "0x80072560", "message": "no"}}),
-        ),
-        1 => Reply::json(
-            403,
-            &json!({"error": {"code": "0x80040220", "message": "no"}}),
-        ),
-        2 => Reply::json(500, &json!({"error": {"code": "0x0", "message": "oops"}})),
+        0 => Reply::dataverse_error(401, "0x80072560", "no"),
+        1 => Reply::dataverse_error(403, "0x80040220", "no"),
+        2 => Reply::dataverse_error(500, "0x0", "oops"),
         _ => Reply::json(200, &json!({"value": [row(1)]})),
     })
     .await;
@@ -552,31 +544,22 @@ async fn rejected_credentials_make_the_client_unready_until_a_call_succeeds() {
     assert!(client.is_ready(), "ready again after a success");
 }
 
+/// The error a fetch gets from a server that always answers `reply`.
+async fn error_for(reply: Reply) -> BackendError {
+    let server = Server::start(move |_| reply.clone()).await;
+    let client = DataverseClient::new(config(&server.base)).unwrap();
+    fetch(&client, &example()).await.unwrap_err()
+}
+
 #[tokio::test]
 async fn long_dataverse_messages_are_cut() {
-    let server = Server::start(|_| {
-        Reply::json(
-            400,
-            &json!({"error": {"code": "0x0", "message": "x".repeat(100_000)}}),
-        )
-    })
-    .await;
-    let client = DataverseClient::new(config(&server.base)).unwrap();
-    let error = fetch(&client, &example()).await.unwrap_err();
+    let error = error_for(Reply::dataverse_error(400, "0x0", &"x".repeat(100_000))).await;
     // Over the 64 KiB error-body limit: the body is not used at all.
     assert_eq!(
         error.to_string(),
         "Dataverse answered HTTP 400: Bad Request"
     );
-    let server = Server::start(|_| {
-        Reply::json(
-            400,
-            &json!({"error": {"code": "0x0", "message": "y".repeat(20_000)}}),
-        )
-    })
-    .await;
-    let client = DataverseClient::new(config(&server.base)).unwrap();
-    let error = fetch(&client, &example()).await.unwrap_err();
+    let error = error_for(Reply::dataverse_error(400, "0x0", &"y".repeat(20_000))).await;
     let message = error.to_string();
     assert!(message.len() < 1100, "{}", message.len());
     assert!(message.contains("yyy…"), "{message}");

@@ -2,24 +2,22 @@ use insta_cmd::assert_cmd_snapshot;
 
 use crate::convq;
 
+/// What each way of asking for help prints, and where: one snapshot each, named as when each
+/// was its own test.
 #[test]
-fn top_level_help_shows_examples_and_exit_status() {
-    assert_cmd_snapshot!(convq().arg("--help"));
-}
-
-#[test]
-fn query_help_shows_every_option_examples_and_exit_status() {
-    assert_cmd_snapshot!(convq().args(["query", "--help"]));
-}
-
-#[test]
-fn short_help_shows_examples_only() {
-    assert_cmd_snapshot!(convq().args(["query", "-h"]));
-}
-
-#[test]
-fn no_arguments_print_help_on_stderr_and_exit_1() {
-    assert_cmd_snapshot!(convq());
+fn help_output() {
+    let cases: [(&str, &[&str]); 4] = [
+        ("top_level_help_shows_examples_and_exit_status", &["--help"]),
+        (
+            "query_help_shows_every_option_examples_and_exit_status",
+            &["query", "--help"],
+        ),
+        ("short_help_shows_examples_only", &["query", "-h"]),
+        ("no_arguments_print_help_on_stderr_and_exit_1", &[]),
+    ];
+    for (name, args) in cases {
+        assert_cmd_snapshot!(name, convq().args(args));
+    }
 }
 
 #[test]

@@ -5,11 +5,11 @@
 
 use std::time::{Duration, Instant};
 
-use convq_http::{ConnectionLimits, Limits, ServerConfig};
+use convq_http::{ConnectionLimits, ServerConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::{TestServer, WAITING, client, error_code, get_text, parts, post_json};
+use crate::{TestServer, WAITING, client, error_code, get_text, limits_with, parts, post_json};
 
 /// Reads until the server closes the connection (or `within` passes: then panics), and returns
 /// what it sent.
@@ -50,11 +50,10 @@ async fn slow_clients_do_not_starve_the_others() {
     const SLOW: usize = 48;
     let timeout = Duration::from_secs(4);
     let config = ServerConfig::default()
-        .with_limits(
-            Limits::default()
-                .with_concurrency_limit(4)
-                .with_body_read_timeout(timeout),
-        )
+        .with_limits(limits_with(|l| {
+            l.concurrency_limit = 4;
+            l.body_read_timeout = timeout;
+        }))
         .with_connections(ConnectionLimits::default().with_header_read_timeout(timeout));
     let server = TestServer::with_config(config).await;
 

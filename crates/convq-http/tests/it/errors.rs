@@ -8,8 +8,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::peer::{Behaviour, Peer, record};
 use crate::{
-    TestServer, WAITING, assert_waiting_fails, client, closed_port, error_code, error_text, parts,
-    post_as, post_json,
+    TestServer, WAITING, assert_waiting_fails, client, closed_port, error_code, error_text,
+    limits_with, parts, post_as, post_json,
 };
 
 /// Checks that `body` is exactly this failure envelope, with an empty `path`: these errors are
@@ -247,7 +247,7 @@ async fn timeouts_are_504() {
 
     // The server's request timeout (shorter than the backend's): a hung org is still reported
     // as the org's timeout, with what was awaited, just before the request times out.
-    let limits = Limits::default().with_request_timeout(Duration::from_secs(1));
+    let limits = limits_with(|l| l.request_timeout = Duration::from_secs(1));
     let server = TestServer::dataverse(&peer.url, Duration::from_secs(30), limits).await;
     let started = std::time::Instant::now();
     let body = assert_waiting_fails(&server, 504, "dataverse_timeout").await;

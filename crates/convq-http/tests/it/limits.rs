@@ -4,10 +4,10 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use axum::http::HeaderValue;
-use convq_http::{Limits, ServerConfig};
+use convq_http::ServerConfig;
 
 use crate::peer::{Behaviour, Peer, record};
-use crate::{TestServer, WAITING, client, parts, post_json};
+use crate::{TestServer, WAITING, client, limits_with, parts, post_json};
 
 /// Four requests at once against a backend that takes 300 ms each.
 async fn four_at_once(concurrency_limit: usize) -> (Duration, usize) {
@@ -16,7 +16,7 @@ async fn four_at_once(concurrency_limit: usize) -> (Duration, usize) {
         vec![record("a")],
     ))
     .await;
-    let limits = Limits::default().with_concurrency_limit(concurrency_limit);
+    let limits = limits_with(|l| l.concurrency_limit = concurrency_limit);
     let server = TestServer::dataverse(&peer.url, Duration::from_secs(10), limits).await;
     let url = server.url("/getConversations");
     let started = Instant::now();

@@ -129,6 +129,13 @@ impl TestServer {
     }
 }
 
+/// The default [`Limits`] with a change (its fields are public; it has no setters).
+fn limits_with(change: impl FnOnce(&mut Limits)) -> Limits {
+    let mut limits = Limits::default();
+    change(&mut limits);
+    limits
+}
+
 /// A client that never uses a proxy (the environment may set one; our servers are local).
 fn client() -> reqwest::Client {
     reqwest::Client::builder()

@@ -10,7 +10,7 @@ use tokio::io::AsyncWriteExt;
 
 use crate::peer::{Behaviour, Peer, record};
 use crate::process::Process;
-use crate::{TestServer, WAITING, client, get_status, parts, post_json};
+use crate::{TestServer, WAITING, client, get_status, limits_with, parts, post_json};
 
 /// A peer that answers one record, `late`, after `delay`: the request is still in flight when
 /// the shutdown comes.
@@ -210,7 +210,7 @@ async fn in_process_shutdown_stops_work_that_outlasts_the_grace_period() {
             .with_connections(
                 ConnectionLimits::default().with_shutdown_grace(Duration::from_millis(300)),
             )
-            .with_limits(Limits::default().with_request_timeout(Duration::from_secs(30))),
+            .with_limits(limits_with(|l| l.request_timeout = Duration::from_secs(30))),
     )
     .await;
     let url = server.url("/getConversations");
