@@ -49,6 +49,11 @@ macro_rules! error_codes {
     };
 }
 
+/// Why a multi-select choice column cannot be an `orderBy` key (`unsupported_column`'s reason,
+/// which also picks its hint).
+pub(crate) const MULTI_SELECT_ORDER: &str = "it is a multi-select choice column (MultiSelectPicklist), and Dataverse does not sort by \
+     those: its values are sets of options, with no order of their own";
+
 /// A limit on the size of the input, each with its own error code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -266,6 +271,16 @@ pub enum Error {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// The compile options (not the input) are not valid: an unknown key, a value of the wrong
+    /// type, or a base URL that is not an organization URL. [`Error::path`] points into the
+    /// options.
+    #[error("the options are not valid: {message}")]
+    InvalidOptions {
+        /// JSON pointer into the options (`""`: the options as a whole).
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
     /// The rendered request is longer than Dataverse accepts in a GET.
     #[error("the request URL is {length} characters; Dataverse accepts at most {limit}")]
     RequestTooLong {
@@ -363,6 +378,12 @@ error_codes! {
             "invalid_base_url",
             "The base URL option is not an `http(s)://host` organization URL.".into(),
         ),
+        Self::InvalidOptions { .. } => (
+            "invalid_options",
+            "The compile options have an unknown key, a value of the wrong type or an unusable \
+             base URL; `path` points into the options."
+                .into(),
+        ),
         Self::RequestTooLong { .. } => (
             "request_too_long",
             format!(
@@ -389,7 +410,8 @@ impl Error {
             | Self::OutOfRange { path, .. }
             | Self::LimitExceeded { path, .. }
             | Self::DuplicateOrderKey { path, .. }
-            | Self::DuplicateKey { path, .. } => path,
+            | Self::DuplicateKey { path, .. }
+            | Self::InvalidOptions { path, .. } => path,
             Self::ConflictingAgentId => "/agentID",
             Self::InvalidJson { .. }
             | Self::InputTooLarge { .. }
@@ -457,12 +479,18 @@ impl Error {
             Self::InvalidBaseUrl { .. } => Some(
                 "give the organization URL only, e.g. https://contoso.crm.dynamics.com".to_owned(),
             ),
+            Self::InvalidOptions { .. } => Some(
+                "the options keys are baseUrl, unknownColumns (\"warn\" | \"error\"), \
+                 extraColumns ([{logicalName, type}]), statusFilter (\"orChain\" | \"crmIn\") \
+                 and createdBeforeDays (\"lastXDays\" | \"olderThanXDays\")"
+                    .to_owned(),
+            ),
             Self::RequestTooLong { .. } => Some(
                 "select fewer attributes, or send the GET inside a $batch request (64 KB limit)"
                     .to_owned(),
             ),
             Self::UnsupportedColumn { reason, .. }
-                if *reason == crate::normalize::MULTI_SELECT_ORDER =>
+                if *reason == MULTI_SELECT_ORDER =>
             {
                 Some("order by another column; select it to get its values".to_owned())
             }

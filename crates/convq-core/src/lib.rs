@@ -28,6 +28,7 @@
 mod agents;
 mod ast;
 pub mod catalog;
+mod decode;
 mod envelope;
 mod error;
 mod input;
@@ -44,6 +45,7 @@ use serde::{Deserialize, Serialize};
 
 pub use agents::{AGENT_PROPERTY, AgentsRequest, render_agents};
 pub use ast::{Column, CreatedBeforeDays, OrderKey, Query};
+pub use decode::decode_input;
 pub use envelope::{Envelope, ErrorBody, ResultValues};
 pub use error::{ERROR_CODES, Error, Limit};
 pub use input::{Input, OrderByInput, StatusInput, StatusValue};
@@ -134,7 +136,7 @@ fn compile_json(input: &json::Json<'_>, options: &Options) -> Result<Compiled, E
 }
 
 /// Validates an organization URL and returns it without a trailing slash.
-fn base_url(value: &str) -> Result<&str, Error> {
+pub(crate) fn base_url(value: &str) -> Result<&str, Error> {
     let invalid = |reason| Error::InvalidBaseUrl {
         value: value.to_owned(),
         reason,

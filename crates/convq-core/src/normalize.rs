@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::ast::{Column, CreatedBeforeDays, OrderKey, Query};
 use crate::catalog::{self, ColumnDef, ColumnType, DEFAULT_COLUMNS, invalid_name_reason};
-use crate::error::{Error, Limit, QUOTED, pointer_index, pointer_key, shorten};
+use crate::error::{Error, Limit, MULTI_SELECT_ORDER, QUOTED, pointer_index, pointer_key, shorten};
 use crate::json::{Json, Object};
 use crate::limits;
 use crate::options::{Options, UnknownColumns};
@@ -359,10 +359,6 @@ fn unknown_status_warning(value: i32, at: At) -> Warning {
     );
     Warning::new(WarningCode::UnknownStatus, at.pointer(), message)
 }
-
-/// Why `orderBy` refuses a multi-select choice column.
-pub(crate) const MULTI_SELECT_ORDER: &str = "it is a multi-select choice column (MultiSelectPicklist), and Dataverse does not sort by \
-     those: its values are sets of options, with no order of their own";
 
 fn order_key(
     item: &Json<'_>,

@@ -4,6 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::ColumnType;
+use crate::error::{Error, pointer_index, pointer_key};
 
 /// Options for [`compile`](crate::compile). `Options::default()` is what the CLI uses without flags.
 ///
@@ -71,6 +72,46 @@ impl Options {
         self.created_before_days = reading;
         self
     }
+}
+
+impl Options {
+    /// Reads options from their JSON text (`{"baseUrl": "...", "unknownColumns": "error"}`), the
+    /// one way every adapter takes them (`--options`, the HTTP service, JavaScript), so the same
+    /// text gets the same answer everywhere. The base URL is checked here, once, rather than
+    /// failing every compile.
+    ///
+    /// # Errors
+    /// [`Error::InvalidOptions`] with the JSON pointer of the offending value in the options: the
+    /// text is not JSON, not an object, has an unknown key, a value of the wrong type, or a base
+    /// URL that is not an organization URL.
+    pub fn from_json(text: &str) -> Result<Self, Error> {
+        let invalid = |path: String, message: String| Error::InvalidOptions { path, message };
+        let value: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| invalid(String::new(), crate::json_error_message(&e)))?;
+        // serde's derived structs also accept arrays (fields by position); options are an object.
+        if !value.is_object() {
+            let found = crate::json_type_name(&value);
+            return Err(invalid(String::new(), format!("expected an object, found {found}")));
+        }
+        let options: Self = serde_path_to_error::deserialize(value)
+            .map_err(|e| invalid(pointer(e.path()), crate::json_error_message(e.inner())))?;
+        if let Some(url) = &options.base_url {
+            crate::base_url(url).map_err(|e| invalid("/baseUrl".to_owned(), e.to_string()))?;
+        }
+        Ok(options)
+    }
+}
+
+/// serde_path_to_error's path (`extraColumns[0].type`) as a JSON pointer (`/extraColumns/0/type`),
+/// the form every other convq error path takes.
+fn pointer(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    path.iter().fold(String::new(), |out, segment| match segment {
+        Segment::Seq { index } => pointer_index(&out, *index),
+        Segment::Map { key } => pointer_key(&out, key),
+        // Options has only unit variants, which never add a level below their key.
+        Segment::Enum { .. } | Segment::Unknown => out,
+    })
 }
 
 /// The reading of `createdBeforeDays: N`.

@@ -9,6 +9,7 @@
 
 mod corpus;
 mod errors;
+mod options;
 mod props;
 mod render;
 
