@@ -209,41 +209,10 @@ fn skip_line<R: BufRead + ?Sized>(reader: &mut R, mut last: Option<u8>) -> io::R
     }
 }
 
-/// Text from bytes. JSON text is UTF-8 (RFC 8259 §8.1), so other bytes are malformed JSON,
-/// reported with the line and column (in bytes, as serde_json counts) of the first bad byte.
-/// A leading byte order mark, which RFC 8259 lets parsers ignore and some Windows editors
-/// write, is dropped.
-fn decode(mut bytes: Vec<u8>) -> Result<String, Error> {
-    if let Some(encoding) = convq_backend::utf16_encoding(&bytes) {
-        return Err(Error::InvalidJson {
-            message: format!(
-                "it is {encoding} text, and JSON must be UTF-8; {}",
-                convq_backend::CONVERT_UTF16
-            ),
-            line: 1,
-            column: 1,
-        });
-    }
-    strip_bom(&mut bytes);
-    String::from_utf8(bytes).map_err(|e| {
-        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
-        let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
-        let column = valid.len() - valid.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1) + 1;
-        Error::InvalidJson {
-            message: format!(
-                "invalid UTF-8 byte 0x{:02x}",
-                e.as_bytes()[e.utf8_error().valid_up_to()]
-            ),
-            line,
-            column,
-        }
-    })
-}
-
-fn strip_bom(bytes: &mut Vec<u8>) {
-    if bytes.starts_with(b"\xEF\xBB\xBF") {
-        bytes.drain(..3);
-    }
+/// Text from bytes, as every adapter reads them (`convq_core::decode_input`: UTF-8 with or
+/// without a byte order mark, UTF-16 decoded).
+fn decode(bytes: Vec<u8>) -> Result<String, Error> {
+    convq_core::decode_input(&bytes).map(std::borrow::Cow::into_owned)
 }
 
 fn too_large(size: u64) -> Error {
@@ -334,40 +303,11 @@ mod tests {
     }
 
     #[test]
-    fn utf16_is_named_with_how_to_convert_it() {
+    fn documents_are_decoded_as_every_adapter_decodes_them() {
         let text = r#"{"agentId":"2b330c52-6844-4d36-8e05-03c78c9681dc"}"#;
         let le: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
-        let be: Vec<u8> = text.encode_utf16().flat_map(u16::to_be_bytes).collect();
-        for (bytes, encoding) in [
-            (
-                [&[0xFF, 0xFE][..], &le].concat(),
-                "UTF-16 (little-endian, with a byte order mark)",
-            ),
-            (
-                [&[0xFE, 0xFF][..], &be].concat(),
-                "UTF-16 (big-endian, with a byte order mark)",
-            ),
-            (le, "UTF-16 (little-endian)"),
-            (be, "UTF-16 (big-endian)"),
-        ] {
-            let Err(Error::InvalidJson {
-                message,
-                line: 1,
-                column: 1,
-            }) = decode(bytes)
-            else {
-                panic!("{encoding}: not rejected at 1:1");
-            };
-            assert!(
-                message.starts_with(&format!("it is {encoding} text")),
-                "{message}"
-            );
-            assert!(message.contains("iconv -f UTF-16 -t UTF-8"), "{message}");
-        }
-        // UTF-8 with or without its byte order mark is read as before.
+        assert_eq!(decode([&[0xFF, 0xFE][..], &le].concat()).unwrap(), text);
         assert_eq!(decode(b"\xEF\xBB\xBF{}".to_vec()), Ok("{}".to_owned()));
-        assert_eq!(decode(b"{}".to_vec()), Ok("{}".to_owned()));
-        assert_eq!(decode(b"1".to_vec()), Ok("1".to_owned()));
     }
 
     #[test]

@@ -39,7 +39,10 @@ pub fn decode_input(bytes: &[u8]) -> Result<Cow<'_, str>, Error> {
 /// 1-based line and column (in bytes) just after `before`.
 fn position(before: &[u8]) -> (usize, usize) {
     let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-    let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
     (line, before.len() - line_start + 1)
 }
 
@@ -164,7 +167,12 @@ mod tests {
 
         let mut odd = utf16("{}", false, true);
         odd.push(b' ');
-        assert!(decode_input(&odd).unwrap_err().to_string().contains("odd number of bytes (7)"));
+        assert!(
+            decode_input(&odd)
+                .unwrap_err()
+                .to_string()
+                .contains("odd number of bytes (7)")
+        );
 
         let mut lone = utf16("{\"a\": \"", false, false);
         lone.extend(0xD800_u16.to_le_bytes());

@@ -91,7 +91,10 @@ impl Options {
         // serde's derived structs also accept arrays (fields by position); options are an object.
         if !value.is_object() {
             let found = crate::json_type_name(&value);
-            return Err(invalid(String::new(), format!("expected an object, found {found}")));
+            return Err(invalid(
+                String::new(),
+                format!("expected an object, found {found}"),
+            ));
         }
         let options: Self = serde_path_to_error::deserialize(value)
             .map_err(|e| invalid(pointer(e.path()), crate::json_error_message(e.inner())))?;
@@ -106,12 +109,13 @@ impl Options {
 /// the form every other convq error path takes.
 fn pointer(path: &serde_path_to_error::Path) -> String {
     use serde_path_to_error::Segment;
-    path.iter().fold(String::new(), |out, segment| match segment {
-        Segment::Seq { index } => pointer_index(&out, *index),
-        Segment::Map { key } => pointer_key(&out, key),
-        // Options has only unit variants, which never add a level below their key.
-        Segment::Enum { .. } | Segment::Unknown => out,
-    })
+    path.iter()
+        .fold(String::new(), |out, segment| match segment {
+            Segment::Seq { index } => pointer_index(&out, *index),
+            Segment::Map { key } => pointer_key(&out, key),
+            // Options has only unit variants, which never add a level below their key.
+            Segment::Enum { .. } | Segment::Unknown => out,
+        })
 }
 
 /// The reading of `createdBeforeDays: N`.

@@ -18,8 +18,6 @@ pub enum HttpCode {
     PayloadTooLarge,
     /// The body is not declared as JSON; send Content-Type: application/json.
     UnsupportedMediaType,
-    /// The body is not UTF-8 text, so it cannot be JSON.
-    InvalidUtf8,
     /// The request body ended early or the connection failed while it was being read.
     IncompleteBody,
     /// A query parameter is unknown or has a value it cannot have.
@@ -52,7 +50,6 @@ convq_core::error_codes! {
         Self::MethodNotAllowed => ("method_not_allowed", 405, "The route exists but not for this method; the Allow header lists the methods."),
         Self::PayloadTooLarge => ("payload_too_large", 413, "The request body is over the server's body limit (64 KiB by default)."),
         Self::UnsupportedMediaType => ("unsupported_media_type", 415, "The body is not declared as JSON; send Content-Type: application/json."),
-        Self::InvalidUtf8 => ("invalid_utf8", 400, "The body is not UTF-8 text, so it cannot be JSON."),
         Self::IncompleteBody => ("incomplete_body", 400, "The request body ended early or the connection failed while it was being read."),
         Self::InvalidQueryParameter => ("invalid_query_parameter", 400, "A query parameter is unknown or has a value it cannot have."),
         Self::InvalidCorrelationId => ("invalid_correlation_id", 400, "The correlation id is not 1 to 128 visible ASCII characters."),

@@ -176,7 +176,9 @@ impl FromRequest<AppState> for Posted {
     async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
         let (parts, body) = request.into_parts();
         let (params, bytes) = read_input(state, &parts.uri, &parts.headers, body).await?;
-        let text = utf8(&bytes)?.to_owned();
+        let text = convq_core::decode_input(&bytes)
+            .map_err(|e| ApiError::from_core(&e))?
+            .into_owned();
         Ok(Self {
             params,
             text,
@@ -484,35 +486,6 @@ fn params(query: Option<&str>) -> Result<Params, ApiError> {
     Ok(params)
 }
 
-/// JSON text must be UTF-8; the error gives the position like the core's `invalid_json`, or
-/// says the body is UTF-16 (what Windows tools write) and how to send it.
-fn utf8(bytes: &[u8]) -> Result<&str, ApiError> {
-    if convq_backend::utf16_encoding(bytes).is_some() {
-        return Err(ApiError::new(
-            HttpCode::InvalidUtf8,
-            "the body is UTF-16 text; JSON must be UTF-8",
-        )
-        .with_hint(
-            "re-encode the body as UTF-8 (PowerShell: Invoke-RestMethod -Body \
-             ([Text.Encoding]::UTF8.GetBytes($json)); files: iconv -f UTF-16 -t UTF-8)",
-        ));
-    }
-    std::str::from_utf8(bytes).map_err(|error| {
-        let valid = &bytes[..error.valid_up_to()];
-        let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
-        let line_start = valid.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-        let column = String::from_utf8_lossy(&valid[line_start..])
-            .chars()
-            .count()
-            + 1;
-        ApiError::new(
-            HttpCode::InvalidUtf8,
-            format!("the body is not UTF-8 (line {line}, column {column})"),
-        )
-        .with_hint("JSON text is UTF-8; re-encode the body")
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -552,30 +525,5 @@ mod tests {
         assert!(!is_ndjson("{\"a\":1}\n}"));
         assert!(!is_ndjson("{\"a\":\n1}"));
         assert!(!is_ndjson("[1]\n[2]"));
-    }
-
-    #[test]
-    fn utf16_bodies_are_named() {
-        let le: Vec<u8> = "{}".encode_utf16().flat_map(u16::to_le_bytes).collect();
-        let be: Vec<u8> = "{}".encode_utf16().flat_map(u16::to_be_bytes).collect();
-        for body in [le.clone(), be, [&[0xFF, 0xFE][..], &le].concat()] {
-            let error = utf8(&body).unwrap_err();
-            assert_eq!(error.body.code, "invalid_utf8");
-            assert_eq!(
-                error.body.message,
-                "the body is UTF-16 text; JSON must be UTF-8"
-            );
-        }
-    }
-
-    #[test]
-    fn utf8_errors_give_line_and_column() {
-        let error = utf8(b"{\n  \"a\xc3\xa9\": \xff}").unwrap_err();
-        assert_eq!(error.body.code, "invalid_utf8");
-        assert_eq!(
-            error.body.message,
-            "the body is not UTF-8 (line 2, column 9)"
-        );
-        assert_eq!(utf8(b"{}").unwrap(), "{}");
     }
 }

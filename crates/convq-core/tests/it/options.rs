@@ -28,7 +28,11 @@ fn options_read_from_camel_case() {
 #[test]
 fn bad_options_name_their_pointer() {
     let cases = [
-        (r#"{"statusFilter":"in"}"#, "/statusFilter", "unknown variant `in`"),
+        (
+            r#"{"statusFilter":"in"}"#,
+            "/statusFilter",
+            "unknown variant `in`",
+        ),
         (r#"{"baseUrl":3}"#, "/baseUrl", "invalid type: integer `3`"),
         (
             r#"{"createdBeforeDays":"olderThan"}"#,
@@ -41,7 +45,11 @@ fn bad_options_name_their_pointer() {
             "unknown variant `Nope`",
         ),
         // Like the input's unknown_field: the pointer names the unknown key, escaped.
-        (r#"{"unknown/Column":"warn"}"#, "/unknown~1Column", "unknown field `unknown/Column`"),
+        (
+            r#"{"unknown/Column":"warn"}"#,
+            "/unknown~1Column",
+            "unknown field `unknown/Column`",
+        ),
         ("[]", "", "expected an object, found an array"),
         ("{", "", "EOF while parsing an object"),
         // Checked once here, not at every compile.
@@ -61,7 +69,11 @@ fn bad_options_name_their_pointer() {
             "{json}"
         );
         let prefix = format!("the options are not valid: {message}");
-        assert!(body.message.starts_with(&prefix), "{json}: {}", body.message);
+        assert!(
+            body.message.starts_with(&prefix),
+            "{json}: {}",
+            body.message
+        );
         assert!(!body.message.contains(" at line "), "{}", body.message);
         assert!(body.hint.as_deref().unwrap().contains("unknownColumns"));
     }

@@ -57,11 +57,14 @@ async fn request_problems_are_400() {
     let (status, _, body) =
         parts(post_json(&server.url("/query"), b"{\"agentId\": \"\xff\"}".to_vec()).await).await;
     assert_eq!(status, 400);
-    assert_envelope(
-        &body,
-        "invalid_utf8",
-        "JSON text is UTF-8; re-encode the body",
-        "the body is not UTF-8 (line 1, column 14)",
+    // The core's decode_input, as the CLI and the wasm package read bytes: same code, position.
+    assert_eq!(
+        body,
+        serde_json::json!({"error": {
+            "code": "invalid_json",
+            "message": "the input is not valid JSON: invalid UTF-8 byte 0xff (line 1, column 14)",
+            "path": "",
+        }, "status": false})
     );
 
     let (status, _, body) =
@@ -309,7 +312,7 @@ async fn no_error_body_is_over_4_kb() {
 }
 
 #[tokio::test]
-async fn ndjson_and_utf16_bodies_say_what_to_do() {
+async fn ndjson_bodies_say_what_to_do_and_utf16_bodies_are_read() {
     let server = TestServer::sample().await;
     let ndjson = format!(
         "{}\n{}\n",
@@ -338,15 +341,15 @@ async fn ndjson_and_utf16_bodies_say_what_to_do() {
         error_text(&body, "hint").contains("/getConversations/batch"),
         "{body}"
     );
-    // UTF-16 (what Windows PowerShell 5 sends by default for a string body read from a file).
+    // UTF-16 (what Windows PowerShell 5 sends by default for a string body read from a file)
+    // is decoded: the same answer as the UTF-8 body.
     let utf16: Vec<u8> = [0xFF, 0xFE]
         .into_iter()
         .chain(WAITING.encode_utf16().flat_map(u16::to_le_bytes))
         .collect();
     let (status, _, body) = parts(post_json(&server.url("/getConversations"), utf16).await).await;
-    assert_eq!((status, error_code(&body)), (400, "invalid_utf8"));
-    assert_eq!(
-        body["error"]["message"],
-        "the body is UTF-16 text; JSON must be UTF-8"
-    );
+    let (_, _, utf8) = parts(post_json(&server.url("/getConversations"), WAITING).await).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, utf8);
+    assert!(!body["result"]["values"].as_array().unwrap().is_empty());
 }
