@@ -80,7 +80,7 @@ impl Utf16 {
             line: 1,
             column: 1,
         };
-        if units.len() % 2 != 0 {
+        if !units.len().is_multiple_of(2) {
             return Err(invalid(format!(
                 "the text is {} with an odd number of bytes ({}): it is cut short",
                 self.name(),
