@@ -1,6 +1,6 @@
 use insta_cmd::assert_cmd_snapshot;
 
-use crate::{AGENT, assert_exit, assert_stderr_starts_with, convq, run_with_stdin, stderr, stdout};
+use crate::{AGENT, assert_exit, assert_stderr_starts_with, convq, run_with_stdin, stdout};
 
 const BAD_AGENT: &str = r#"{"agentId": "2b330c52-6844-4d36-8e05"}"#;
 
