@@ -10,7 +10,14 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+// glibc's allocator took about a third of the service's CPU under load (every response buffer
+// triggered `malloc_consolidate`); see docs/performance.md.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod docs;
+mod flags;
 mod get;
 mod input;
 mod output;
@@ -54,9 +61,9 @@ enum Command {
     /// Serve getConversations over HTTP until SIGINT or SIGTERM.
     ///
     /// Routes: POST /getConversations, POST /query, GET /healthz, /readyz, /openapi.json,
-    /// /metrics. The same flags as the convq-http binary.
+    /// /metrics. Logs go to stderr (RUST_LOG=debug for more).
     // Boxed: the service's flags are several times the size of the other commands'.
-    Serve(Box<convq_http::ServeArgs>),
+    Serve(Box<serve::ServeArgs>),
     #[command(after_help = docs::COMPLETIONS_EXAMPLES)]
     Completions(docs::CompletionsArgs),
     #[command(after_help = docs::MAN_EXAMPLES)]

@@ -9,7 +9,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::AppState;
-use crate::auth::PassthroughBearer;
+use crate::access::PassthroughBearer;
 use crate::error::{ApiError, HttpCode, json_bytes, json_response, quote};
 use crate::middleware::{CorrelationId, Deadline, is_json};
 
