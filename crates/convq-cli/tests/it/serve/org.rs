@@ -1,33 +1,26 @@
-//! A failing organization: a huge page (refused at the cap, with the server's peak memory
-//! reported), 503, and rejected credentials then readiness. A local stand-in for the Web API on
-//! 127.0.0.1 whose answer is switched by the test.
+//! A failing organization: a huge page, refused at the cap, with the server's peak memory
+//! reported. A local stand-in for the Web API on 127.0.0.1 whose answer is switched by the test.
 
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use convq_http::Limits;
 use hyper::body::Frame;
 use serde_json::json;
 
-use crate::peer::record;
-use crate::process::Process;
-use crate::{
-    TestServer, WAITING, assert_waiting_fails, client, error_code, error_text, parts, post_json,
-};
+use super::peer::record;
+use super::process::Process;
+use super::{WAITING, error_code, parts, post_json};
 
 #[derive(Clone, Copy)]
 enum Answer {
     /// 200 with a collection body of about this many bytes, sent chunked.
     Huge(usize),
-    Status(u16),
     Records,
 }
 
@@ -43,7 +36,7 @@ impl Org {
         let app = Router::new()
             .fallback(respond)
             .with_state(Arc::clone(&answer));
-        let url = crate::serve_local(app).await;
+        let url = super::serve_local(app).await;
         Self { url, answer }
     }
 
@@ -58,12 +51,6 @@ async fn respond(State(answer): State<Arc<Mutex<Answer>>>) -> Response {
         Answer::Huge(bytes) => (
             [("content-type", "application/json")],
             Body::new(Records::new(bytes)),
-        )
-            .into_response(),
-        Answer::Status(status) => (
-            StatusCode::from_u16(status).unwrap(),
-            [("content-type", "application/json")],
-            json!({"error": {"code": "0x80072560", "message": "peer says no"}}).to_string(),
         )
             .into_response(),
         Answer::Records => (
@@ -203,42 +190,4 @@ async fn a_400_mib_page_is_refused_at_the_cap_and_memory_is_reused() {
     assert!(last_peak < 400.0, "{after:.1?}");
     process.signal("TERM");
     process.wait().await;
-}
-
-#[tokio::test]
-async fn a_503_is_unavailable_not_throttled() {
-    let org = Org::start(Answer::Status(503)).await;
-    let server = TestServer::dataverse(&org.url, Duration::from_secs(5), Limits::default()).await;
-    let body = assert_waiting_fails(&server, 502, "dataverse_unavailable").await;
-    assert!(error_text(&body, "hint").contains("maintenance"), "{body}");
-    org.set(Answer::Status(429));
-    let (_, _, body) = parts(post_json(&server.url("/getConversations"), WAITING).await).await;
-    assert_eq!(error_code(&body), "dataverse_throttled", "{body}");
-}
-
-#[tokio::test]
-async fn readiness_follows_rejected_credentials() {
-    let org = Org::start(Answer::Records).await;
-    let server = TestServer::dataverse(&org.url, Duration::from_secs(5), Limits::default()).await;
-    let ready = || async {
-        let response = client().get(server.url("/readyz")).send().await.unwrap();
-        let (status, _, body) = parts(response).await;
-        (status, body["status"].as_str().unwrap().to_owned())
-    };
-    assert_eq!(ready().await, (200, "ready".to_owned()));
-    for rejected in [401, 403] {
-        org.set(Answer::Status(rejected));
-        let (status, _, body) =
-            parts(post_json(&server.url("/getConversations"), WAITING).await).await;
-        assert_eq!(status, 502, "{body}");
-        assert_eq!(
-            ready().await,
-            (503, "not_ready".to_owned()),
-            "after {rejected}"
-        );
-    }
-    org.set(Answer::Records);
-    let (status, _, body) = parts(post_json(&server.url("/getConversations"), WAITING).await).await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(ready().await, (200, "ready".to_owned()), "ready again");
 }
