@@ -7,8 +7,8 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use convq_core::{Envelope, Error, ErrorBody, Options, Warning};
 use convq_cli::OptionsError;
+use convq_core::{Envelope, Error, ErrorBody, Options, Warning};
 
 /// Writes a result to stdout, ending it with exactly one newline, and flushes (NDJSON consumers
 /// wait for each line).

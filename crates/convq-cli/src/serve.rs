@@ -84,9 +84,8 @@ fn build(args: &ServeArgs) -> anyhow::Result<AppState> {
         return Err(coded(StartError::Unprotected { addr, what }));
     }
     let state = AppState::builder(options.clone());
-    let backend_error = |error: convq_backend::BackendError| {
-        anyhow::anyhow!("[{}] {error}", error.code())
-    };
+    let backend_error =
+        |error: convq_backend::BackendError| anyhow::anyhow!("[{}] {error}", error.code());
     let backend: Arc<dyn Backend> = match (&args.dataverse.dataverse, &args.data.data) {
         (Some(url), _) => {
             let auth: DataverseAuth = args.dataverse.dataverse_auth().map_err(backend_error)?;

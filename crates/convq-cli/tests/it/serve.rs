@@ -111,7 +111,6 @@ async fn parts(response: reqwest::Response) -> (u16, String, serde_json::Value) 
     (status, id, body)
 }
 
-
 /// A raw HTTP/1.1 exchange (the CLI's tests have no HTTP client, and need none).
 fn http(addr: &str, request: &str) -> String {
     let mut stream = TcpStream::connect(addr).unwrap();
