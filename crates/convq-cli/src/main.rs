@@ -134,3 +134,23 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// Logs to stderr, one line per event; `RUST_LOG` overrides `default` (`info` for the service,
+/// `warn` for `convq get`), except for the line that says where the server listens, which is
+/// always printed (with port 0 it is the only way to learn the port).
+pub(crate) fn init_tracing(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default))
+        .add_directive(
+            format!("{}=info", convq_http::LISTENING_TARGET)
+                .parse()
+                .expect("a valid directive"),
+        );
+    // A second call keeps the first subscriber.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, not in files and log collectors.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
