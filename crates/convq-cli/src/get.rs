@@ -13,8 +13,8 @@ use convq_backend::{
 use convq_core::{Envelope, Options};
 
 use crate::Outcome;
+use crate::flags::data::DataArgs;
 use crate::flags::dataverse::{DataverseArgs, PageSizeArgs};
-use crate::flags::input::DataArgs;
 use crate::flags::options::OptionsArgs;
 use crate::input::{self, InputArgs, NdjsonLines, Source};
 use crate::output;

@@ -11,8 +11,8 @@ use convq_cli::StartError;
 use convq_http::{AppState, ConnectionLimits, Limits, RunDefaults, ServerConfig};
 
 use crate::Outcome;
+use crate::flags::data::DataArgs;
 use crate::flags::dataverse::{DataverseArgs, ResponseCapArgs};
-use crate::flags::input::DataArgs;
 use crate::flags::options::OptionsArgs;
 use crate::flags::service::{AccessArgs, ServiceArgs};
 

@@ -1,13 +1,13 @@
-//! The command line's flags, each defined once and grouped as `--help` shows them: the input a
-//! run answers from ([`input`]), the compile options ([`options`]), Dataverse ([`dataverse`]),
+//! The command line's flags, each defined once and grouped as `--help` shows them: the data a
+//! run answers from ([`data`]), the compile options ([`options`]), Dataverse ([`dataverse`]),
 //! and the service ([`service`]). `query`, `get` and `serve` flatten the groups they take, so a
 //! flag they share reads and parses the same everywhere; the value parsers below are the only
 //! ones for times, time zones and durations.
 
 use std::time::{Duration, SystemTime};
 
+pub(crate) mod data;
 pub(crate) mod dataverse;
-pub(crate) mod input;
 pub(crate) mod options;
 pub(crate) mod service;
 

@@ -1,4 +1,5 @@
-//! What a run answers from, and as of when: `get` and `serve` (heading "Input").
+//! The data a run answers from, as of when, and how: `get` and `serve` (heading "Data"; the
+//! getConversations input itself is `FILE|-`, read by [`crate::input`]).
 
 use std::path::PathBuf;
 use std::time::SystemTime;
@@ -9,7 +10,7 @@ use super::{parse_time, parse_zone};
 
 /// The store, "now" and the time zone of a run (`--dataverse` is in the Dataverse group).
 #[derive(Debug, Clone, clap::Args)]
-#[command(next_help_heading = "Input")]
+#[command(next_help_heading = "Data")]
 pub(crate) struct DataArgs {
     /// Answer from this conversation file (a saved Web API response body, a JSON array of
     /// records, or NDJSON) instead of the built-in sample store.
