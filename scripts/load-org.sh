@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One org, a thousand agents: convq-http in front of the simulated organization
+# One org, a thousand agents: `convq serve` in front of the simulated organization
 # (convq-simorg: Dataverse's service protection limits, 50 ms latency), 1,000 agents' screens
 # polling getConversations, first with the shared path's defaults (coalescing, cache, pacing),
 # then with --coalesce-window 0 --cache-ttl 0; then `convq get --ndjson` of 1,000 agents at
@@ -31,7 +31,7 @@ FLAGS=()
 [[ "$PROFILE" == release ]] && FLAGS+=(--release)
 echo "== building ($PROFILE)"
 cargo build "${FLAGS[@]}" -p convq-backend --features simorg --bin convq-simorg
-cargo build "${FLAGS[@]}" -p convq-http --bin convq-http --example fleet
+cargo build "${FLAGS[@]}" -p convq-http --example fleet
 cargo build "${FLAGS[@]}" -p convq-cli --bin convq
 BIN=target/$PROFILE
 
@@ -54,14 +54,14 @@ start() {
 
 stats() { curl -sf "$1/_simorg/stats"; }
 
-# run NAME [convq-http flags...]: prints the fleet's JSON line merged with the org's counts.
+# run NAME [convq serve flags...]: prints the fleet's JSON line merged with the org's counts.
 run() {
     local name=$1; shift
     local org convq
     org=$(start "$OUT/$name-org.log" "$BIN/convq-simorg" --agents "$AGENTS" --latency 50ms \
         --window "${WINDOW_S}s" --max-requests "$MAX_REQ" --max-concurrent 52)
     convq=$(CONVQ_DATAVERSE_TOKEN=load-token RUST_LOG=info start "$OUT/$name-convq.log" \
-        "$BIN/convq-http" --addr 127.0.0.1:0 --dataverse "$org" --concurrency-limit 4096 --max-connections 4096 "$@")
+        "$BIN/convq" serve --addr 127.0.0.1:0 --dataverse "$org" --concurrency-limit 4096 --max-connections 4096 "$@")
     "$BIN/examples/fleet" --url "$convq" --agents "$AGENTS" --interval "$INTERVAL" \
         --duration "$DURATION" >"$OUT/$name-fleet.json"
     stats "$org" >"$OUT/$name-org.json"

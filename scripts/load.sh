@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Load run for convq-http: POST /getConversations on the sample store against GET /healthz (the
+# Load run for `convq serve`: POST /getConversations on the sample store against GET /healthz (the
 # ceiling: same server, same middleware, no work), each for DURATION at CONNECTIONS connections,
 # plus POST /query (compile only) in between to show where the time goes.
 #
@@ -35,14 +35,14 @@ if [[ "$TOOL" == oha ]]; then
     OHA="$TOOLS/bin/oha"
 fi
 
-echo "== building convq-http (release)"
+echo "== building convq (release)"
 # shellcheck disable=SC2086 # BUILD_FLAGS is a list of flags
-cargo build --release --locked -p convq-http ${BUILD_FLAGS:-}
-BIN=target/release/convq-http
+cargo build --release --locked -p convq-cli --bin convq ${BUILD_FLAGS:-}
+BIN=target/release/convq
 
-echo "== starting convq-http on the sample store"
+echo "== starting convq serve on the sample store"
 # info: the access log line per request stays on, as in production.
-RUST_LOG=${RUST_LOG:-info} "$BIN" --addr 127.0.0.1:0 >"$OUT/server.log" 2>&1 &
+RUST_LOG=${RUST_LOG:-info} "$BIN" serve --addr 127.0.0.1:0 >"$OUT/server.log" 2>&1 &
 SERVER=$!
 trap 'kill -TERM "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true' EXIT
 ADDR=

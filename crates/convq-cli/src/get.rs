@@ -2,7 +2,6 @@
 
 use std::collections::VecDeque;
 use std::io::{self, BufRead, IsTerminal, Write};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -14,9 +13,11 @@ use convq_backend::{
 use convq_core::{Envelope, Options};
 
 use crate::Outcome;
+use crate::flags::data::DataArgs;
+use crate::flags::dataverse::{DataverseArgs, PageSizeArgs};
+use crate::flags::options::OptionsArgs;
 use crate::input::{self, InputArgs, NdjsonLines, Source};
 use crate::output;
-use crate::query::OptionsArg;
 
 pub(crate) const EXAMPLES: &str = "\
 Examples:
@@ -43,82 +44,27 @@ pub(crate) struct GetArgs {
     #[command(flatten)]
     input: InputArgs,
 
-    #[command(flatten)]
-    options: OptionsArg,
-
-    /// Answer from this conversation file (a saved Web API response body, a JSON array of
-    /// records, or NDJSON) instead of the sample store.
-    #[arg(long, value_name = "FILE", conflicts_with = "dataverse")]
-    data: Option<PathBuf>,
-
-    /// Answer from this Dataverse organization (e.g. https://contoso.crm.dynamics.com), signed
-    /// in as --auth says (by default: CONVQ_DATAVERSE_TOKEN, else the Azure SDKs' chain ending
-    /// with the Azure CLI, so `az login` is enough).
-    #[arg(long, value_name = "URL")]
-    dataverse: Option<String>,
-
-    #[command(flatten)]
-    dataverse_auth: convq_http::DataverseAuthArgs,
-
-    /// "Now" for createdBeforeDays with a store (RFC 3339, e.g. 2026-11-20T12:00:00Z). By
-    /// default the sample store's own reference instant (2026-11-20T12:00:00Z, so examples
-    /// answer the same on any date) and the clock for --data. Dataverse always uses its own
-    /// clock.
-    #[arg(long, value_name = "RFC3339", value_parser = parse_now)]
-    now: Option<SystemTime>,
-
-    /// The IANA time zone whose midnights bound createdBeforeDays days with a store (e.g.
-    /// Europe/Paris), as Dataverse uses the user's time zone; UTC by default.
-    #[arg(long, value_name = "ZONE", value_parser = parse_zone)]
-    time_zone: Option<TimeZone>,
-
-    /// Answer each selected property's formatted value too
-    /// (<property>@OData.Community.Display.V1.FormattedValue: lookup names, choice labels), as
-    /// Dataverse does when asked with Prefer: odata.include-annotations.
-    #[arg(long)]
-    formatted_values: bool,
-
-    /// Rows per Dataverse page (Prefer: odata.maxpagesize), 1..=5000.
-    #[arg(long, value_name = "N", requires = "dataverse",
-          value_parser = clap::value_parser!(u32).range(1..=5_000))]
-    page_size: Option<u32>,
-
-    /// Longest the Dataverse fetch may take, all pages and retries included (e.g. 20s, 500ms,
-    /// 2m; a bare number is seconds).
-    #[arg(long, value_name = "DURATION", requires = "dataverse", default_value = "60s",
-          value_parser = convq_http::parse_duration)]
-    timeout: Duration,
-
     /// With --ndjson: lines run at once (their answers still print in input order). With
     /// --dataverse, lines of the same query shape share Dataverse requests.
     #[arg(long, value_name = "N", default_value_t = 64,
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
     concurrency: u32,
 
-    /// Dataverse calls with the same query shape (all but agentId) arriving within this window
-    /// share one request naming all their agents (e.g. 50ms; 0 turns it off).
-    #[arg(long, value_name = "DURATION", default_value = "50ms",
-          value_parser = convq_http::parse_duration_or_zero)]
-    coalesce_window: Duration,
+    #[command(flatten)]
+    options: OptionsArgs,
 
-    /// Keep Dataverse answers this long for identical lines (e.g. 2s; 0, the default, is off).
-    #[arg(long, value_name = "DURATION", default_value = "0",
-          value_parser = convq_http::parse_duration_or_zero)]
-    cache_ttl: Duration,
+    #[command(flatten)]
+    data: DataArgs,
 
-    /// Most Dataverse requests in flight at once (Dataverse allows 52 per identity).
-    #[arg(long, value_name = "N", default_value_t = 52,
-          value_parser = clap::value_parser!(u32).range(1..))]
-    max_concurrent: u32,
+    #[command(flatten)]
+    dataverse: DataverseArgs,
+
+    #[command(flatten)]
+    page: PageSizeArgs,
 }
 
-fn parse_now(text: &str) -> Result<SystemTime, String> {
-    convq_backend::parse_timestamp(text).map_err(|e| e.to_string())
-}
-
-fn parse_zone(text: &str) -> Result<TimeZone, String> {
-    convq_backend::parse_time_zone(text).map_err(|e| e.to_string())
-}
+/// How long `get` waits for Dataverse unless `--dataverse-timeout` says otherwise.
+const GET_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub(crate) fn run(args: &GetArgs) -> anyhow::Result<Outcome> {
     let Some(options) = output::options_or_report(args.options.options())? else {
@@ -128,15 +74,16 @@ pub(crate) fn run(args: &GetArgs) -> anyhow::Result<Outcome> {
     let source = args.input.source();
     let mut reader = source.open(args.input.file.is_some())?;
     let now = args
+        .data
         .now
         .or_else(|| backend.reference_now())
         .unwrap_or_else(SystemTime::now);
     let mut ctx = RunContext::at(now)
-        .with_time_zone(args.time_zone.clone().unwrap_or(TimeZone::UTC))
-        .with_formatted_values(args.formatted_values);
+        .with_time_zone(args.data.time_zone.clone().unwrap_or(TimeZone::UTC))
+        .with_formatted_values(args.data.formatted_values);
     ctx.correlation_id.clone_from(&args.input.correlation_id);
     let mut options = options;
-    if let Some(url) = &args.dataverse {
+    if let Some(url) = &args.dataverse.dataverse {
         // The full request URL, checked against Dataverse's 32,768 characters as
         // `query --base-url` checks it: a longer one is an input error, not a failed request.
         options = options.with_base_url(url.as_str());
@@ -191,8 +138,8 @@ pub(crate) fn run(args: &GetArgs) -> anyhow::Result<Outcome> {
 /// The backend the flags ask for. Failing to set one up is a failure to run (exit 1), not a
 /// getConversations answer: no query ran.
 fn backend(args: &GetArgs, options: &Options) -> anyhow::Result<Box<dyn Backend>> {
-    if let Some(url) = &args.dataverse {
-        if args.dataverse_auth.auth == convq_backend::AuthMode::Passthrough {
+    if let Some(url) = &args.dataverse.dataverse {
+        if args.dataverse.auth == convq_backend::AuthMode::Passthrough {
             bail!(
                 "--auth passthrough is for `convq serve` (it forwards each caller's token); \
                  here use default, token, azure-cli or another credential"
@@ -200,26 +147,26 @@ fn backend(args: &GetArgs, options: &Options) -> anyhow::Result<Box<dyn Backend>
         }
         // Warnings on stderr; RUST_LOG=info also says which credential signed in. (Why none
         // did is in the error itself.)
-        convq_http::init_tracing_with("warn");
+        crate::init_tracing("warn");
         let auth = args
-            .dataverse_auth
+            .dataverse
             .dataverse_auth()
             .map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))?;
         let mut config = DataverseConfig::new(url.clone(), auth);
-        config.page_size = args.page_size;
-        config.total_timeout = args.timeout;
-        config.max_concurrent = args.max_concurrent as usize;
+        config.page_size = args.page.page_size;
+        config.total_timeout = args.dataverse.timeout.unwrap_or(GET_TIMEOUT);
+        config.max_concurrent = args.dataverse.max_concurrent as usize;
         // Retries are bounded by the timeout: a throttled line waits as long as it may.
         config.max_retries = u32::MAX;
         let client =
             DataverseClient::new(config).map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))?;
         let mut shared = SharedConfig::default();
-        shared.coalesce_window = args.coalesce_window;
-        shared.cache_ttl = args.cache_ttl;
+        shared.coalesce_window = args.dataverse.coalesce_window;
+        shared.cache_ttl = args.dataverse.cache_ttl.unwrap_or(Duration::ZERO);
         shared.status_filter = options.status_filter;
         return Ok(Box::new(Shared::new(client, shared)));
     }
-    if let Some(path) = &args.data {
+    if let Some(path) = &args.data.data {
         let store = EmbeddedStore::from_path(path).map_err(|e| {
             let at = if e.path().is_empty() {
                 String::new()

@@ -10,7 +10,14 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+// glibc's allocator took about a third of the service's CPU under load (every response buffer
+// triggered `malloc_consolidate`); see docs/performance.md.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod docs;
+mod flags;
 mod get;
 mod input;
 mod output;
@@ -54,9 +61,9 @@ enum Command {
     /// Serve getConversations over HTTP until SIGINT or SIGTERM.
     ///
     /// Routes: POST /getConversations, POST /query, GET /healthz, /readyz, /openapi.json,
-    /// /metrics. The same flags as the convq-http binary.
+    /// /metrics. Logs go to stderr (RUST_LOG=debug for more).
     // Boxed: the service's flags are several times the size of the other commands'.
-    Serve(Box<convq_http::ServeArgs>),
+    Serve(Box<serve::ServeArgs>),
     #[command(after_help = docs::COMPLETIONS_EXAMPLES)]
     Completions(docs::CompletionsArgs),
     #[command(after_help = docs::MAN_EXAMPLES)]
@@ -126,4 +133,24 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Logs to stderr, one line per event; `RUST_LOG` overrides `default` (`info` for the service,
+/// `warn` for `convq get`), except for the line that says where the server listens, which is
+/// always printed (with port 0 it is the only way to learn the port).
+pub(crate) fn init_tracing(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default))
+        .add_directive(
+            format!("{}=info", convq_http::LISTENING_TARGET)
+                .parse()
+                .expect("a valid directive"),
+        );
+    // A second call keeps the first subscriber.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, not in files and log collectors.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
 }

@@ -7,8 +7,8 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
+use convq_cli::OptionsError;
 use convq_core::{Envelope, Error, ErrorBody, Options, Warning};
-use convq_http::StartError;
 
 /// Writes a result to stdout, ending it with exactly one newline, and flushes (NDJSON consumers
 /// wait for each line).
@@ -99,11 +99,11 @@ fn to_stderr(text: &str) {
 /// # Errors
 /// The `--options` file cannot be read.
 pub(crate) fn options_or_report(
-    options: Result<Options, StartError>,
+    options: Result<Options, OptionsError>,
 ) -> anyhow::Result<Option<Options>> {
     match options {
         Ok(options) => Ok(Some(options)),
-        Err(error @ StartError::OptionsFile { .. }) => Err(error.into()),
+        Err(error @ OptionsError::File { .. }) => Err(error.into()),
         Err(error) => {
             to_stderr(&format_diagnostic(
                 "error",

@@ -3,9 +3,11 @@
 use std::io::{self, BufRead, Write};
 
 use anyhow::Context;
+use convq_cli::OptionsError;
 use convq_core::{Compiled, Options, StatusFilter, UnknownColumns};
 
 use crate::Outcome;
+use crate::flags::options::OptionsArgs;
 use crate::input::{self, InputArgs, NdjsonLines, Source};
 use crate::output;
 
@@ -43,9 +45,10 @@ pub(crate) struct QueryArgs {
 
 /// The arguments that become [`Options`]: everything that shapes the query besides the input.
 #[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Compile options")]
 pub(crate) struct CompileArgs {
     #[command(flatten)]
-    file: OptionsArg,
+    file: OptionsArgs,
 
     /// Organization URL, e.g. https://contoso.crm.dynamics.com; makes `url` the full request URL.
     #[arg(long, value_name = "URL")]
@@ -63,7 +66,7 @@ pub(crate) struct CompileArgs {
 
 impl CompileArgs {
     /// The options from `--options`, then the flags given on top of them (a flag wins).
-    pub(crate) fn options(&self) -> Result<Options, convq_http::StartError> {
+    pub(crate) fn options(&self) -> Result<Options, OptionsError> {
         let mut options = self.file.options()?;
         if let Some(style) = self.status_filter {
             options = options.with_status_filter(match style {
@@ -78,35 +81,6 @@ impl CompileArgs {
             options = options.with_unknown_columns(UnknownColumns::Error);
         }
         Ok(options)
-    }
-}
-
-/// `--options FILE|JSON`, as `convq serve` takes it, and `--created-before-days` on top.
-#[derive(Debug, clap::Args)]
-pub(crate) struct OptionsArg {
-    /// Compile options: a JSON file, or the JSON itself, as for `convq serve` (the camelCase
-    /// form of convq_core::Options, e.g. {"unknownColumns":"error","extraColumns":[...]}).
-    #[arg(long, value_name = "FILE|JSON")]
-    options: Option<String>,
-
-    /// What createdBeforeDays N means: created within the last N days (LastXDays) or more than
-    /// N days ago (OlderThanXDays); the getConversations documentation does not say which
-    /// [default: last-x-days].
-    #[arg(long, value_enum, value_name = "READING")]
-    created_before_days: Option<convq_http::DaysReadingArg>,
-}
-
-impl OptionsArg {
-    /// The options given, or the defaults, with `--created-before-days` on top.
-    pub(crate) fn options(&self) -> Result<Options, convq_http::StartError> {
-        let options = self
-            .options
-            .as_deref()
-            .map_or_else(|| Ok(Options::default()), convq_http::read_options)?;
-        Ok(match self.created_before_days {
-            Some(reading) => options.with_created_before_days(reading.into()),
-            None => options,
-        })
     }
 }
 

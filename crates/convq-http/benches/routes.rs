@@ -4,23 +4,17 @@
 //! differences between them are what the work routes cost above the shared middleware; the load
 //! script (`scripts/load.sh`) measures the same routes over real sockets.
 //!
-//! The state is what `convq-http` with no flags serves (the built-in sample store), without
-//! the access log, which every route writes alike.
+//! The state is what `convq serve` with no flags serves (the built-in sample store, default
+//! options and limits), without the access log, which every route writes alike.
 
 use std::hint::black_box;
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, header};
-use clap::Parser;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
-
-#[derive(Parser)]
-struct Cli {
-    #[command(flatten)]
-    serve: convq_http::ServeArgs,
-}
 
 const INPUT: &str = include_str!("../../../examples/waiting.json");
 
@@ -29,10 +23,10 @@ fn bench(c: &mut Criterion) {
         .enable_all()
         .build()
         .expect("a runtime");
-    let (_, state) = Cli::parse_from(["convq-http"])
-        .serve
-        .build()
-        .expect("the default state builds");
+    let state = convq_http::AppState::new(
+        Arc::new(convq_backend::EmbeddedStore::sample()),
+        convq_core::Options::default(),
+    );
     let app = convq_http::router(state);
     let request = |method: &str, path: &str, body: &'static str| {
         let builder = Request::builder()

@@ -1,5 +1,7 @@
 //! The handlers: convert in, call the core or the backend, convert out.
 
+use std::sync::Arc;
+
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
@@ -9,8 +11,9 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::AppState;
-use crate::auth::PassthroughBearer;
+use crate::access::PassthroughBearer;
 use crate::error::{ApiError, HttpCode, json_bytes, json_response, quote};
+use crate::metrics::Metrics;
 use crate::middleware::{CorrelationId, Deadline, is_json};
 
 /// `POST /getConversations`: the getConversations envelope.
@@ -344,8 +347,8 @@ pub(crate) async fn openapi(State(state): State<AppState>) -> Response {
 }
 
 /// `GET /metrics`: Prometheus text format.
-pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
-    let (content_type, body) = state.inner.metrics.render();
+pub(crate) async fn metrics(State(metrics): State<Arc<Metrics>>) -> Response {
+    let (content_type, body) = metrics.render();
     let mut response = (StatusCode::OK, body).into_response();
     if let Ok(value) = HeaderValue::from_str(&content_type) {
         response.headers_mut().insert(header::CONTENT_TYPE, value);

@@ -4,13 +4,13 @@
 //! may leave `Host` out (HTTP/1.0); that is accepted, since no browser does it.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::AppState;
 use crate::error::{ApiError, HttpCode, quote};
 
 /// Which `Host` values are accepted.
@@ -92,8 +92,11 @@ fn split(host: &str) -> (&str, Option<&str>) {
 }
 
 /// 421 with the envelope for a `Host` the policy does not accept.
-pub(crate) async fn check(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let policy = &state.inner.hosts;
+pub(crate) async fn check(
+    State(policy): State<Arc<HostPolicy>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let host = request
         .headers()
         .get(header::HOST)

@@ -25,8 +25,7 @@
 //! # }
 //! ```
 
-mod args;
-mod auth;
+mod access;
 mod error;
 mod handlers;
 mod hosts;
@@ -40,25 +39,25 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use axum::Router;
+use axum::extract::FromRef;
 use axum::http::HeaderValue;
 use axum::routing::{get, post};
 use convq_backend::Backend;
 use convq_core::Options;
 
-pub use args::{
-    DaysReadingArg, START_ERROR_CODES, ServeArgs, StartError, TOKEN_VAR, init_tracing,
-    init_tracing_with, parse_duration, parse_duration_or_zero, read_options,
-};
-pub use auth::{AccessArgs, AccessError, AccessPolicy, ApiKeys, DataverseAuthArgs, EntraConfig};
+pub use access::{AccessError, AccessPolicy, ApiKeys, EntraConfig};
 pub use error::{HTTP_ERROR_CODES, HttpCode};
 pub use openapi::document as openapi_document;
-pub use server::{ConnectionLimits, Server, serve, shutdown_signal};
+pub use server::{
+    ConnectionLimits, LISTENING_TARGET, SERVE_ERROR_CODES, ServeError, Server, run, serve,
+    shutdown_signal,
+};
 
 /// The header (and, as `correlationId`, the query parameter) that carries the correlation id.
 pub const CORRELATION_HEADER: &str = "x-correlation-id";
 
 /// Request limits, applied to every route.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Limits {
     /// Largest request body in bytes; larger bodies get 413.
@@ -104,6 +103,11 @@ pub struct ServerConfig {
     /// A fixed "now" for `createdBeforeDays` on the embedded store (reproducible demos and
     /// tests against the sample data); `None` (the default): the system clock.
     pub fixed_now: Option<SystemTime>,
+    /// Where `/metrics` is served instead of the main address ([`run`] binds it; the main
+    /// router then has no `/metrics`). `None` (the default): on the main address.
+    pub metrics_addr: Option<SocketAddr>,
+    /// What a `/getConversations` request runs with unless its query parameters say otherwise.
+    pub run_defaults: RunDefaults,
 }
 
 impl Default for ServerConfig {
@@ -115,6 +119,8 @@ impl Default for ServerConfig {
             connections: ConnectionLimits::default(),
             allowed_hosts: Vec::new(),
             fixed_now: None,
+            metrics_addr: None,
+            run_defaults: RunDefaults::default(),
         }
     }
 }
@@ -161,39 +167,46 @@ impl ServerConfig {
         self.allowed_hosts.push(host.into());
         self
     }
+
+    /// Serves `/metrics` on this address instead of the main one (see [`run`]).
+    #[must_use]
+    pub fn with_metrics_addr(mut self, addr: SocketAddr) -> Self {
+        self.metrics_addr = Some(addr);
+        self
+    }
+
+    /// Sets the run defaults.
+    #[must_use]
+    pub fn with_run_defaults(mut self, run_defaults: RunDefaults) -> Self {
+        self.run_defaults = run_defaults;
+        self
+    }
 }
 
-/// What the handlers share: the backend, the compile options, the limits and the metrics.
-/// Cheap to clone.
+/// What the handlers share: the backend, the compile options, the configuration, the access
+/// policy and the metrics. Cheap to clone. Middleware that needs one part takes it as its own
+/// state ([`FromRef`]): the [`Limits`], the [`AccessPolicy`], the `Host` policy.
 #[derive(Clone)]
 pub struct AppState {
     inner: Arc<Inner>,
 }
 
-#[derive(Clone)]
 struct Inner {
     backend: Arc<dyn Backend>,
     options: Options,
     /// `options` with unknown columns rejected, for `?strict=true`; built once, not per request.
     strict_options: Options,
-    limits: Limits,
-    cors_origins: Vec<HeaderValue>,
-    hosts: hosts::HostPolicy,
-    fixed_now: Option<SystemTime>,
+    config: ServerConfig,
+    /// `config.allowed_hosts` and the address, parsed once.
+    hosts: Arc<hosts::HostPolicy>,
+    access: AccessPolicy,
     metrics: Arc<metrics::Metrics>,
     openapi: Vec<u8>,
-    run_defaults: RunDefaults,
-    /// Who may call the protected routes.
-    access: auth::AccessPolicy,
-    /// Whether `/metrics` is served by the main router (not with `--metrics-addr`).
-    metrics_route: bool,
-    /// The configuration the state was built with, for the `with_*` copies.
-    config: ServerConfig,
 }
 
 /// What a `/getConversations` request runs with unless its query parameters say otherwise
 /// (`timeZone`, `formattedValues`).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RunDefaults {
     /// The time zone of `createdBeforeDays`' day boundaries (UTC by default).
@@ -218,104 +231,109 @@ impl RunDefaults {
     }
 }
 
-impl AppState {
-    /// A state with default limits and no CORS.
+/// Builds an [`AppState`]: the options first, then the configuration and the access policy, and
+/// the backend last, so that a Dataverse client can report to the state's metrics
+/// ([`StateBuilder::upstream_observer`]) before the state exists.
+#[must_use]
+pub struct StateBuilder {
+    options: Options,
+    config: ServerConfig,
+    access: AccessPolicy,
+    metrics: Arc<metrics::Metrics>,
+}
+
+impl StateBuilder {
+    /// The configuration (default: [`ServerConfig::default`]).
+    pub fn config(mut self, config: ServerConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Who may call the protected routes (default: [`AccessPolicy::open`]).
+    pub fn access(mut self, access: AccessPolicy) -> Self {
+        self.access = access;
+        self
+    }
+
+    /// Where a Dataverse client reports its calls, for the upstream counters of `/metrics`
+    /// (`DataverseClient::with_observer`).
     #[must_use]
-    pub fn new(backend: Arc<dyn Backend>, options: Options) -> Self {
-        Self::build(
-            backend,
+    pub fn upstream_observer(&self) -> Arc<dyn convq_backend::Observer> {
+        self.metrics.upstream()
+    }
+
+    /// The state, answering from `backend`.
+    #[must_use]
+    pub fn build(self, backend: Arc<dyn Backend>) -> AppState {
+        let Self {
             options,
-            &ServerConfig::default(),
-            Arc::new(metrics::Metrics::new()),
-            auth::AccessPolicy::open(),
-            true,
-        )
-    }
-
-    /// The same state with these inbound rules.
-    #[must_use]
-    pub fn with_access(&self, access: AccessPolicy) -> Self {
-        Self::build(
-            Arc::clone(&self.inner.backend),
-            self.inner.options.clone(),
-            &self.inner.config,
-            Arc::clone(&self.inner.metrics),
-            access,
-            self.inner.metrics_route,
-        )
-    }
-
-    /// The same state without the `/metrics` route (served elsewhere, see [`metrics_router`]).
-    #[must_use]
-    pub fn without_metrics_route(&self) -> Self {
-        Self::build(
-            Arc::clone(&self.inner.backend),
-            self.inner.options.clone(),
-            &self.inner.config,
-            Arc::clone(&self.inner.metrics),
-            self.inner.access.clone(),
-            false,
-        )
-    }
-
-    /// The same backend and options with the limits and CORS origins of `config`.
-    #[must_use]
-    pub fn with_config(&self, config: &ServerConfig) -> Self {
-        Self::build(
-            Arc::clone(&self.inner.backend),
-            self.inner.options.clone(),
             config,
-            Arc::clone(&self.inner.metrics),
-            self.inner.access.clone(),
-            self.inner.metrics_route,
-        )
-        .with_run_defaults(self.inner.run_defaults.clone())
-    }
-
-    /// The same state with these run defaults.
-    #[must_use]
-    pub fn with_run_defaults(&self, run_defaults: RunDefaults) -> Self {
-        let mut state = self.clone();
-        Arc::make_mut(&mut state.inner).run_defaults = run_defaults;
-        state
-    }
-
-    /// The run defaults in force.
-    #[must_use]
-    pub fn run_defaults(&self) -> &RunDefaults {
-        &self.inner.run_defaults
-    }
-
-    pub(crate) fn build(
-        backend: Arc<dyn Backend>,
-        options: Options,
-        config: &ServerConfig,
-        metrics: Arc<metrics::Metrics>,
-        access: AccessPolicy,
-        metrics_route: bool,
-    ) -> Self {
+            access,
+            metrics,
+        } = self;
         let strict_options = options
             .clone()
             .with_unknown_columns(convq_core::UnknownColumns::Error);
         let openapi = serde_json::to_vec_pretty(&openapi::document())
             .expect("the OpenAPI document is plain JSON");
-        Self {
+        let hosts = Arc::new(hosts::HostPolicy::new(
+            config.addr.ip(),
+            &config.allowed_hosts,
+        ));
+        AppState {
             inner: Arc::new(Inner {
                 backend,
                 options,
                 strict_options,
-                limits: config.limits.clone(),
-                cors_origins: config.cors_origins.clone(),
-                hosts: hosts::HostPolicy::new(config.addr.ip(), &config.allowed_hosts),
-                fixed_now: config.fixed_now,
+                config,
+                hosts,
+                access,
                 metrics,
                 openapi,
-                run_defaults: RunDefaults::default(),
-                access,
-                metrics_route,
-                config: config.clone(),
             }),
         }
+    }
+}
+
+impl AppState {
+    /// A state with the default configuration, open to anyone who can reach it.
+    #[must_use]
+    pub fn new(backend: Arc<dyn Backend>, options: Options) -> Self {
+        Self::builder(options).build(backend)
+    }
+
+    /// A builder, for a configuration or access policy other than the defaults.
+    pub fn builder(options: Options) -> StateBuilder {
+        StateBuilder {
+            options,
+            config: ServerConfig::default(),
+            access: AccessPolicy::open(),
+            metrics: Arc::new(metrics::Metrics::new()),
+        }
+    }
+
+    /// The same backend, options, access policy and metrics with the configuration `config`.
+    #[must_use]
+    pub fn with_config(&self, config: &ServerConfig) -> Self {
+        StateBuilder {
+            options: self.inner.options.clone(),
+            config: config.clone(),
+            access: self.inner.access.clone(),
+            metrics: Arc::clone(&self.inner.metrics),
+        }
+        .build(Arc::clone(&self.inner.backend))
+    }
+
+    /// The configuration in force.
+    #[must_use]
+    pub fn config(&self) -> &ServerConfig {
+        &self.inner.config
+    }
+
+    /// The run defaults in force.
+    #[must_use]
+    pub fn run_defaults(&self) -> &RunDefaults {
+        &self.inner.config.run_defaults
     }
 
     /// The backend requests run against.
@@ -333,13 +351,20 @@ impl AppState {
     /// The limits in force.
     #[must_use]
     pub fn limits(&self) -> &Limits {
-        &self.inner.limits
+        &self.inner.config.limits
+    }
+
+    /// Who may call the protected routes.
+    #[must_use]
+    pub fn access(&self) -> &AccessPolicy {
+        &self.inner.access
     }
 
     /// "Now" for a request: the fixed time if one is configured (`serve --now`), else the
     /// store's own "now" when it has one (the sample store), else the clock.
     fn now(&self) -> SystemTime {
         self.inner
+            .config
             .fixed_now
             .or_else(|| self.backend().reference_now())
             .unwrap_or_else(SystemTime::now)
@@ -351,6 +376,30 @@ impl AppState {
         } else {
             &self.inner.options
         }
+    }
+}
+
+impl FromRef<AppState> for Limits {
+    fn from_ref(state: &AppState) -> Self {
+        state.inner.config.limits
+    }
+}
+
+impl FromRef<AppState> for AccessPolicy {
+    fn from_ref(state: &AppState) -> Self {
+        state.inner.access.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<hosts::HostPolicy> {
+    fn from_ref(state: &AppState) -> Self {
+        Arc::clone(&state.inner.hosts)
+    }
+}
+
+impl FromRef<AppState> for Arc<metrics::Metrics> {
+    fn from_ref(state: &AppState) -> Self {
+        Arc::clone(&state.inner.metrics)
     }
 }
 
@@ -368,12 +417,12 @@ pub fn router(state: AppState) -> Router {
         .route_layer(middleware::work_limit(&state))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            auth::authenticate,
+            access::authenticate,
         ));
     let mut routes = protected
         .route("/healthz", get(handlers::healthz))
         .route("/readyz", get(handlers::readyz));
-    if state.inner.metrics_route {
+    if state.inner.config.metrics_addr.is_none() {
         routes = routes.route("/metrics", get(handlers::metrics));
     }
     let routes = routes

@@ -27,7 +27,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::error::{ApiError, HttpCode};
-use crate::{AppState, CORRELATION_HEADER};
+use crate::{AppState, CORRELATION_HEADER, Limits};
 
 /// The correlation id of the request being handled, for handlers.
 #[derive(Debug, Clone)]
@@ -45,10 +45,11 @@ pub(crate) fn apply(routes: Router, state: &AppState) -> Router {
     let mut router = routes
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(from_fn_with_state(state.clone(), read_body));
-    if !state.inner.cors_origins.is_empty() {
+    let cors_origins = &state.config().cors_origins;
+    if !cors_origins.is_empty() {
         router = router.layer(
             CorsLayer::new()
-                .allow_origin(AllowOrigin::list(state.inner.cors_origins.clone()))
+                .allow_origin(AllowOrigin::list(cors_origins.iter().cloned()))
                 .allow_methods([Method::GET, Method::POST])
                 .allow_headers([
                     header::CONTENT_TYPE,
@@ -69,8 +70,7 @@ pub(crate) fn work_limit(state: &AppState) -> GlobalConcurrencyLimitLayer {
 
 /// Reads the whole body within the body limit and the body-read timeout, and hands it on
 /// buffered, so that the layers and handlers below never wait for the client.
-async fn read_body(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let limits = state.limits();
+async fn read_body(State(limits): State<Limits>, request: Request, next: Next) -> Response {
     if request.body().is_end_stream() {
         return next.run(request).await;
     }
@@ -164,7 +164,7 @@ async fn observe(State(state): State<AppState>, mut request: Request, next: Next
     let elapsed = started.elapsed();
     let caller = response
         .extensions()
-        .get::<crate::auth::Caller>()
+        .get::<crate::access::Caller>()
         .map_or("-", |caller| caller.0.as_str());
     metrics.observe(route, method_label(&method), status, elapsed.as_secs_f64());
     tracing::info!(

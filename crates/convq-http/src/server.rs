@@ -72,9 +72,9 @@ impl ConnectionLimits {
     }
 }
 
-/// The log target of the "listening on" line, which [`crate::init_tracing`] keeps at `info`
-/// whatever `RUST_LOG` says.
-pub(crate) const LISTENING_TARGET: &str = "convq_http::listening";
+/// The log target of the "listening on" line. A subscriber should keep it at `info` whatever
+/// `RUST_LOG` says: with port 0 it is the only way to learn the port (`convq serve` does).
+pub const LISTENING_TARGET: &str = "convq_http::listening";
 
 /// A bound, not yet serving, server: bind first to learn the address (port 0 picks one), then run.
 pub struct Server {
@@ -263,6 +263,127 @@ fn connection_failed(error: &hyper::Error, peer: SocketAddr, state: &AppState) {
     }
 }
 
+/// Why the service stopped (or never started) once its state was built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// The address cannot be listened on (in use, not local, not permitted).
+    #[error("cannot listen on {addr}: {error}{}", bind_hint(error))]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Whether another socket holds the address (the usual cause, with its own code).
+        in_use: bool,
+        /// Why (in the message, not a `source`: the command line prints the message alone).
+        error: std::io::Error,
+    },
+    /// Serving failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+convq_core::error_codes! {
+    /// The codes of [`ServeError`], with what each means; `docs/reference/errors.md` lists them
+    /// under "Starting convq".
+    pub static SERVE_ERROR_CODES: [(&'static str, &'static str)] for ServeError {
+        Self::Bind { in_use: true, .. } => ("address_in_use", "Another process listens on the `--addr` address; the message names it."),
+        Self::Bind { .. } => ("cannot_listen", "The `--addr` address cannot be listened on (not an address of this machine, or a privileged port)."),
+        Self::Io(_) => ("io_error", "Serving failed on an I/O error after the start."),
+    }
+}
+
+impl ServeError {
+    /// The address cannot be listened on.
+    fn bind(addr: SocketAddr, error: std::io::Error) -> Self {
+        Self::Bind {
+            addr,
+            in_use: error.kind() == std::io::ErrorKind::AddrInUse,
+            error,
+        }
+    }
+}
+
+/// What to do about a failed bind, for the two causes people hit.
+fn bind_hint(error: &std::io::Error) -> &'static str {
+    match error.kind() {
+        std::io::ErrorKind::AddrInUse => {
+            " (another process listens there: stop it, or pick another --addr; port 0 picks a \
+             free one)"
+        }
+        std::io::ErrorKind::AddrNotAvailable => {
+            " (no network interface of this machine has that address: use 127.0.0.1 or 0.0.0.0)"
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            " (ports below 1024 need privileges: pick a port from 1024 up)"
+        }
+        _ => "",
+    }
+}
+
+/// The service as `convq serve` runs it: binds the state's address and serves until SIGINT or
+/// SIGTERM (see [`Server::run`]). With API keys, SIGHUP re-reads the key file; with
+/// [`ServerConfig::metrics_addr`], `/metrics` is served there; the backend is asked to get
+/// ready (sign in) at once, so that the log says with what (or why not) before the first
+/// request.
+///
+/// # Errors
+/// An address cannot be bound, or serving failed.
+pub async fn run(state: AppState) -> Result<(), ServeError> {
+    let config = state.config().clone();
+    let shutdown = shutdown_signal();
+    #[cfg(unix)]
+    if let Some(keys) = state.access().api_keys().cloned() {
+        reload_keys_on_hangup(keys)?;
+    }
+    let mut background = Vec::new();
+    if let Some(addr) = config.metrics_addr {
+        let listener = TcpListener::bind(addr).await?;
+        tracing::info!(addr = %listener.local_addr()?, "metrics on http://{}/metrics", listener.local_addr()?);
+        let router = crate::metrics_router(state.clone());
+        background.push(tokio::spawn(async move {
+            if let Err(error) = axum::serve(listener, router).await {
+                tracing::error!(%error, "the metrics listener failed");
+            }
+        }));
+    }
+    let ready = state.clone();
+    background.push(tokio::spawn(async move {
+        if let Err(reason) = ready.backend().check_ready().await {
+            tracing::warn!(%reason, "cannot sign in to Dataverse yet; /readyz says not ready until it can");
+        }
+    }));
+    let served: Result<(), ServeError> = async {
+        let server = Server::bind(&config, &state)
+            .await
+            .map_err(|error| ServeError::bind(config.addr, error))?;
+        server.run(shutdown).await?;
+        Ok(())
+    }
+    .await;
+    for task in background {
+        task.abort();
+    }
+    served
+}
+
+/// Re-reads the API key file on each SIGHUP; a bad file keeps the keys in force.
+#[cfg(unix)]
+fn reload_keys_on_hangup(keys: crate::ApiKeys) -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangup = signal(SignalKind::hangup())?;
+    tokio::spawn(async move {
+        while hangup.recv().await.is_some() {
+            match keys.reload() {
+                Ok(count) => tracing::info!(keys = count, "SIGHUP: API keys re-read"),
+                Err(error) => {
+                    tracing::error!(%error, "SIGHUP: API keys not re-read; the previous keys stay");
+                }
+            }
+        }
+    });
+    Ok(())
+}
+
 /// Binds `config.addr` and serves `state` until `shutdown` completes (see [`Server::run`]).
 ///
 /// # Errors
@@ -317,5 +438,26 @@ pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
             }
             tracing::info!("SIGINT received");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_serve_error_code_is_listed() {
+        let io = || std::io::Error::other("x");
+        let errors = [
+            ServeError::bind(
+                SocketAddr::from(([127, 0, 0, 1], 1)),
+                std::io::ErrorKind::AddrInUse.into(),
+            ),
+            ServeError::bind(SocketAddr::from(([127, 0, 0, 1], 1)), io()),
+            ServeError::Io(io()),
+        ];
+        let codes: Vec<&str> = errors.iter().map(ServeError::code).collect();
+        let listed: Vec<&str> = SERVE_ERROR_CODES.iter().map(|(code, _)| *code).collect();
+        assert_eq!(codes, listed);
     }
 }

@@ -83,7 +83,9 @@ fn type_of(property: &Value) -> String {
 fn errors() -> String {
     let mut out = header(
         "`convq_core::ERROR_CODES`, `convq_backend::STORE_ERROR_CODES`, \
-         `convq_backend::BACKEND_ERROR_CODES`, `convq_http::HTTP_ERROR_CODES` and `convq_http::START_ERROR_CODES`",
+         `convq_backend::BACKEND_ERROR_CODES`, `convq_http::HTTP_ERROR_CODES`, \
+         `convq_cli::START_ERROR_CODES`, `convq_cli::OPTIONS_ERROR_CODES` and \
+         `convq_http::SERVE_ERROR_CODES`",
     );
     out.push_str("# Error codes\n\n");
     out.push_str(
@@ -96,7 +98,7 @@ fn errors() -> String {
          - [Store](#store): the conversation file of the embedded store (`--data`).\n\
          - [Dataverse](#dataverse): the organization's Web API (`--dataverse`).\n\
          - [HTTP](#http): the service's own errors, with their status.\n\
-         - [Starting convq](#starting-convq): `convq serve`, `convq-http` and `convq get` before \
+         - [Starting convq](#starting-convq): `convq serve` and `convq get` before \
          any request (printed as `error: [code] message`, exit status 1).\n",
     );
     out.push_str("\n## Input\n\n| Code | When |\n|---|---|\n");
@@ -129,7 +131,11 @@ fn errors() -> String {
         "\n## Starting convq\n\nA backend that cannot be set up reports the store or \
          Dataverse code above.\n\n| Code | When |\n|---|---|\n",
     );
-    for (code, description) in convq_http::START_ERROR_CODES.iter() {
+    let starting = convq_cli::START_ERROR_CODES
+        .iter()
+        .chain(convq_cli::OPTIONS_ERROR_CODES.iter())
+        .chain(convq_http::SERVE_ERROR_CODES.iter());
+    for (code, description) in starting {
         let _ = writeln!(out, "| `{code}` | {} |", cell(description));
     }
     out

@@ -25,3 +25,10 @@ fn usage_errors_exit_1_not_2() {
     assert_cmd_snapshot!(convq().args(["query", "--format", "sql", "examples/waiting.json"]));
     assert_cmd_snapshot!(convq().args(["query", "--frmat", "url", "examples/waiting.json"]));
 }
+
+/// `convq serve --help`: every flag of the service under its heading (Data, Compile options,
+/// Dataverse, Service, Access), the groups `get` shares defined once.
+#[test]
+fn serve_help_shows_every_flag_under_its_heading() {
+    assert_cmd_snapshot!(convq().args(["serve", "--help"]));
+}

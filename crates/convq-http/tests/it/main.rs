@@ -1,6 +1,7 @@
-//! convq-http's integration tests, one binary. Every test starts the real server on an
-//! ephemeral loopback port (in-process, or the `convq-http` binary for signals) and speaks
-//! HTTP to it with reqwest (or raw TCP where reqwest would hide the framing).
+//! convq-http's integration tests, one binary. Every test starts the real server in-process on
+//! an ephemeral loopback port and speaks HTTP to it with reqwest (or raw TCP where reqwest would
+//! hide the framing). The process itself (`convq serve`: flags, signals, signing in, caller
+//! checks) is tested in convq-cli.
 //!
 //! - `routes`: every endpoint's success answer, against the real sample store.
 //! - `errors`: every error status (400, 404, 405, 413, 415, 502, 504) and its envelope.
@@ -9,22 +10,16 @@
 //!   malformed requests.
 //! - `hosts`: the `Host` check (421).
 //! - `limits`: concurrency limit and CORS.
-//! - `org`: a failing organization: a 400 MiB page (refused at the cap, peak memory reported),
-//!   503, rejected credentials and readiness.
+//! - `org`: a failing organization: 503, rejected credentials and readiness.
 //! - `openapi`: the document is OpenAPI 3.1, covers every route, and real answers match it.
 //! - `parity`: `/query` answers exactly what `convq_core::compile` returns, for every fixture.
-//! - `scale`: `/getConversations/batch` (each input alone, in order), and the binary against the
-//!   simulated organization: coalescing, the cache's `Age`, the upstream metrics.
-//! - `signin`: client secret and workload identity against a local Entra ID token endpoint over
-//!   TLS (a test CA), through the binary and through the library's credential options.
-//! - `shutdown`: SIGTERM/SIGINT with a request in flight (the binary), graceful stop in-process,
-//!   the grace period with half-sent requests.
+//! - `scale`: `/getConversations/batch` (each input alone, in order).
+//! - `shutdown`: graceful stop in-process, and work that outlasts the grace period.
 //!
 //! The backends are the real ones: the embedded sample store, and the Dataverse client talking
 //! to `peer`, a local stand-in for the Dataverse Web API on 127.0.0.1 (slow or failing on
 //! demand).
 
-mod auth;
 mod connections;
 mod correlation;
 mod errors;
@@ -34,11 +29,9 @@ mod openapi;
 mod org;
 mod parity;
 mod peer;
-mod process;
 mod routes;
 mod scale;
 mod shutdown;
-mod signin;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -160,12 +153,6 @@ async fn post_as(
         request = request.header("content-type", content_type);
     }
     request.send().await.expect("the server answers")
-}
-
-/// The status of a GET (e.g. `/readyz`).
-async fn get_status(url: &str) -> u16 {
-    let response = client().get(url).send().await.expect("the server answers");
-    response.status().as_u16()
 }
 
 /// The body of a GET that must succeed at the transport level (e.g. `/metrics`).

@@ -64,7 +64,7 @@ impl Peer {
             stats: Arc::clone(&stats),
         });
         let app = Router::new().fallback(answer).with_state(state);
-        let url = crate::serve_local(app).await;
+        let url = super::serve_local(app).await;
         Self { url, stats }
     }
 

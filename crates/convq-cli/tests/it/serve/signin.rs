@@ -2,7 +2,7 @@
 //! `Entra` is Entra ID's v2 token endpoint (`POST /{tenant}/oauth2/v2.0/token`) over TLS on
 //! 127.0.0.1, with a certificate from a CA generated for the test run.
 //!
-//! The `convq-http` binary is the production build, unchanged: it finds the endpoint through
+//! `convq serve` is the production build, unchanged: it finds the endpoint through
 //! `AZURE_AUTHORITY_HOST` and trusts the test CA through `SSL_CERT_FILE`, the standard variable
 //! that rustls' platform verifier reads on Linux (as a TLS-inspecting proxy's CA would be added).
 //! A library caller passes the same through `CredentialOptions::client_options` instead.
@@ -25,11 +25,11 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
 use tokio_rustls::server::TlsStream;
 
-use crate::auth::{
+use super::auth::{
     Org, Tokens, assert_sign_in_fails, issued, json_answer, post_ok, temp_file, unix_now,
 };
-use crate::process::Process;
-use crate::{closed_port, get_status};
+use super::process::Process;
+use super::{closed_port, get_status};
 
 const TENANT: &str = "8d6b3f0e-4c1a-4b8e-9f2d-5a7c1e3b9d40";
 const CLIENT: &str = "0c9e4a7b-2f5d-4e18-a3b6-7d1f9c2e5a83";
@@ -478,7 +478,7 @@ async fn only_https_with_a_trusted_certificate_signs_in() {
     let log = Process::try_start(&["--dataverse", &org.url, "--auth", "client-secret"], &env)
         .await
         .err()
-        .expect("convq-http refuses to start");
+        .expect("convq serve refuses to start");
     assert!(
         log.contains(&format!(
             "[dataverse_auth_failed] cannot sign in to Dataverse with client secret: authority \
@@ -528,7 +528,7 @@ async fn a_library_caller_passes_the_transport_and_cloud_in_the_credential_optio
     )
     .unwrap();
     let client = DataverseClient::new(DataverseConfig::new(&org.url, credential)).unwrap();
-    let compiled = convq_core::compile(crate::WAITING, &convq_core::Options::default()).unwrap();
+    let compiled = convq_core::compile(super::WAITING, &convq_core::Options::default()).unwrap();
     let rows = client
         .fetch(&compiled, &RunContext::at(std::time::SystemTime::now()))
         .await

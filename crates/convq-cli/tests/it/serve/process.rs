@@ -1,4 +1,4 @@
-//! The real `convq-http` binary as a child process on a free loopback port, with its stderr
+//! The real `convq serve` as a child process on a free loopback port, with its stderr
 //! collected line by line: the harness of every test that needs signals, the command line or
 //! the production start-up path.
 
@@ -45,7 +45,7 @@ enum Logging {
     Info,
 }
 
-/// The `convq-http` binary on a free port.
+/// `convq serve` on a free port.
 pub(crate) struct Process {
     child: Child,
     base: String,
@@ -76,7 +76,8 @@ impl Process {
     }
 
     async fn spawn(logging: Logging, args: &[&str], env: &[(&str, &str)]) -> Result<Self, String> {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_convq-http"));
+        let mut command = Command::new(env!("CARGO_BIN_EXE_convq"));
+        command.arg("serve");
         if !args.contains(&"--addr") {
             command.args(["--addr", "127.0.0.1:0"]);
         }
@@ -97,7 +98,7 @@ impl Process {
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
-            .expect("spawn convq-http");
+            .expect("spawn convq serve");
         let log = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = oneshot::channel();
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();

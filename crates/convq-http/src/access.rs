@@ -1,10 +1,10 @@
-//! Who may call the service, and as whom it calls Dataverse.
+//! Who may call the service (inbound checks; how the service signs in to Dataverse is
+//! convq-backend's credential, chosen by the command line).
 //!
-//! - Outbound ([`DataverseAuthArgs`], shared with `convq get`): `--auth MODE` and `--client-id`.
-//! - Inbound ([`AccessArgs`], `convq serve` only): `--api-keys FILE` (plain keys or
-//!   `sha256:<hex>`, compared in constant time, re-read on SIGHUP) and `--entra-tenant`/
-//!   `--entra-audience`/`--entra-roles` (Entra ID access tokens checked against the tenant's
-//!   JWKS: signature, `iss`, `aud`, `exp`, `nbf`, app roles).
+//! - API keys ([`ApiKeys`]): plain keys or `sha256:<hex>`, compared in constant time, re-read on
+//!   SIGHUP.
+//! - Entra ID access tokens ([`EntraConfig`]), checked against the tenant's JWKS: signature,
+//!   `iss`, `aud`, `exp`, `nbf`, app roles.
 //! - In pass-through the caller's `Authorization: Bearer` goes to Dataverse as is.
 //!
 //! `/healthz`, `/readyz` and `/metrics` stay open; every other route goes through
@@ -14,7 +14,6 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -23,97 +22,20 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use convq_backend::{AuthMode, BackendError, Credential, CredentialOptions, DataverseAuth, Secret};
+use convq_backend::Secret;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, jwk::JwkSet};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::AppState;
 use crate::error::{ApiError, HttpCode};
-
-/// How `convq get` and `convq serve` sign in to Dataverse.
-#[derive(Debug, Clone, clap::Args)]
-#[non_exhaustive]
-pub struct DataverseAuthArgs {
-    /// How to sign in to Dataverse: default (CONVQ_DATAVERSE_TOKEN, then environment client
-    /// secret, workload identity, managed identity, Azure CLI), token, client-secret,
-    /// workload-identity, managed-identity, azure-cli, or passthrough (serve only: each
-    /// request's own bearer token).
-    #[arg(long, value_name = "MODE", default_value = "default", value_parser = parse_mode,
-          requires = "dataverse")]
-    pub auth: AuthMode,
-
-    /// The client id of a user-assigned managed identity (--auth managed-identity or default).
-    #[arg(long, value_name = "ID", requires = "dataverse")]
-    pub client_id: Option<String>,
-}
-
-fn parse_mode(text: &str) -> Result<AuthMode, String> {
-    text.parse()
-}
-
-impl DataverseAuthArgs {
-    /// The Dataverse authentication these flags ask for, reading the environment.
-    ///
-    /// # Errors
-    /// [`BackendError::AuthFailed`]: the mode's settings are missing.
-    pub fn dataverse_auth(&self) -> Result<DataverseAuth, BackendError> {
-        if self.auth == AuthMode::Passthrough {
-            return Ok(DataverseAuth::Passthrough);
-        }
-        let options =
-            CredentialOptions::from_env().with_managed_identity_client_id(self.client_id.clone());
-        Ok(Credential::from_mode(self.auth, &options)?.into())
-    }
-}
-
-/// Who may call `convq serve`.
-#[derive(Debug, Clone, Default, clap::Args)]
-#[non_exhaustive]
-pub struct AccessArgs {
-    /// Accept callers with one of these keys (one per line, plain or sha256:<hex>; # comments),
-    /// sent as x-api-key or Authorization: Bearer. Re-read on SIGHUP.
-    #[arg(long, value_name = "FILE")]
-    pub api_keys: Option<PathBuf>,
-
-    /// Accept Entra ID access tokens issued by this tenant (id or domain); needs --entra-audience.
-    #[arg(long, value_name = "TENANT", requires = "entra_audience")]
-    pub entra_tenant: Option<String>,
-
-    /// The audience Entra ID tokens must carry (this API's app id URI or client id).
-    #[arg(long, value_name = "AUDIENCE", requires = "entra_tenant")]
-    pub entra_audience: Option<String>,
-
-    /// App roles of which a token must carry at least one (comma-separated).
-    #[arg(
-        long,
-        value_name = "ROLE,...",
-        value_delimiter = ',',
-        requires = "entra_tenant"
-    )]
-    pub entra_roles: Vec<String>,
-
-    /// Where the token signing keys come from (JWKS); the tenant's keys by default. For
-    /// sovereign clouds.
-    #[arg(long, value_name = "URL", requires = "entra_tenant")]
-    pub jwks_url: Option<String>,
-
-    /// Serve a held credential or a --data file on a non-loopback address without --api-keys
-    /// or --entra-*.
-    #[arg(long)]
-    pub allow_anonymous: bool,
-
-    /// Serve /metrics on this address instead of the main one.
-    #[arg(long, value_name = "HOST:PORT")]
-    pub metrics_addr: Option<SocketAddr>,
-}
 
 /// Why an inbound setting is unusable.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AccessError {
-    /// The key file cannot be read or has a bad line.
+    /// The key file cannot be read or has a bad line (the message names the file as the
+    /// `--api-keys` flag that gives it).
     #[error("--api-keys {}: {reason}", path.display())]
     ApiKeys {
         /// The file.
@@ -190,39 +112,6 @@ impl AccessPolicy {
     #[must_use]
     pub fn api_keys(&self) -> Option<&ApiKeys> {
         self.api_keys.as_ref()
-    }
-}
-
-impl AccessArgs {
-    /// The policy these flags ask for (`passthrough`: the Dataverse mode is pass-through).
-    ///
-    /// # Errors
-    /// An unreadable key file, or Entra checks with pass-through (the bearer is Dataverse's).
-    pub fn policy(&self, passthrough: bool) -> Result<AccessPolicy, AccessError> {
-        let mut policy = AccessPolicy::open();
-        if let Some(path) = &self.api_keys {
-            policy = policy.with_api_keys(ApiKeys::load(path)?);
-        }
-        if let (Some(tenant), Some(audience)) = (&self.entra_tenant, &self.entra_audience) {
-            if passthrough {
-                return Err(AccessError::Entra(
-                    "--entra-* checks tokens issued for this service, but --auth passthrough \
-                     forwards the caller's token to Dataverse: use --api-keys (x-api-key) with \
-                     pass-through, or another --auth mode"
-                        .to_owned(),
-                ));
-            }
-            let mut config = EntraConfig::new(tenant.clone(), audience.clone());
-            config.roles = self.entra_roles.clone();
-            if let Some(url) = &self.jwks_url {
-                config.jwks_url = url.clone();
-            }
-            policy = policy.with_entra(config);
-        }
-        if passthrough {
-            policy = policy.with_passthrough();
-        }
-        Ok(policy)
     }
 }
 
@@ -568,11 +457,10 @@ fn refuse(code: HttpCode, message: String, error: Option<&str>, hint: &str) -> R
 
 /// The inbound check of every protected route.
 pub(crate) async fn authenticate(
-    State(state): State<AppState>,
+    State(policy): State<AccessPolicy>,
     mut request: Request,
     next: Next,
 ) -> Response {
-    let policy = &state.inner.access;
     let headers = request.headers();
     let api_key = headers
         .get("x-api-key")

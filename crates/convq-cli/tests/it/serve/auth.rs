@@ -1,4 +1,4 @@
-//! Signing in and checking callers, end to end with the real `convq-http` binary:
+//! Signing in and checking callers, end to end with the real `convq serve`:
 //!
 //! - `Identity`: the App Service managed identity endpoint (`IDENTITY_ENDPOINT` /
 //!   `IDENTITY_HEADER`) on 127.0.0.1, issuing short-lived tokens; `azure_identity`'s real
@@ -24,8 +24,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
-use crate::process::Process;
-use crate::{WAITING, client, closed_port, get_status, serve_local};
+use super::process::Process;
+use super::{WAITING, client, closed_port, get_status, serve_local};
 
 const IDENTITY_SECRET: &str = "identity-header-secret-7c1f";
 
@@ -532,9 +532,9 @@ async fn a_held_credential_or_data_on_a_non_loopback_address_needs_caller_checks
             vec![("CONVQ_DATAVERSE_TOKEN", "t")],
         ),
     ] {
-        let mut full = vec!["--addr", "0.0.0.0:0"];
+        let mut full = vec!["serve", "--addr", "0.0.0.0:0"];
         full.extend(&args);
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_convq-http"))
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_convq"))
             .args(&full)
             .envs(env.iter().copied())
             .stdin(std::process::Stdio::null())
