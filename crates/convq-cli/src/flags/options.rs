@@ -64,19 +64,27 @@ fn read_options(given: &str) -> Result<Options, OptionsError> {
         (given.to_owned(), String::new())
     } else {
         let path = given.strip_prefix('@').unwrap_or(given);
-        let text = std::fs::read_to_string(path).map_err(|error| OptionsError::File {
+        let file_error = |error| OptionsError::File {
             path: path.into(),
             error,
-        })?;
+        };
+        let bytes = std::fs::read(path).map_err(file_error)?;
+        let text = convq_core::decode_input(&bytes)
+            .map_err(|e| OptionsError::Invalid(format!("{e} in {path}")))?
+            .into_owned();
         (text, format!(" in {path}"))
     };
-    let options: Options =
-        serde_json::from_str(&text).map_err(|e| OptionsError::Invalid(format!("{e}{from}")))?;
-    if let Err(error) = convq_core::compile(
-        r#"{"agentId":"00000000-0000-0000-0000-000000000000"}"#,
-        &options,
-    ) {
-        return Err(OptionsError::Invalid(format!("{error}{from}")));
-    }
-    Ok(options)
+    // The core's reading, as the HTTP service and the wasm package read options; the message
+    // names the pointer so a long options file can be fixed.
+    Options::from_json(&text).map_err(|error| {
+        let at = match error.path() {
+            "" => String::new(),
+            pointer => format!(" (at {pointer})"),
+        };
+        let message = match &error {
+            convq_core::Error::InvalidOptions { message, .. } => message.clone(),
+            other => other.to_string(),
+        };
+        OptionsError::Invalid(format!("{message}{at}{from}"))
+    })
 }
