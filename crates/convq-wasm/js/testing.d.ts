@@ -3,7 +3,6 @@
 // Conversation, ...) are generated from the Rust types and the catalog (convq-types.d.ts).
 import type {
   Conversation,
-  Envelope,
   ErrorBody,
   Input,
   OmnichannelOptions as StoreOptions,
@@ -11,6 +10,14 @@ import type {
 
 export type { Compiled, Conversation, Envelope, ErrorBody, Input, Options } from "./convq_testing.js";
 export { compile, getConversations } from "./convq_testing.js";
+
+/**
+ * What getConversations resolves with: the `Envelope` with its records typed as conversations
+ * (`if (answer.status)` narrows to the success shape).
+ */
+export type ConversationsEnvelope =
+  | { result: { values: Conversation[] }; status: true }
+  | { error: ErrorBody; status: false };
 
 /** How an Omnichannel method rejects: the failure envelope. */
 export interface Failure {
@@ -39,7 +46,7 @@ export interface MessageObject {
 /** The methods of `Microsoft.Omnichannel` that the fake implements, with their documented signatures. */
 export interface OmnichannelApi {
   getConversationId(): Promise<string>;
-  getConversations(input: Input | string, correlationId?: string | null): Promise<Envelope>;
+  getConversations(input: Input | string, correlationId?: string | null): Promise<ConversationsEnvelope>;
   openConversation(conversationId: string, lastsessionId?: string | null, liveworkstreamId?: string | null): Promise<unknown>;
   linkToConversation(entityLogicalName: "account" | "contact" | "incident", recordId: string, conversationId?: string | null): Promise<unknown>;
   unlinkFromConversation(entityLogicalName: "account" | "contact" | "incident", recordId: string, conversationId?: string | null): Promise<unknown>;
@@ -58,7 +65,12 @@ export interface XrmWebApi {
 
 export type MethodName = keyof OmnichannelApi | keyof XrmWebApi;
 
-export interface OmnichannelOptions extends StoreOptions {
+export interface OmnichannelOptions extends Omit<StoreOptions, "records"> {
+  /**
+   * The conversations (Web API property names): an array, a Web API response body
+   * `{ value: [...] }`, or either as JSON text (NDJSON too).
+   */
+  records: readonly Conversation[] | { value: readonly Conversation[] } | string;
   /** The signed-in agent (systemuser id): sendMessageToConversation sends only to their conversations. */
   agentId?: string | null;
   /** The conversation whose session is focused (getConversationId, and the default conversationId). */
