@@ -326,13 +326,13 @@ fn warning(kind: NameKind, name: &str, location: RecordLocation) -> Option<LoadW
         NameKind::AgentLogicalName | NameKind::LogicalName(_) => (
             "store_logical_name",
             format!(
-                "{location}: `{name}` is the column's logical name; Web API returns this lookup                  as `{property}` (a GUID), and no query reads `{name}`: rename it"
+                "{location}: `{name}` is the column's logical name; Web API returns this lookup as `{property}` (a GUID), and no query reads `{name}`: rename it"
             ),
         ),
         NameKind::Unknown => (
             "store_unknown_property",
             format!(
-                "{location}: `{name}` is not a property of msdyn_ocliveworkitem (a misspelling,                  or a custom column: declare it with extraColumns to select it)"
+                "{location}: `{name}` is not a property of msdyn_ocliveworkitem (a misspelling, or a custom column: declare it with extraColumns to select it)"
             ),
         ),
     };
