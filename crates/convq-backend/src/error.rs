@@ -97,6 +97,20 @@ pub enum StoreError {
         /// Where it is used first.
         first: RecordLocation,
     },
+    /// A record names the agent lookup by its logical name, without the Web API property: no
+    /// query could ever return it.
+    #[error(
+        "{location}: `{field}` is the agent lookup's logical name; Web API returns it as \
+         `{property}`, and without it no query can find the record"
+    )]
+    LogicalName {
+        /// Where the record is.
+        location: RecordLocation,
+        /// The logical name the record has.
+        field: String,
+        /// The Web API property it needs.
+        property: String,
+    },
     /// More records or distinct property names than the store's compact indexes hold.
     #[error("the store has more than {limit} {what}")]
     TooLarge {
@@ -116,6 +130,7 @@ convq_core::error_codes! {
         Self::IncompletePage => ("store_incomplete_page", "The saved body has @odata.nextLink, so it is only one page of the result."),
         Self::MalformedRecord { .. } => ("store_malformed_record", "A record is not an object, or a property the store evaluates has the wrong type; the path points at it."),
         Self::DuplicateId { .. } => ("store_duplicate_id", "Two records have the same activityid."),
+        Self::LogicalName { .. } => ("store_logical_name", "A record has a lookup's logical name (`msdyn_activeagentid`) where Web API has `_msdyn_activeagentid_value`, so no query could find it."),
         Self::TooLarge { .. } => ("store_too_large", "More records or distinct property names than the store holds."),
     }
 }
@@ -133,6 +148,9 @@ impl StoreError {
             }
             Self::MalformedRecord { location, .. } => location.pointer(),
             Self::DuplicateId { location, .. } => format!("{}/activityid", location.pointer()),
+            Self::LogicalName {
+                location, field, ..
+            } => format!("{}/{}", location.pointer(), escape_pointer(field)),
             _ => String::new(),
         }
     }
@@ -151,6 +169,10 @@ impl StoreError {
                  @odata.nextLink to load this page alone"
                     .to_owned(),
             ),
+            Self::LogicalName { property, .. } => Some(format!(
+                "records use Web API property names: rename the key to `{property}` (lookups are \
+                 `_<logical name>_value`)"
+            )),
             Self::MalformedRecord { .. } => Some(
                 "records use Web API property names and values: activityid and \
                  _msdyn_activeagentid_value GUID strings, statuscode an integer, createdon an \

@@ -64,7 +64,7 @@ pub use error::{BACKEND_ERROR_CODES, BackendError, RecordLocation, STORE_ERROR_C
 pub use jiff::tz::TimeZone;
 pub use observe::{Counters, CountersSnapshot, Observer};
 pub use secret::Secret;
-pub use store::EmbeddedStore;
+pub use store::{EmbeddedStore, LoadWarning};
 pub use timestamp::{InvalidTimestamp, parse_timestamp};
 
 /// A boxed, sendable future: what [`Backend::fetch`] returns (the trait stays object safe).

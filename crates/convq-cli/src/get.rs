@@ -175,6 +175,9 @@ fn backend(args: &GetArgs, options: &Options) -> anyhow::Result<Box<dyn Backend>
             };
             anyhow::anyhow!("[{}]{at} {e}", e.code())
         })?;
+        for warning in store.load_warnings() {
+            output::report_store_warning(warning);
+        }
         return Ok(Box::new(store));
     }
     Ok(Box::new(EmbeddedStore::sample()))

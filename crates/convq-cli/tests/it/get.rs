@@ -136,6 +136,42 @@ fn data_files_replace_the_sample_store() {
     );
 }
 
+/// A `--data` record that names a lookup by its logical name, or has a property the catalog does
+/// not know, is a warning with its pointer on stderr; an agent given only by its logical name
+/// is refused, since no query could find the record.
+#[test]
+fn data_records_with_logical_names_warn_or_are_refused() {
+    let body = json!({"value": [{
+        "activityid": "00000000-0000-4000-8000-000000000001",
+        "_msdyn_activeagentid_value": AGENT, "statuscode": 3,
+        "msdyn_customer": "11111111-1111-4111-8111-111111111111", "msdyn_titel": "typo"
+    }]});
+    let output = get_waiting_from(&scratch("get-logical.json", &body.to_string()));
+    assert_exit(&output, 0);
+    let text = stderr(&output);
+    assert!(
+        text.starts_with(
+            "warning[store_logical_name] at /value/0/msdyn_customer: record 0 of `value`: \
+             `msdyn_customer` is the column's logical name; Web API returns this lookup as \
+             `_msdyn_customer_value`"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("warning[store_unknown_property] at /value/0/msdyn_titel: "),
+        "{text}"
+    );
+
+    let agent = json!([{"activityid": "00000000-0000-4000-8000-000000000001", "msdyn_activeagentid": AGENT}]);
+    let output = get_waiting_from(&scratch("get-logical-agent.json", &agent.to_string()));
+    assert_exit(&output, 1);
+    assert_stderr_starts_with(
+        &output,
+        "error: [store_logical_name] at /0/msdyn_activeagentid record 0 of the array: \
+         `msdyn_activeagentid` is the agent lookup's logical name",
+    );
+}
+
 #[test]
 fn bad_flags_are_usage_errors() {
     let output = run(&["get", "--now", "tomorrow", "examples/waiting.json"]);
