@@ -6,17 +6,16 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use axum::http::HeaderValue;
-use convq_backend::{
-    Backend, DataverseAuth, DataverseClient, DataverseConfig, EmbeddedStore, Shared, SharedConfig,
-};
+use convq_backend::{Backend, EmbeddedStore};
 use convq_core::{DaysReading, Options};
+use convq_dataverse::{ConnectOptions, DataverseAuth};
 
 use crate::auth::{AccessArgs, AccessError, DataverseAuthArgs};
 use crate::{AppState, ConnectionLimits, Limits, ServerConfig};
 
 /// The environment variable that holds a static Dataverse bearer token (never a flag: flags
 /// show up in process listings and shell history).
-pub use convq_backend::TOKEN_VAR;
+pub use convq_dataverse::TOKEN_VAR;
 
 /// Flags of the getConversations service.
 #[derive(Debug, Clone, clap::Args)]
@@ -264,7 +263,7 @@ impl ServeArgs {
         let options = self.options()?;
         let metrics = Arc::new(crate::metrics::Metrics::new());
         let passthrough = self.dataverse.is_some()
-            && self.dataverse_auth.auth == convq_backend::AuthMode::Passthrough;
+            && self.dataverse_auth.auth == convq_dataverse::AuthMode::Passthrough;
         let access = self.access.policy(passthrough)?;
         // Safe default: what only the service's own identity (or file) may read is not handed
         // to the network without a caller check.
@@ -287,21 +286,18 @@ impl ServeArgs {
         let backend: Arc<dyn Backend> = match (&self.dataverse, &self.data) {
             (Some(url), _) => {
                 let auth: DataverseAuth = self.dataverse_auth.dataverse_auth()?;
-                let mut config = DataverseConfig::new(url.clone(), auth);
-                config.max_page_bytes = self.dataverse_max_page_bytes;
-                config.max_response_bytes = self.dataverse_max_response_bytes;
+                let mut connect = ConnectOptions::default();
+                connect.max_page_bytes = self.dataverse_max_page_bytes;
+                connect.max_response_bytes = self.dataverse_max_response_bytes;
                 if let Some(timeout) = self.dataverse_timeout {
-                    config.total_timeout = timeout;
+                    connect.total_timeout = timeout;
                 }
-                config.max_concurrent = self.max_concurrent as usize;
-                // Retries are bounded by the deadline: a throttled call waits as long as it may.
-                config.max_retries = u32::MAX;
-                let client = DataverseClient::new(config)?.with_observer(metrics.upstream());
-                let mut shared = SharedConfig::default();
-                shared.coalesce_window = self.coalesce_window;
-                shared.cache_ttl = self.cache_ttl;
-                shared.status_filter = options.status_filter;
-                Arc::new(Shared::new(client, shared))
+                connect.max_concurrent = self.max_concurrent as usize;
+                connect.shared.coalesce_window = self.coalesce_window;
+                connect.shared.cache_ttl = self.cache_ttl;
+                connect.shared.status_filter = options.status_filter;
+                connect.observer = Some(metrics.upstream());
+                Arc::new(convq_dataverse::connect(url, auth, &connect)?)
             }
             (None, Some(path)) => Arc::new(EmbeddedStore::from_path(path)?),
             (None, None) => Arc::new(EmbeddedStore::sample()),

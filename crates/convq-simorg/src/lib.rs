@@ -1,4 +1,4 @@
-//! A simulated Dataverse organization for tests and load runs (feature `simorg`): an HTTP
+//! A simulated Dataverse organization for tests and load runs: an HTTP
 //! server on 127.0.0.1 that answers the Web API queries convq sends for
 //! `msdyn_ocliveworkitems` from an [`EmbeddedStore`], with Dataverse's service protection
 //! limits scaled for a test, added latency, and counts of what it received.
@@ -35,7 +35,7 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use crate::EmbeddedStore;
+use convq_backend::{EmbeddedStore, RunContext};
 
 /// The entity set path convq queries.
 const PATH: &str = "/api/data/v9.2/msdyn_ocliveworkitems";
@@ -348,12 +348,7 @@ fn answer(
         let query: Query = convq_core::compile(&input.to_string(), &Options::default())
             .map_err(|e| format!("{e} at {}", e.path()))?
             .ast;
-        answers.push(
-            state
-                .store
-                .query(&query, &crate::RunContext::at(now))
-                .into_iter(),
-        );
+        answers.push(state.store.query(&query, &RunContext::at(now)).into_iter());
     }
     // Round robin over the agents: a combined answer mixes them.
     let mut rows = Vec::new();

@@ -9,10 +9,9 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use convq_backend::{
-    Backend, BackendError, DataverseClient, DataverseConfig, Outcome, RunContext, get_conversations,
-};
+use convq_backend::{Backend, BackendError, ErrorKind, Outcome, RunContext, get_conversations};
 use convq_core::{Compiled, Options};
+use convq_dataverse::{DataverseClient, DataverseConfig};
 use serde_json::{Value, json};
 
 use crate::{AGENT, now};
@@ -372,9 +371,13 @@ async fn dataverse_error_bodies_become_failure_envelopes() {
     let ctx = RunContext::at(now());
     let input = example().to_string();
     let mut envelopes = Vec::new();
-    for _ in 0..3 {
+    for kind in [
+        ErrorKind::Unauthorized,
+        ErrorKind::Backend,
+        ErrorKind::Backend,
+    ] {
         let run = get_conversations(&client, &input, &Options::default(), &ctx).await;
-        assert_eq!(run.outcome, Outcome::BackendFailure { timeout: false });
+        assert_eq!(run.outcome, Outcome::Failure(kind));
         let text = serde_json::to_string(&run.envelope).unwrap();
         assert!(!text.contains("test-token"), "{text}");
         envelopes.push(run.envelope);
@@ -429,7 +432,7 @@ async fn a_slow_answer_times_out() {
         "{:?}",
         started.elapsed()
     );
-    assert_eq!(run.outcome, Outcome::BackendFailure { timeout: true });
+    assert_eq!(run.outcome, Outcome::Failure(ErrorKind::Timeout));
     let body = serde_json::to_value(&run.envelope).unwrap();
     assert_eq!(body["error"]["code"], "dataverse_timeout");
     assert_eq!(

@@ -497,9 +497,9 @@ async fn only_https_with_a_trusted_certificate_signs_in() {
 async fn a_library_caller_passes_the_transport_and_cloud_in_the_credential_options() {
     use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
     use azure_core::http::Transport;
-    use convq_backend::{
-        AuthMode, Backend, Credential, CredentialOptions, DataverseClient, DataverseConfig,
-        RunContext, Secret,
+    use convq_backend::{Backend, RunContext, Secret};
+    use convq_dataverse::{
+        AuthMode, Credential, CredentialOptions, DataverseClient, DataverseConfig,
     };
 
     let (entra, org) = entra_and_org(Proof::Secret(SECRET), 3600).await;
