@@ -82,7 +82,7 @@ fn assert_no_token(error: &BackendError) {
 #[tokio::test]
 async fn pages_are_followed_unchanged_with_the_web_api_headers() {
     let server = start(paged(3)).await;
-    let client = DataverseClient::new(config(&server.url())).unwrap();
+    let client = DataverseClient::new(config(server.url())).unwrap();
     let compiled = compiled(&example());
     let rows = client
         .fetch(&compiled, &RunContext::at(now()))
@@ -137,7 +137,7 @@ async fn pages_are_followed_unchanged_with_the_web_api_headers() {
 #[tokio::test]
 async fn paging_stops_at_top_and_without_a_page_size_no_prefer_is_sent() {
     let server = start(paged(10)).await;
-    let mut config = config(&server.url());
+    let mut config = config(server.url());
     config.page_size = None;
     let client = DataverseClient::new(config).unwrap();
     let mut input = example();
@@ -159,10 +159,10 @@ async fn paging_stops_at_top_and_without_a_page_size_no_prefer_is_sent() {
 #[tokio::test]
 async fn formatted_values_are_asked_for_with_prefer() {
     let server = start(paged(1)).await;
-    let client = DataverseClient::new(config(&server.url())).unwrap();
+    let client = DataverseClient::new(config(server.url())).unwrap();
     let ctx = RunContext::at(now()).with_formatted_values(true);
     client.fetch(&compiled(&example()), &ctx).await.unwrap();
-    let mut config = config(&server.url());
+    let mut config = config(server.url());
     config.page_size = None;
     let unpaged = DataverseClient::new(config).unwrap();
     unpaged.fetch(&compiled(&example()), &ctx).await.unwrap();
@@ -188,7 +188,7 @@ async fn formatted_values_are_asked_for_with_prefer() {
 #[tokio::test]
 async fn the_page_cap_is_an_error_not_a_partial_answer() {
     let server = start(paged(usize::MAX)).await;
-    let mut config = config(&server.url());
+    let mut config = config(server.url());
     config.max_pages = 3;
     let client = DataverseClient::new(config).unwrap();
     let error = fetch(&client, &example()).await.unwrap_err();
@@ -211,7 +211,7 @@ async fn retry_after_is_honoured_on_429() {
         }
     })
     .await;
-    let client = DataverseClient::new(config(&server.url())).unwrap();
+    let client = DataverseClient::new(config(server.url())).unwrap();
     let started = Instant::now();
     let rows = fetch(&client, &example()).await.unwrap();
     assert_eq!(rows.len(), 1);
@@ -226,7 +226,7 @@ async fn retry_after_is_honoured_on_429() {
 #[tokio::test]
 async fn retries_are_bounded_and_long_waits_capped() {
     let server = start(|_| Reply::json(503, &json!({})).with_retry_after("3600")).await;
-    let mut config = config(&server.url());
+    let mut config = config(server.url());
     config.max_retries = 2;
     config.max_retry_wait = Duration::from_millis(50);
     let client = DataverseClient::new(config).unwrap();
@@ -245,7 +245,7 @@ async fn retries_are_bounded_and_long_waits_capped() {
 #[tokio::test]
 async fn a_wait_past_the_deadline_fails_at_once() {
     let server = start(|_| Reply::json(429, &json!({})).with_retry_after("20")).await;
-    let mut config = config(&server.url());
+    let mut config = config(server.url());
     config.total_timeout = Duration::from_secs(5);
     let client = DataverseClient::new(config).unwrap();
     let started = Instant::now();
@@ -262,7 +262,7 @@ async fn dataverse_error_bodies_become_failure_envelopes() {
         _ => Reply::text(500, "text/html", "<html>oops</html>"),
     })
     .await;
-    let client = DataverseClient::new(config(&server.url())).unwrap();
+    let client = DataverseClient::new(config(server.url())).unwrap();
     let ctx = RunContext::at(now());
     let input = example().to_string();
     let mut envelopes = Vec::new();
@@ -289,7 +289,7 @@ async fn malformed_bodies_are_bad_responses() {
         r#"{"value": [{"activityid": "x"}]"#,
     ];
     let server = start(move |call: &Call<'_>| Reply::text(200, "", bodies[call.index])).await;
-    let client = DataverseClient::new(config(&server.url())).unwrap();
+    let client = DataverseClient::new(config(server.url())).unwrap();
     let mut messages = Vec::new();
     for _ in bodies {
         let error = fetch(&client, &example()).await.unwrap_err();
@@ -304,7 +304,7 @@ async fn malformed_bodies_are_bad_responses() {
 async fn a_slow_answer_times_out() {
     let server =
         start(|_| Reply::json(200, &json!({"value": []})).after(Duration::from_secs(10))).await;
-    let mut config = config(&server.url());
+    let mut config = config(server.url());
     config.total_timeout = Duration::from_millis(300);
     let client = DataverseClient::new(config).unwrap();
     let started = Instant::now();
@@ -334,7 +334,7 @@ async fn a_slow_answer_times_out() {
 async fn the_callers_deadline_comes_first_and_says_so() {
     let server =
         start(|_| Reply::json(200, &json!({"value": []})).after(Duration::from_secs(10))).await;
-    let client = DataverseClient::new(config(&server.url())).unwrap();
+    let client = DataverseClient::new(config(server.url())).unwrap();
     let started = Instant::now();
     let ctx = RunContext::at(now()).with_deadline(started + Duration::from_secs(1));
     let error = client.fetch(&compiled(&example()), &ctx).await.unwrap_err();
@@ -375,7 +375,7 @@ async fn oversized_pages_and_answers_are_refused() {
     };
 
     let server = two_pages().await;
-    let mut config = config(&server.url());
+    let mut config = config(server.url());
     config.max_page_bytes = page_size - 1;
     let client = DataverseClient::new(config).unwrap();
     let error = fetch(&client, &example()).await.unwrap_err();
@@ -391,7 +391,7 @@ async fn oversized_pages_and_answers_are_refused() {
 
     // Each page fits, both together do not.
     let server = two_pages().await;
-    let mut config = self::config(&server.url());
+    let mut config = self::config(server.url());
     config.max_response_bytes = page_size * 3 / 2;
     let client = DataverseClient::new(config).unwrap();
     let error = fetch(&client, &example()).await.unwrap_err();
@@ -403,7 +403,7 @@ async fn oversized_pages_and_answers_are_refused() {
 
     // With room for both, both pages come back.
     let server = two_pages().await;
-    let mut config = self::config(&server.url());
+    let mut config = self::config(server.url());
     config.max_response_bytes = page_size * 3;
     let client = DataverseClient::new(config).unwrap();
     assert_eq!(fetch(&client, &example()).await.unwrap().len(), 16);
@@ -418,7 +418,7 @@ async fn rejected_credentials_make_the_client_unready_until_a_call_succeeds() {
         _ => Reply::json(200, &json!({"value": [row(1)]})),
     })
     .await;
-    let client = DataverseClient::new(config(&server.url())).unwrap();
+    let client = DataverseClient::new(config(server.url())).unwrap();
     assert!(client.is_ready(), "ready before any call");
     for (code, ready) in [
         ("dataverse_unauthorized", false),
@@ -437,7 +437,7 @@ async fn rejected_credentials_make_the_client_unready_until_a_call_succeeds() {
 /// The error a fetch gets from a server that always answers `reply`.
 async fn error_for(reply: Reply) -> BackendError {
     let server = start(move |_| reply.clone()).await;
-    let client = DataverseClient::new(config(&server.url())).unwrap();
+    let client = DataverseClient::new(config(server.url())).unwrap();
     fetch(&client, &example()).await.unwrap_err()
 }
 
@@ -488,7 +488,7 @@ async fn a_next_link_to_another_host_is_not_followed() {
         )
     })
     .await;
-    let client = DataverseClient::new(config(&server.url())).unwrap();
+    let client = DataverseClient::new(config(server.url())).unwrap();
     let error = fetch(&client, &example()).await.unwrap_err();
     assert_eq!(error.code(), "dataverse_bad_response");
     assert!(
