@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use convq_core::ErrorBody;
@@ -41,7 +42,7 @@ impl fmt::Display for RecordLocation {
 }
 
 /// Why a conversation store could not be loaded. Loading is all or nothing.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
     /// The file could not be read.
@@ -49,8 +50,8 @@ pub enum StoreError {
     Unreadable {
         /// The file.
         path: PathBuf,
-        /// Why.
-        source: std::io::Error,
+        /// Why (shared, so that the error can be cloned).
+        source: Arc<std::io::Error>,
     },
     /// The text is not JSON (or an NDJSON line is not).
     #[error("the store is not valid JSON: {message} (line {line}, column {column})")]
@@ -196,8 +197,9 @@ fn escape_pointer(key: &str) -> String {
 
 /// Why a backend could not answer a compiled query.
 ///
-/// Messages never contain the bearer token.
-#[derive(Debug, thiserror::Error)]
+/// Messages never contain the bearer token. Cloned for every caller that shares a Dataverse
+/// request (coalescing).
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum BackendError {
     /// Dataverse rejected the token (HTTP 401).
@@ -362,10 +364,24 @@ impl BackendError {
         }
     }
 
-    /// Whether the backend ran out of time (HTTP adapters answer 504 rather than 502).
+    /// What kind of failure it is (adapters map kinds to exit codes and HTTP statuses).
     #[must_use]
-    pub fn is_timeout(&self) -> bool {
-        matches!(self, Self::DataverseTimeout { .. })
+    pub fn kind(&self) -> crate::ErrorKind {
+        use crate::ErrorKind;
+        match self {
+            Self::DataverseTimeout { .. } => ErrorKind::Timeout,
+            Self::DataverseThrottled { .. } => ErrorKind::Throttled,
+            Self::DataverseUnavailable { .. } => ErrorKind::Unavailable,
+            Self::DataverseUnauthorized { .. } | Self::AuthFailed { .. } => ErrorKind::Unauthorized,
+            Self::DataverseForbidden { .. } => ErrorKind::Forbidden,
+            Self::DataverseResponseTooLarge { .. }
+            | Self::DataverseError { .. }
+            | Self::DataverseUnreachable { .. }
+            | Self::DataverseBadResponse { .. }
+            | Self::DataversePageLimit { .. }
+            | Self::InvalidConfig { .. }
+            | Self::Store(_) => ErrorKind::Backend,
+        }
     }
 
     /// A suggestion for the caller, where there is one.

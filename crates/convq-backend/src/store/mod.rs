@@ -107,7 +107,7 @@ impl EmbeddedStore {
     pub fn from_path(path: &Path) -> Result<Self, StoreError> {
         let bytes = std::fs::read(path).map_err(|source| StoreError::Unreadable {
             path: path.to_owned(),
-            source,
+            source: source.into(),
         })?;
         Self::from_bytes(&bytes)
     }

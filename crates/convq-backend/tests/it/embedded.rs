@@ -1,6 +1,6 @@
 //! The embedded store: loading and evaluation, on small hand-made stores.
 
-use convq_backend::{EmbeddedStore, Outcome, RunContext, StoreError, parse_timestamp};
+use convq_backend::{EmbeddedStore, ErrorKind, Outcome, RunContext, StoreError, parse_timestamp};
 use convq_core::Options;
 use serde_json::{Value, json};
 
@@ -382,7 +382,7 @@ fn envelopes_and_outcomes() {
     assert_eq!(custom.warnings.len(), 1, "the unknown column warns");
     assert_eq!(custom.warnings[0].path, "/attributes/0");
     let bad = run(&store, r#"{"agentId": "x"}"#, &ctx);
-    assert_eq!(bad.outcome, Outcome::InvalidInput);
+    assert_eq!(bad.outcome, Outcome::Failure(ErrorKind::InvalidInput));
     assert!(bad.warnings.is_empty());
     let body = serde_json::to_value(&bad.envelope).unwrap();
     assert_eq!(body["error"]["code"], "invalid_agent_id");
