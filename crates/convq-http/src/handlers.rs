@@ -148,9 +148,9 @@ pub(crate) async fn batch(State(state): State<AppState>, posted: Posted) -> Resp
                 body.extend_from_slice(&run.body);
             }
             // A panic in one run is that slot's server error, not the batch's.
-            Err(_) => body.extend_from_slice(
-                br#"{"error":{"code":"internal_error","message":"this input could not be run","path":""},"status":false}"#,
-            ),
+            Err(_) => body.extend(crate::error::internal_error_body(
+                "this input could not be run",
+            )),
         }
     }
     body.extend_from_slice(b"]}");
