@@ -12,6 +12,10 @@
 //!   `@odata.nextLink` with a `$skiptoken`.
 //! - Rows of several agents come interleaved (round robin over the agents' answers), the way
 //!   a real combined answer mixes agents: each agent's rows keep the order of its own query.
+//! - Rows that tie on every `$orderby` key come in a different order on each request (seeded,
+//!   [`SimOrgConfig::tie_seed`]), as SQL Server is free to order them: a client paging an order
+//!   that is not total repeats and skips rows, as it would against an org. An order that has
+//!   `activityid`, or no `$orderby` (Dataverse then orders by the primary key), has no ties.
 //! - `Authorization: Bearer <token>` is required; the token is the identity the limits count.
 //! - Limits per identity: `max_requests` per sliding `window`, `max_concurrent` in flight;
 //!   over either, 429 with `Retry-After` (whole seconds, at least 1) and Dataverse's error code.
@@ -56,6 +60,9 @@ pub struct SimOrgConfig {
     pub page_size: usize,
     /// "Now" for `LastXDays`; the clock when `None`.
     pub now: Option<SystemTime>,
+    /// Seed of the order of rows that tie on `$orderby`, drawn afresh for each request;
+    /// `None` orders them by `activityid`. Default `Some(0)`.
+    pub tie_seed: Option<u64>,
 }
 
 impl Default for SimOrgConfig {
@@ -67,6 +74,7 @@ impl Default for SimOrgConfig {
             max_concurrent: 52,
             page_size: 5_000,
             now: None,
+            tie_seed: Some(0),
         }
     }
 }
@@ -248,7 +256,7 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
 
 async fn conversations(State(state): State<Arc<OrgState>>, request: Request) -> Response {
     let counts = &state.counts;
-    counts.requests.fetch_add(1, Ordering::Relaxed);
+    let serial = counts.requests.fetch_add(1, Ordering::Relaxed);
     let headers = request.headers().clone();
     let Some(identity) = headers
         .get(header::AUTHORIZATION)
@@ -280,7 +288,7 @@ async fn conversations(State(state): State<Arc<OrgState>>, request: Request) -> 
         .and_then(|v| v.to_str().ok())
         .unwrap_or("127.0.0.1")
         .to_owned();
-    let answer = answer(&state, &host, &request.uri().to_string(), &headers);
+    let answer = answer(&state, &host, &request.uri().to_string(), &headers, serial);
     counts.in_flight.fetch_sub(1, Ordering::Relaxed);
     state.release(&identity);
     match answer {
@@ -302,6 +310,7 @@ fn answer(
     host: &str,
     target: &str,
     headers: &HeaderMap,
+    serial: u64,
 ) -> Result<(Value, u64), String> {
     let url = Url::parse(&format!("http://{host}{target}")).map_err(|e| e.to_string())?;
     let mut select = None;
@@ -320,16 +329,29 @@ fn answer(
         }
     }
     let filter = parse_filter(&filter.ok_or("a $filter is required")?)?;
-    let mut input = json!({
-        "attributes": select.unwrap_or_default().split(',').filter(|s| !s.is_empty()).collect::<Vec<_>>(),
-    });
+    let select = select.unwrap_or_default();
+    let mut attributes: Vec<&str> = select.split(',').filter(|s| !s.is_empty()).collect();
+    // The order keys, projected to find the ties (those not selected are removed after).
+    let keys: Vec<&str> = orderby
+        .as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|key| key.split(' ').next().filter(|k| !k.is_empty()))
+        .collect();
+    let added: Vec<&str> = keys
+        .iter()
+        .copied()
+        .filter(|k| *k != "activityid" && !attributes.contains(k))
+        .collect();
+    attributes.extend(&added);
+    let mut input = json!({ "attributes": attributes });
     if !filter.status.is_empty() {
         input["status"] = json!(filter.status);
     }
     if let Some(days) = filter.days {
         input["createdBeforeDays"] = json!(days);
     }
-    if let Some(orderby) = orderby {
+    if let Some(orderby) = &orderby {
         let keys: Result<Vec<Value>, String> = orderby
             .split(',')
             .map(|key| match key.split_once(' ') {
@@ -342,18 +364,32 @@ fn answer(
         input["orderBy"] = Value::Array(keys?);
     }
     let now = state.config.now.unwrap_or_else(SystemTime::now);
+    let ties = match state.config.tie_seed {
+        Some(seed) if !keys.is_empty() && !keys.contains(&"activityid") => {
+            Some(seed ^ serial.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+        }
+        _ => None,
+    };
     let mut answers = Vec::with_capacity(filter.agents.len());
     for agent in &filter.agents {
         input["agentId"] = json!(agent);
         let query: Query = convq_core::compile(&input.to_string(), &Options::default())
             .map_err(|e| format!("{e} at {}", e.path()))?
             .ast;
-        answers.push(
-            state
-                .store
-                .query(&query, &crate::RunContext::at(now))
-                .into_iter(),
-        );
+        let mut rows = state.store.query(&query, &crate::RunContext::at(now));
+        if let Some(seed) = ties {
+            shuffle_ties(&mut rows, &keys, seed);
+        }
+        for row in &mut rows {
+            if let Value::Object(row) = row {
+                row.retain(|name, _| {
+                    !added.iter().any(|a| {
+                        name == a || name.strip_prefix(a).is_some_and(|r| r.starts_with('@'))
+                    })
+                });
+            }
+        }
+        answers.push(rows.into_iter());
     }
     // Round robin over the agents: a combined answer mixes them.
     let mut rows = Vec::new();
@@ -399,6 +435,38 @@ fn answer(
         body["@odata.nextLink"] = json!(next.to_string());
     }
     Ok((body, filter.agents.len() as u64))
+}
+
+/// Shuffles each run of rows equal on every `keys` property, with a generator seeded by `seed`.
+/// Rows equal as JSON tie in the store; rows the collation ties but JSON tells apart (`Zoë`,
+/// `zoe`) keep their order, so this shuffles no more than an org may.
+fn shuffle_ties(rows: &mut [Value], keys: &[&str], seed: u64) {
+    let mut next = xorshift(seed);
+    let same = |a: &Value, b: &Value| keys.iter().all(|k| a.get(*k) == b.get(*k));
+    let mut start = 0;
+    while start < rows.len() {
+        let mut end = start + 1;
+        while end < rows.len() && same(&rows[start], &rows[end]) {
+            end += 1;
+        }
+        // Fisher-Yates over rows[start..end].
+        for i in (start + 1..end).rev() {
+            let j = start + (next() % (i - start + 1) as u64) as usize;
+            rows.swap(i, j);
+        }
+        start = end;
+    }
+}
+
+/// xorshift64*: enough spread for test data and tie orders, no dependency.
+fn xorshift(seed: u64) -> impl FnMut() -> u64 {
+    let mut state = seed | 1;
+    move || {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        state.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -459,14 +527,7 @@ pub fn generated_store(
     now: SystemTime,
     seed: u64,
 ) -> EmbeddedStore {
-    let mut state = seed | 1;
-    let mut next = move || {
-        // xorshift64*: enough spread for test data, no dependency.
-        state ^= state >> 12;
-        state ^= state << 25;
-        state ^= state >> 27;
-        state.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    };
+    let mut next = xorshift(seed);
     let now_secs = now
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default()

@@ -11,12 +11,15 @@
 //!   paging, 429/503, 401, malformed bodies, timeouts, a nextLink to another host).
 //! - `coalesce`: `Shared` against the simulated organization; proptest: coalesced answers
 //!   equal each input alone, across paging and the URL split; cache age; pacing under 429s.
+//! - `paging`: the Dataverse client paging an order with ties against the simulated org, with
+//!   and without the primary key as the last order key.
 
 mod coalesce;
 mod dataverse;
 mod differential;
 mod embedded;
 mod json_body;
+mod paging;
 mod sample;
 
 use std::time::SystemTime;
