@@ -340,6 +340,20 @@ impl BackendError {
         }
     }
 
+    /// How long Dataverse asked to wait, when it throttled (429) or was unavailable (503) and
+    /// every allowed retry was spent: HTTP adapters answer their caller with the same status
+    /// and a `Retry-After`. `Some` (zero when Dataverse gave no wait) exactly for those two.
+    #[must_use]
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::DataverseThrottled { retry_after, .. }
+            | Self::DataverseUnavailable { retry_after, .. } => {
+                Some(retry_after.unwrap_or_default())
+            }
+            _ => None,
+        }
+    }
+
     /// Whether the backend ran out of time (HTTP adapters answer 504 rather than 502).
     #[must_use]
     pub fn is_timeout(&self) -> bool {

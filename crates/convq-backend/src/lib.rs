@@ -306,6 +306,9 @@ pub struct JsonRunResult {
     /// How old the records are: zero when fetched for this call, more when they came from
     /// a cache ([`SharedConfig::cache_ttl`]). Zero on failure.
     pub age: std::time::Duration,
+    /// On a throttled or unavailable Dataverse, how long it asked to wait
+    /// ([`BackendError::retry_after`]).
+    pub retry_after: Option<std::time::Duration>,
 }
 
 /// getConversations on input JSON text: compile (core) → fetch (backend) → envelope.
@@ -352,13 +355,16 @@ pub async fn get_conversations_json(
                 error: None,
                 warnings: compiled.warnings,
                 age,
+                retry_after: None,
             }
         }
         Err(error) => {
             let outcome = Outcome::BackendFailure {
                 timeout: error.is_timeout(),
             };
-            failure_json(error.to_body(), outcome, compiled.warnings)
+            let mut failure = failure_json(error.to_body(), outcome, compiled.warnings);
+            failure.retry_after = error.retry_after();
+            failure
         }
     }
 }
@@ -380,6 +386,7 @@ fn failure_json(
         error: Some(error),
         warnings,
         age: std::time::Duration::ZERO,
+        retry_after: None,
     }
 }
 

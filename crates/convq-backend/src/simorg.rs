@@ -17,8 +17,11 @@
 //!   that is not total repeats and skips rows, as it would against an org. An order that has
 //!   `activityid`, or no `$orderby` (Dataverse then orders by the primary key), has no ties.
 //! - `Authorization: Bearer <token>` is required; the token is the identity the limits count.
-//! - Limits per identity: `max_requests` per sliding `window`, `max_concurrent` in flight;
-//!   over either, 429 with `Retry-After` (whole seconds, at least 1) and Dataverse's error code.
+//! - Limits per identity (Dataverse counts per user, per web server; this is one server):
+//!   `max_requests` per sliding `window` (0x80072322), `max_execution` of combined execution
+//!   time per window (0x80072321), `max_concurrent` in flight (0x80072326); over any, 429 with
+//!   `Retry-After` (whole seconds, at least 1) and that error code. A request's execution time
+//!   is `latency` plus `execution_per_agent` for each agent its filter names (what it sleeps).
 //! - `GET /_simorg/stats`: the counts, as JSON ([`SimStats`]).
 
 use std::collections::{HashMap, VecDeque};
@@ -56,6 +59,12 @@ pub struct SimOrgConfig {
     pub max_requests: usize,
     /// Requests per identity in flight. Default 52 (Dataverse's).
     pub max_concurrent: usize,
+    /// Combined execution time per identity per window. Default 1,200 s (Dataverse's 20 min).
+    pub max_execution: Duration,
+    /// Execution time a request costs per agent its filter names, on top of `latency`: how a
+    /// request naming many agents trades the request limit for the execution-time limit.
+    /// Default zero.
+    pub execution_per_agent: Duration,
     /// Rows per page without `Prefer: odata.maxpagesize`. Default 5,000 (Dataverse's).
     pub page_size: usize,
     /// "Now" for `LastXDays`; the clock when `None`.
@@ -72,6 +81,8 @@ impl Default for SimOrgConfig {
             window: Duration::from_secs(300),
             max_requests: 6_000,
             max_concurrent: 52,
+            max_execution: Duration::from_secs(1_200),
+            execution_per_agent: Duration::ZERO,
             page_size: 5_000,
             now: None,
             tie_seed: Some(0),
@@ -89,6 +100,12 @@ pub struct SimStats {
     pub ok: u64,
     /// Answered 429.
     pub throttled: u64,
+    /// Of those, for the execution-time limit (0x80072321).
+    pub throttled_execution: u64,
+    /// Execution time of the answered requests, summed, in milliseconds.
+    pub execution_ms: u64,
+    /// Most agents one answered request named.
+    pub max_agents: u64,
     /// Answered 400/401/404.
     pub rejected: u64,
     /// Agents named by the 200 answers' filters, summed (over `ok`: agents per request).
@@ -116,7 +133,18 @@ struct OrgState {
 #[derive(Debug, Default)]
 struct Usage {
     recent: VecDeque<Instant>,
+    /// When each answered request ended, and its execution time.
+    executions: VecDeque<(Instant, Duration)>,
+    execution: Duration,
     in_flight: usize,
+}
+
+/// Which limit a request hit, and how many seconds to wait.
+#[derive(Debug, Clone, Copy)]
+enum Limit {
+    Requests(u64),
+    Execution(u64),
+    Concurrency(u64),
 }
 
 #[derive(Debug, Default)]
@@ -124,6 +152,9 @@ struct Counts {
     requests: AtomicU64,
     ok: AtomicU64,
     throttled: AtomicU64,
+    throttled_execution: AtomicU64,
+    execution_ms: AtomicU64,
+    max_agents: AtomicU64,
     rejected: AtomicU64,
     agents: AtomicU64,
     in_flight: AtomicU64,
@@ -197,14 +228,17 @@ impl OrgState {
             requests: get(&c.requests),
             ok: get(&c.ok),
             throttled: get(&c.throttled),
+            throttled_execution: get(&c.throttled_execution),
+            execution_ms: get(&c.execution_ms),
+            max_agents: get(&c.max_agents),
             rejected: get(&c.rejected),
             agents: get(&c.agents),
             max_in_flight: get(&c.max_in_flight),
         }
     }
 
-    /// Admits a request of `identity`, or says how many seconds to wait.
-    fn admit(&self, identity: &str) -> Result<(), u64> {
+    /// Admits a request of `identity`, or says which limit it hit and how many seconds to wait.
+    fn admit(&self, identity: &str) -> Result<(), Limit> {
         let now = Instant::now();
         let mut identities = self
             .identities
@@ -218,26 +252,52 @@ impl OrgState {
         {
             usage.recent.pop_front();
         }
+        while let Some(&(at, took)) = usage.executions.front() {
+            if now.duration_since(at) < self.config.window {
+                break;
+            }
+            usage.executions.pop_front();
+            usage.execution = usage.execution.saturating_sub(took);
+        }
+        let seconds = |wait: Duration| wait.as_secs_f64().ceil().max(1.0) as u64;
         if usage.in_flight >= self.config.max_concurrent {
-            return Err(1);
+            return Err(Limit::Concurrency(1));
         }
         if usage.recent.len() >= self.config.max_requests {
             let oldest = usage.recent.front().copied().unwrap_or(now);
             let wait = (oldest + self.config.window).saturating_duration_since(now);
-            return Err(wait.as_secs_f64().ceil().max(1.0) as u64);
+            return Err(Limit::Requests(seconds(wait)));
+        }
+        if usage.execution >= self.config.max_execution {
+            // Until enough of the window's execution time has aged out.
+            let mut left = usage.execution;
+            let mut until = now;
+            for &(at, took) in &usage.executions {
+                left = left.saturating_sub(took);
+                until = at + self.config.window;
+                if left < self.config.max_execution {
+                    break;
+                }
+            }
+            return Err(Limit::Execution(seconds(
+                until.saturating_duration_since(now),
+            )));
         }
         usage.recent.push_back(now);
         usage.in_flight += 1;
         Ok(())
     }
 
-    fn release(&self, identity: &str) {
+    /// Ends a request of `identity` that ran for `execution`.
+    fn release(&self, identity: &str, execution: Duration) {
         let mut identities = self
             .identities
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         if let Some(usage) = identities.get_mut(identity) {
             usage.in_flight = usage.in_flight.saturating_sub(1);
+            usage.executions.push_back((Instant::now(), execution));
+            usage.execution += execution;
         }
     }
 }
@@ -268,13 +328,31 @@ async fn conversations(State(state): State<Arc<OrgState>>, request: Request) -> 
         counts.rejected.fetch_add(1, Ordering::Relaxed);
         return error(StatusCode::UNAUTHORIZED, "0x80040220", "no bearer token");
     };
-    if let Err(seconds) = state.admit(&identity) {
+    if let Err(limit) = state.admit(&identity) {
         counts.throttled.fetch_add(1, Ordering::Relaxed);
-        let mut response = error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "0x80072322",
-            "Number of requests exceeded the limit of 6000 over time window of 300 seconds.",
-        );
+        let (code, message, seconds) = match limit {
+            Limit::Requests(s) => (
+                "0x80072322",
+                "Number of requests exceeded the limit of 6000 over time window of 300 seconds.",
+                s,
+            ),
+            Limit::Execution(s) => {
+                counts.throttled_execution.fetch_add(1, Ordering::Relaxed);
+                (
+                    "0x80072321",
+                    "Combined execution time of incoming requests exceeded limit of 1,200,000 \
+                     milliseconds over time window of 300 seconds. Decrease number of concurrent \
+                     requests or reduce the duration of requests and try again later.",
+                    s,
+                )
+            }
+            Limit::Concurrency(s) => (
+                "0x80072326",
+                "Number of concurrent requests exceeded the limit of 52.",
+                s,
+            ),
+        };
+        let mut response = error(StatusCode::TOO_MANY_REQUESTS, code, message);
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, seconds.into());
@@ -282,19 +360,30 @@ async fn conversations(State(state): State<Arc<OrgState>>, request: Request) -> 
     }
     let in_flight = counts.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
     counts.max_in_flight.fetch_max(in_flight, Ordering::Relaxed);
-    tokio::time::sleep(state.config.latency).await;
     let host = headers
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("127.0.0.1")
         .to_owned();
     let answer = answer(&state, &host, &request.uri().to_string(), &headers, serial);
+    let agents = answer.as_ref().map_or(0, |(_, agents)| *agents);
+    let execution = state.config.latency
+        + state
+            .config
+            .execution_per_agent
+            .saturating_mul(u32::try_from(agents).unwrap_or(u32::MAX));
+    tokio::time::sleep(execution).await;
     counts.in_flight.fetch_sub(1, Ordering::Relaxed);
-    state.release(&identity);
+    state.release(&identity, execution);
     match answer {
         Ok((body, agents)) => {
             counts.ok.fetch_add(1, Ordering::Relaxed);
             counts.agents.fetch_add(agents, Ordering::Relaxed);
+            counts.max_agents.fetch_max(agents, Ordering::Relaxed);
+            counts.execution_ms.fetch_add(
+                u64::try_from(execution.as_millis()).unwrap_or(u64::MAX),
+                Ordering::Relaxed,
+            );
             axum::Json(body).into_response()
         }
         Err(message) => {

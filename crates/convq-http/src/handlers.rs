@@ -45,9 +45,25 @@ pub(crate) async fn get_conversations(State(state): State<AppState>, posted: Pos
             _ => StatusCode::BAD_REQUEST,
         },
         Outcome::BackendFailure { timeout: true } => StatusCode::GATEWAY_TIMEOUT,
-        Outcome::BackendFailure { timeout: false } => StatusCode::BAD_GATEWAY,
+        // Throttled or unavailable upstream: the caller is told so, and when to come back
+        // (sending sooner would only be refused again), not a bare 502.
+        Outcome::BackendFailure { timeout: false } => match &run.error {
+            Some(error) if run.retry_after.is_some() && error.code == "dataverse_unavailable" => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Some(_) if run.retry_after.is_some() => StatusCode::TOO_MANY_REQUESTS,
+            _ => StatusCode::BAD_GATEWAY,
+        },
     };
+    let retry_after = run.retry_after;
     let mut response = json_bytes(status, run.body);
+    if let Some(wait) = retry_after {
+        // Whole seconds, rounded up, at least one.
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+    }
     if run.outcome == Outcome::Success {
         response
             .headers_mut()
