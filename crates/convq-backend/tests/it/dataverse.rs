@@ -637,3 +637,33 @@ async fn a_next_link_to_another_host_is_not_followed() {
     );
     assert!(elsewhere.requests().is_empty(), "the token went elsewhere");
 }
+
+/// `x-ms-dop-hint` sets how many requests of the identity go out at once: after a hint of 1,
+/// four concurrent calls go one after another.
+#[tokio::test]
+async fn the_dop_hint_sets_the_concurrency() {
+    let server = Server::start(|_| {
+        let mut reply = Reply::json(200, &json!({"value": []})).after(Duration::from_millis(100));
+        reply.headers.push(("x-ms-dop-hint", "1".into()));
+        reply
+    })
+    .await;
+    let client = Arc::new(DataverseClient::new(config(&server.base)).unwrap());
+    fetch(&client, &example()).await.unwrap();
+    let started = Instant::now();
+    let calls: Vec<_> = (0..4)
+        .map(|_| {
+            let client = Arc::clone(&client);
+            tokio::spawn(async move { fetch(&client, &example()).await })
+        })
+        .collect();
+    for call in calls {
+        call.await.unwrap().unwrap();
+    }
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "one at a time: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(server.requests().len(), 5);
+}
