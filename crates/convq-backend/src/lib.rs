@@ -338,6 +338,9 @@ pub struct JsonRunResult {
     /// How old the records are: zero when fetched for this call, more when they came from
     /// a cache ([`Backend::fetch_json_aged`]). Zero on failure.
     pub age: std::time::Duration,
+    /// On a throttled or unavailable Dataverse, how long it asked to wait
+    /// ([`BackendError::retry_after`]).
+    pub retry_after: Option<std::time::Duration>,
 }
 
 /// getConversations on input JSON text: compile (core) → fetch (backend) → envelope.
@@ -386,6 +389,7 @@ pub async fn get_conversations_json(
                 error: None,
                 warnings: run.warnings,
                 age: fetched.age,
+                retry_after: None,
             }
         }
         Err(error) => {
@@ -399,6 +403,7 @@ pub async fn get_conversations_json(
                 error: Some(error),
                 warnings: run.warnings,
                 age: std::time::Duration::ZERO,
+                retry_after: run.retry_after,
             }
         }
     }
@@ -440,6 +445,8 @@ struct Run {
     answer: Result<Fetched, convq_core::ErrorBody>,
     outcome: Outcome,
     warnings: Vec<convq_core::Warning>,
+    /// [`BackendError::retry_after`] of a failed fetch.
+    retry_after: Option<std::time::Duration>,
 }
 
 /// The one run pipeline of both entry points: compile (core) → the backend's warnings → fetch,
@@ -458,6 +465,7 @@ async fn run(
                 answer: Err(error.to_body()),
                 outcome: Outcome::Failure(ErrorKind::of_input(&error)),
                 warnings: Vec::new(),
+                retry_after: None,
             };
         }
     };
@@ -480,11 +488,13 @@ async fn run(
             answer: Ok(fetched),
             outcome: Outcome::Success,
             warnings: compiled.warnings,
+            retry_after: None,
         },
         Err(error) => Run {
             answer: Err(error.to_body()),
             outcome: Outcome::Failure(error.kind()),
             warnings: compiled.warnings,
+            retry_after: error.retry_after(),
         },
     }
 }

@@ -45,9 +45,21 @@ pub(crate) async fn get_conversations(State(state): State<AppState>, posted: Pos
         Outcome::Failure(ErrorKind::InputTooLarge) => StatusCode::PAYLOAD_TOO_LARGE,
         Outcome::Failure(kind) if kind.is_input() => StatusCode::BAD_REQUEST,
         Outcome::Failure(ErrorKind::Timeout) => StatusCode::GATEWAY_TIMEOUT,
+        // Throttled or unavailable upstream: the caller is told so, and when to come back
+        // (sending sooner would only be refused again), not a bare 502.
+        Outcome::Failure(ErrorKind::Throttled) => StatusCode::TOO_MANY_REQUESTS,
+        Outcome::Failure(ErrorKind::Unavailable) => StatusCode::SERVICE_UNAVAILABLE,
         Outcome::Failure(_) => StatusCode::BAD_GATEWAY,
     };
+    let retry_after = run.retry_after;
     let mut response = json_bytes(status, run.body);
+    if let Some(wait) = retry_after {
+        // Whole seconds, rounded up, at least one.
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+    }
     if run.outcome == Outcome::Success {
         response
             .headers_mut()

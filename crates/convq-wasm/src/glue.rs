@@ -144,7 +144,7 @@ mod tests {
         // The documented example's Xrm options string (domain spec, section 6).
         assert_eq!(
             value["options"],
-            "?$select=msdyn_ocliveworkitemid,_msdyn_liveworkstreamid_value,_msdyn_lastsessionid_value,statuscode,createdon,msdyn_title,msdyn_channel&$filter=_msdyn_activeagentid_value eq 2b330c52-6844-4d36-8e05-03c78c9681dc and statuscode eq 3&$orderby=createdon desc"
+            "?$select=msdyn_ocliveworkitemid,_msdyn_liveworkstreamid_value,_msdyn_lastsessionid_value,statuscode,createdon,msdyn_title,msdyn_channel&$filter=_msdyn_activeagentid_value eq 2b330c52-6844-4d36-8e05-03c78c9681dc and statuscode eq 3&$orderby=createdon desc,activityid asc"
         );
         assert_eq!(value["top"], serde_json::Value::Null);
         assert!(value["fetchxml"].as_str().unwrap().starts_with("<fetch"));
