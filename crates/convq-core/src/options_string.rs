@@ -79,8 +79,19 @@ pub fn read_options_string(
                         None if !key.is_empty() => (key, false),
                         _ => return Err(unsupported(format!("$orderby key {key:?}"))),
                     };
-                    keys.push(json!({"attributeName": column, "descending": descending}));
+                    keys.push((column, descending));
                 }
+                // The primary key convq adds as the last key to make paging deterministic is
+                // not part of the input: compiling the input adds it again.
+                if keys.len() > 1
+                    && keys.last() == Some(&(crate::catalog::PRIMARY_ID_ATTRIBUTE, false))
+                {
+                    keys.pop();
+                }
+                let keys = keys
+                    .into_iter()
+                    .map(|(column, descending)| json!({"attributeName": column, "descending": descending}))
+                    .collect();
                 input.insert("orderBy".to_owned(), Value::Array(keys));
             }
             "$top" => {
