@@ -1,6 +1,7 @@
 //! `convq serve`: the HTTP service from the main binary. Its routes are tested in-process in
 //! convq-http; here the process: the flags, the start-up, signals, signing in and caller checks
-//! (the modules below, through [`process::Process`]), against local stand-ins on 127.0.0.1.
+//! (the modules below, through [`process::Process`]), against the simulated organization
+//! (`convq-simorg`) and local stand-ins for the identity endpoints, on 127.0.0.1.
 //!
 //! - `auth`: managed identity across token lifetimes, pass-through, API keys, Entra ID tokens,
 //!   the non-loopback safe default, `--metrics-addr`.
@@ -18,7 +19,7 @@ use crate::{assert_exit, convq};
 
 mod auth;
 mod org;
-// The Dataverse stand-in of convq-http's tests, shared rather than copied.
+// The scripted organization of convq-http's tests, shared rather than copied.
 #[path = "../../../convq-http/tests/it/peer.rs"]
 #[allow(dead_code)]
 mod peer;

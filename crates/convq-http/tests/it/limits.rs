@@ -1,6 +1,5 @@
 //! The concurrency limit, and CORS (off by default, per origin when configured).
 
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use axum::http::HeaderValue;
@@ -10,7 +9,7 @@ use crate::peer::{Behaviour, Peer, record};
 use crate::{TestServer, WAITING, client, limits_with, parts, post_json};
 
 /// Four requests at once against a backend that takes 300 ms each.
-async fn four_at_once(concurrency_limit: usize) -> (Duration, usize) {
+async fn four_at_once(concurrency_limit: usize) -> (Duration, u64) {
     let peer = Peer::start(Behaviour::slow(
         Duration::from_millis(300),
         vec![record("a")],
@@ -31,11 +30,9 @@ async fn four_at_once(concurrency_limit: usize) -> (Duration, usize) {
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["result"]["values"][0]["activityid"], "a");
     }
-    assert_eq!(peer.stats.requests.load(Ordering::SeqCst), 4);
-    (
-        started.elapsed(),
-        peer.stats.max_in_flight.load(Ordering::SeqCst),
-    )
+    let stats = peer.org.stats();
+    assert_eq!(stats.requests, 4);
+    (started.elapsed(), stats.max_in_flight)
 }
 
 #[tokio::test]

@@ -17,8 +17,8 @@
 //! - `shutdown`: graceful stop in-process, and work that outlasts the grace period.
 //!
 //! The backends are the real ones: the embedded sample store, and the Dataverse client talking
-//! to `peer`, a local stand-in for the Dataverse Web API on 127.0.0.1 (slow or failing on
-//! demand).
+//! to the simulated organization (`convq-simorg`) on 127.0.0.1, scripted by `peer` (slow or
+//! failing on demand) and `org` (an answer switched by the test).
 
 mod connections;
 mod correlation;
@@ -166,16 +166,6 @@ async fn get_text(url: &str) -> String {
 fn closed_port() -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     listener.local_addr().expect("bound address")
-}
-
-/// Serves `router` on a free loopback port (a stand-in for a remote service); its base URL.
-async fn serve_local(router: axum::Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind 127.0.0.1:0");
-    let base = format!("http://{}", listener.local_addr().expect("bound address"));
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    base
 }
 
 /// POSTs [`WAITING`] to `/getConversations` and checks that it fails with `status` and `code`;

@@ -1,16 +1,12 @@
-//! A failing organization: 503, and rejected credentials then readiness. A local stand-in for
-//! the Web API on 127.0.0.1 whose answer is switched by the test. (A huge page, through
+//! A failing organization: 503, and rejected credentials then readiness. The simulated
+//! organization on 127.0.0.1, scripted with an answer the test switches. (A huge page, through
 //! `convq serve`, is in convq-cli's tests.)
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use convq_http::Limits;
-use serde_json::json;
+use convq_simorg::{Call, Reply, SimOrg};
 
 use crate::peer::record;
 use crate::{
@@ -23,41 +19,32 @@ enum Answer {
     Records,
 }
 
-#[derive(Clone)]
+/// The simulated organization, scripted to answer with the current [`Answer`].
 struct Org {
     url: String,
     answer: Arc<Mutex<Answer>>,
+    _org: SimOrg,
 }
 
 impl Org {
     async fn start(answer: Answer) -> Self {
         let answer = Arc::new(Mutex::new(answer));
-        let app = Router::new()
-            .fallback(respond)
-            .with_state(Arc::clone(&answer));
-        let url = crate::serve_local(app).await;
-        Self { url, answer }
+        let current = Arc::clone(&answer);
+        let org = SimOrg::scripted(move |_: &Call<'_>| match *current.lock().unwrap() {
+            Answer::Status(status) => Reply::dataverse_error(status, "0x80072560", "peer says no"),
+            Answer::Records => Reply::records(&[record("a")]),
+        })
+        .await
+        .unwrap();
+        Self {
+            url: org.url().to_owned(),
+            answer,
+            _org: org,
+        }
     }
 
     fn set(&self, answer: Answer) {
         *self.answer.lock().unwrap() = answer;
-    }
-}
-
-async fn respond(State(answer): State<Arc<Mutex<Answer>>>) -> Response {
-    let answer = *answer.lock().unwrap();
-    match answer {
-        Answer::Status(status) => (
-            StatusCode::from_u16(status).unwrap(),
-            [("content-type", "application/json")],
-            json!({"error": {"code": "0x80072560", "message": "peer says no"}}).to_string(),
-        )
-            .into_response(),
-        Answer::Records => (
-            [("content-type", "application/json")],
-            json!({"value": [record("a")]}).to_string(),
-        )
-            .into_response(),
     }
 }
 

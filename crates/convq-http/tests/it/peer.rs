@@ -1,15 +1,11 @@
-//! A local stand-in for the Dataverse Web API (the Dataverse client's protocol peer) on
-//! 127.0.0.1: answers every GET with a Web API collection body after a delay, or with an error
-//! status, and counts what it saw.
+//! The Dataverse client's protocol peer: the simulated organization, scripted to answer every
+//! GET with a Web API collection body after a delay, or with an error status; it counts what it
+//! saw.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::IntoResponse;
+use axum::http::StatusCode;
+use convq_simorg::{Call, Reply, SimOrg};
 use serde_json::{Value, json};
 
 #[derive(Clone)]
@@ -39,72 +35,46 @@ impl Behaviour {
     }
 }
 
-#[derive(Default)]
-pub(crate) struct Stats {
-    pub(crate) requests: AtomicUsize,
-    in_flight: AtomicUsize,
-    pub(crate) max_in_flight: AtomicUsize,
-}
-
+/// The simulated organization, scripted to answer with a [`Behaviour`].
 pub(crate) struct Peer {
     pub(crate) url: String,
-    pub(crate) stats: Arc<Stats>,
-}
-
-struct PeerState {
-    behaviour: Behaviour,
-    stats: Arc<Stats>,
+    pub(crate) org: SimOrg,
 }
 
 impl Peer {
     pub(crate) async fn start(behaviour: Behaviour) -> Self {
-        let stats = Arc::new(Stats::default());
-        let state = Arc::new(PeerState {
-            behaviour,
-            stats: Arc::clone(&stats),
-        });
-        let app = Router::new().fallback(answer).with_state(state);
-        let url = super::serve_local(app).await;
-        Self { url, stats }
+        let org = SimOrg::scripted(move |call: &Call<'_>| {
+            assert_eq!(call.request.header("authorization"), Some("Bearer test-token"));
+            let reply = if behaviour.status.is_success() {
+                Reply::json(
+                    behaviour.status.as_u16(),
+                    &json!({
+                        "@odata.context": "https://peer/api/data/v9.2/$metadata#msdyn_ocliveworkitems",
+                        "value": behaviour.records,
+                    }),
+                )
+            } else {
+                Reply::dataverse_error(behaviour.status.as_u16(), "0x80040220", "peer says no")
+            };
+            reply.after(behaviour.delay)
+        })
+        .await
+        .unwrap();
+        Self {
+            url: org.url().to_owned(),
+            org,
+        }
     }
 
     /// Waits (up to 10 s) until the peer has received `count` requests.
-    pub(crate) async fn wait_for_requests(&self, count: usize) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while self.stats.requests.load(Ordering::SeqCst) < count {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the peer did not get {count} requests within 10 s"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+    pub(crate) async fn wait_for_requests(&self, count: u64) {
+        assert!(
+            self.org
+                .wait_for_requests(count, Duration::from_secs(10))
+                .await,
+            "the peer did not get {count} requests within 10 s"
+        );
     }
-}
-
-async fn answer(State(state): State<Arc<PeerState>>, headers: HeaderMap) -> impl IntoResponse {
-    let stats = &state.stats;
-    stats.requests.fetch_add(1, Ordering::SeqCst);
-    let now = stats.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-    stats.max_in_flight.fetch_max(now, Ordering::SeqCst);
-    assert_eq!(
-        headers.get("authorization").and_then(|v| v.to_str().ok()),
-        Some("Bearer test-token")
-    );
-    tokio::time::sleep(state.behaviour.delay).await;
-    stats.in_flight.fetch_sub(1, Ordering::SeqCst);
-    let body = if state.behaviour.status.is_success() {
-        json!({
-            "@odata.context": "https://peer/api/data/v9.2/$metadata#msdyn_ocliveworkitems",
-            "value": state.behaviour.records,
-        })
-    } else {
-        json!({ "error": { "code": "0x80040220", "message": "peer says no" } })
-    };
-    (
-        state.behaviour.status,
-        [("content-type", "application/json; odata.metadata=minimal")],
-        body.to_string(),
-    )
 }
 
 /// One conversation record as the Web API returns it.

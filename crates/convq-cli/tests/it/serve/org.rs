@@ -1,17 +1,9 @@
 //! A failing organization: a huge page, refused at the cap, with the server's peak memory
-//! reported. A local stand-in for the Web API on 127.0.0.1 whose answer is switched by the test.
+//! reported. The simulated organization on 127.0.0.1, scripted with an answer the test switches.
 
-use std::convert::Infallible;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 
-use axum::Router;
-use axum::body::{Body, Bytes, HttpBody};
-use axum::extract::State;
-use axum::response::{IntoResponse, Response};
-use hyper::body::Frame;
-use serde_json::json;
+use convq_simorg::{Call, Reply, SimOrg};
 
 use super::peer::record;
 use super::process::Process;
@@ -24,86 +16,32 @@ enum Answer {
     Records,
 }
 
-#[derive(Clone)]
+/// The simulated organization, scripted to answer with the current [`Answer`].
 struct Org {
     url: String,
     answer: Arc<Mutex<Answer>>,
+    _org: SimOrg,
 }
 
 impl Org {
     async fn start(answer: Answer) -> Self {
         let answer = Arc::new(Mutex::new(answer));
-        let app = Router::new()
-            .fallback(respond)
-            .with_state(Arc::clone(&answer));
-        let url = super::serve_local(app).await;
-        Self { url, answer }
+        let current = Arc::clone(&answer);
+        let org = SimOrg::scripted(move |_: &Call<'_>| match *current.lock().unwrap() {
+            Answer::Huge(bytes) => Reply::streamed_records(bytes, record("big")),
+            Answer::Records => Reply::records(&[record("a")]),
+        })
+        .await
+        .unwrap();
+        Self {
+            url: org.url().to_owned(),
+            answer,
+            _org: org,
+        }
     }
 
     fn set(&self, answer: Answer) {
         *self.answer.lock().unwrap() = answer;
-    }
-}
-
-async fn respond(State(answer): State<Arc<Mutex<Answer>>>) -> Response {
-    let answer = *answer.lock().unwrap();
-    match answer {
-        Answer::Huge(bytes) => (
-            [("content-type", "application/json")],
-            Body::new(Records::new(bytes)),
-        )
-            .into_response(),
-        Answer::Records => (
-            [("content-type", "application/json")],
-            json!({"value": [record("a")]}).to_string(),
-        )
-            .into_response(),
-    }
-}
-
-/// `{"value":[record,record,...]}` of about `left` bytes, produced 64 KiB at a time (chunked,
-/// no Content-Length: the client can only find out by reading).
-struct Records {
-    left: usize,
-    chunk: Bytes,
-    started: bool,
-}
-
-impl Records {
-    fn new(bytes: usize) -> Self {
-        let one = format!("{},", record("big"));
-        let chunk = one.repeat((64 << 10) / one.len());
-        Self {
-            left: bytes,
-            chunk: Bytes::from(chunk),
-            started: false,
-        }
-    }
-}
-
-impl HttpBody for Records {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        let this = &mut *self;
-        if !this.started {
-            this.started = true;
-            return Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(b"{\"value\":[")))));
-        }
-        if this.left == 0 {
-            return Poll::Ready(None);
-        }
-        if this.left <= this.chunk.len() {
-            this.left = 0;
-            let last = format!("{}]}}", record("last"));
-            return Poll::Ready(Some(Ok(Frame::data(Bytes::from(last)))));
-        }
-        this.left -= this.chunk.len();
-        Poll::Ready(Some(Ok(Frame::data(this.chunk.clone()))))
     }
 }
 
