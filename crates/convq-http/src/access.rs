@@ -351,7 +351,11 @@ impl EntraConfig {
             ));
         }
         let mut issuers = vec![format!("{authority}/{tenant}/v2.0")];
-        issuers.extend(v1_issuers(host).iter().map(|h| format!("https://{h}/{tenant}/")));
+        issuers.extend(
+            v1_issuers(host)
+                .iter()
+                .map(|h| format!("https://{h}/{tenant}/")),
+        );
         Ok(Self {
             jwks_url: format!("{authority}/{tenant}/discovery/v2.0/keys"),
             issuers,
@@ -777,6 +781,114 @@ mod tests {
         assert_eq!(bearer(&headers), Some("abc"));
         headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
         assert_eq!(bearer(&headers), None);
+    }
+
+    #[test]
+    fn tenants_are_guids_and_audiences_come_in_both_forms() {
+        let error = EntraConfig::new("contoso.onmicrosoft.com", "api://convq")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("GUID"), "{error}");
+        let config =
+            EntraConfig::new("72F988BF-86F1-41AF-91AB-2D7CD011DB47", "api://convq").unwrap();
+        assert_eq!(config.tenant, "72f988bf-86f1-41af-91ab-2d7cd011db47");
+        assert_eq!(config.audiences, ["api://convq"]);
+        let client = "6731de76-14a6-49ae-97bc-6eba6914391e";
+        for given in [client.to_owned(), format!("api://{client}")] {
+            let config = EntraConfig::new(&config.tenant, &given).unwrap();
+            assert_eq!(config.audiences.len(), 2, "{given}");
+            assert!(config.audiences.contains(&client.to_owned()));
+            assert!(config.audiences.contains(&format!("api://{client}")));
+        }
+        assert!(
+            EntraConfig::in_cloud(&config.tenant, &[" ".to_owned()], PUBLIC_AUTHORITY).is_err()
+        );
+    }
+
+    #[test]
+    fn each_cloud_has_its_issuers_and_keys() {
+        let tenant = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+        let audience = ["api://convq".to_owned()];
+        let us =
+            EntraConfig::in_cloud(tenant, &audience, "https://login.microsoftonline.us/").unwrap();
+        assert_eq!(
+            us.jwks_url,
+            format!("https://login.microsoftonline.us/{tenant}/discovery/v2.0/keys")
+        );
+        assert!(
+            us.issuers
+                .contains(&format!("https://login.microsoftonline.us/{tenant}/v2.0"))
+        );
+        let cn = EntraConfig::in_cloud(
+            tenant,
+            &audience,
+            "https://login.partner.microsoftonline.cn",
+        )
+        .unwrap();
+        assert_eq!(
+            cn.issuers,
+            [
+                format!("https://login.partner.microsoftonline.cn/{tenant}/v2.0"),
+                format!("https://sts.chinacloudapi.cn/{tenant}/"),
+            ]
+        );
+        for bad in [
+            "http://login.microsoftonline.us",
+            "login.microsoftonline.us",
+            "https://",
+        ] {
+            assert!(
+                EntraConfig::in_cloud(tenant, &audience, bad).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_role_a_scope_or_an_explicit_opening_is_required() {
+        let config =
+            EntraConfig::new("72f988bf-86f1-41af-91ab-2d7cd011db47", "api://convq").unwrap();
+        let error = AccessPolicy::open()
+            .with_entra(config.clone())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("--entra-roles") && error.contains("--entra-scopes"),
+            "{error}"
+        );
+        let settings: [fn(&mut EntraConfig); 3] = [
+            |c| c.roles = vec!["Conversations.Read".into()],
+            |c| c.scopes = vec!["Conversations.Read".into()],
+            |c| c.any_app_of_tenant = true,
+        ];
+        for set in settings {
+            let mut config = config.clone();
+            set(&mut config);
+            assert!(AccessPolicy::open().with_entra(config).is_ok());
+        }
+    }
+
+    #[tokio::test]
+    async fn agent_lookups_are_remembered_for_their_time() {
+        let agents = AgentIds::new(Duration::from_secs(60));
+        let lookups = std::sync::atomic::AtomicUsize::new(0);
+        let lookup = || async {
+            lookups.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(Some("2B330C52-6844-4D36-8E05-03C78C9681DC".to_owned()))
+        };
+        for _ in 0..3 {
+            let user = agents.user_of("oid-1", lookup()).await.unwrap();
+            assert_eq!(
+                user.as_deref(),
+                Some("2b330c52-6844-4d36-8e05-03c78c9681dc")
+            );
+        }
+        assert_eq!(lookups.load(std::sync::atomic::Ordering::SeqCst), 1);
+        for n in 0..MAX_AGENT_IDS + 5 {
+            agents.user_of(&format!("oid-{n}"), lookup()).await.unwrap();
+        }
+        let known = agents.known.lock().unwrap().len();
+        assert!(known <= MAX_AGENT_IDS, "{known}");
     }
 
     #[test]

@@ -195,7 +195,11 @@ pub(crate) async fn batch(State(state): State<AppState>, posted: Posted) -> Resp
 /// With [`AccessPolicy::with_own_agent_only`](crate::AccessPolicy::with_own_agent_only):
 /// refuses (403) inputs of an Entra ID caller that ask for another agent than the caller's own
 /// Dataverse user. Inputs that do not compile are left to the run, which reports them.
-async fn check_own_agent(state: &AppState, posted: &Posted, inputs: &[&str]) -> Result<(), Response> {
+async fn check_own_agent(
+    state: &AppState,
+    posted: &Posted,
+    inputs: &[&str],
+) -> Result<(), Response> {
     let Some(agents) = state.access().own_agent() else {
         return Ok(());
     };
