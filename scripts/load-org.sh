@@ -30,7 +30,7 @@ TTL_MS=$(f "2000 // $SCALE")
 FLAGS=()
 [[ "$PROFILE" == release ]] && FLAGS+=(--release)
 echo "== building ($PROFILE)"
-cargo build "${FLAGS[@]}" -p convq-backend --features simorg --bin convq-simorg
+cargo build "${FLAGS[@]}" -p convq-simorg --bin convq-simorg
 cargo build "${FLAGS[@]}" -p convq-http --example fleet
 cargo build "${FLAGS[@]}" -p convq-cli --bin convq
 BIN=target/$PROFILE

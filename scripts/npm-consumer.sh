@@ -20,6 +20,13 @@ cd "$dir"
 npm install --offline --no-audit --no-fund --loglevel=error "$ROOT/${tarballs[0]}"
 node require.cjs
 node import.mjs
-"$TOOLS/node_modules/.bin/tsc" --noEmit --strict -p tsconfig.json
+tsc() { "$TOOLS/node_modules/.bin/tsc" --typeRoots "$TOOLS/node_modules/@types" "$@"; }
+tsc --noEmit --strict -p tsconfig.json
 echo "tsc --noEmit --strict: ok"
-node --test test/
+# The README's TypeScript snippets, as the package ships them.
+node readme-snippets.mjs
+tsc -p tsconfig.readme.json
+echo "README snippets: tsc --strict ok"
+# A TypeScript customization and its tests (src/, ts-test/), compiled and run.
+tsc -p tsconfig.build.json
+node --test test/ dist/ts-test/

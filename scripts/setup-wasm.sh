@@ -11,7 +11,8 @@
 #    uses with -Zbuild-std (needs root or sudo, Debian 12 or later).
 # 2. wasm-bindgen-cli at exactly the version of the wasm-bindgen crate in Cargo.lock.
 # 3. npm: binaryen (wasm-opt; Debian's binaryen is too old for reference types) and, for --test,
-#    playwright-core (drives Debian's Chromium, never downloads a browser) and typescript.
+#    playwright-core (drives Debian's Chromium, never downloads a browser), typescript and @types/node
+#    (for the npm consumer's TypeScript tests).
 #
 # Tools go to $CONVQ_TOOLS_DIR, default ~/.cache/convq/tools (outside the clone, so CI can keep it).
 set -euo pipefail
@@ -22,7 +23,7 @@ TEST=false
 TOOLS=${CONVQ_TOOLS_DIR:-$HOME/.cache/convq/tools}
 # Exact versions: wasm-opt 132 is the first that keeps wasm-bindgen's reference types intact.
 NPM_TOOLS=(binaryen@132.0.0)
-$TEST && NPM_TOOLS+=(playwright-core@1.65.1 typescript@5.9.3)
+$TEST && NPM_TOOLS+=(playwright-core@1.65.1 typescript@5.9.3 @types/node@20.19.43)
 mkdir -p "$TOOLS"
 
 log() { printf 'setup-wasm: %s\n' "$*"; }

@@ -107,12 +107,12 @@ export type Envelope = {
   /** The records. */
   result: ResultValues;
   /** Always `true`. */
-  status: boolean;
+  status: true;
 } | {
   /** The error. */
   error: ErrorBody;
   /** Always `false`. */
-  status: boolean;
+  status: false;
 };
 
 /** The `error` object of a failure envelope. */
@@ -275,3 +275,178 @@ export interface Warning {
  * - `"order_may_differ"`: The embedded store cannot order this key as the org does (a lookup without the related record's name, sorted by GUID instead).
  */
 export type WarningCode = "unknown_column" | "unknown_status" | "fetchxml_order_differs" | "order_may_differ";
+
+/**
+ * A conversation record (`msdyn_ocliveworkitem`) with Web API property names, from the
+ * catalog. Lookups are `_<name>_value` GUIDs; annotations (`@odata.etag`,
+ * `<property>@OData.Community.Display.V1.FormattedValue`) are allowed beside them.
+ */
+export interface Conversation {
+  [annotation: `${string}@${string}`]: unknown;
+  /** Activity Additional Parameters */
+  activityadditionalparams?: string | null;
+  /** Activity */
+  activityid: string;
+  /** Activity Type */
+  activitytypecode?: string | null;
+  /** Created By (lookup `createdby`) */
+  _createdby_value?: string | null;
+  /** Date Created */
+  createdon?: string | null;
+  /** Created By (Delegate) (lookup `createdonbehalfby`) */
+  _createdonbehalfby_value?: string | null;
+  /** Description */
+  description?: string | null;
+  /** Modified By (lookup `modifiedby`) */
+  _modifiedby_value?: string | null;
+  /** Last Updated */
+  modifiedon?: string | null;
+  /** Modified By (Delegate) (lookup `modifiedonbehalfby`) */
+  _modifiedonbehalfby_value?: string | null;
+  /** Active Agent Assigned On */
+  msdyn_activeagentassignedon?: string | null;
+  /** Active Agent (lookup `msdyn_activeagentid`) */
+  _msdyn_activeagentid_value?: string | null;
+  /** Active Intent Family (lookup `msdyn_activeintentfamilyid`) */
+  _msdyn_activeintentfamilyid_value?: string | null;
+  /** Active Intent Group (lookup `msdyn_activeintentgroupid`) */
+  _msdyn_activeintentgroupid_value?: string | null;
+  /** Active Intent (lookup `msdyn_activeintentid`) */
+  _msdyn_activeintentid_value?: string | null;
+  /** Active session participant (lookup `msdyn_activesessionparticipantid`) */
+  _msdyn_activesessionparticipantid_value?: string | null;
+  /** Conversation average response time */
+  msdyn_averageresponsetimeinmsadjforoh?: number | null;
+  /** Queue (lookup `msdyn_cdsqueueid`) */
+  _msdyn_cdsqueueid_value?: string | null;
+  /** Channel */
+  msdyn_channel?: string | null;
+  /** Channel Instance ID (lookup `msdyn_channelinstanceid`) */
+  _msdyn_channelinstanceid_value?: string | null;
+  /** Channel Provider Name */
+  msdyn_channelprovidername?: string | null;
+  /** Closed On */
+  msdyn_closedon?: string | null;
+  /** Conversation activity state */
+  msdyn_conversationactivitystate?: number | null;
+  /** Conversation First Wait Time In Seconds */
+  msdyn_conversationfirstwaittimeinseconds?: number | null;
+  /** Conversation Handle Time In Seconds */
+  msdyn_conversationhandletimeinseconds?: number | null;
+  /** Conversation Hold Time In Seconds */
+  msdyn_conversationholdtimeinseconds?: number | null;
+  /** Conversation summary field */
+  msdyn_conversationsummaryfield?: string | null;
+  /** Conversation Talk Time In Seconds */
+  msdyn_conversationtalktimeinseconds?: number | null;
+  /** Conversation Wrap Up Time In Seconds */
+  msdyn_conversationwrapuptimeinseconds?: number | null;
+  /** Copilot Engaged */
+  msdyn_copilotengaged?: boolean | null;
+  /** Created On */
+  msdyn_createdon?: string | null;
+  /** Customer (lookup `msdyn_customer`) */
+  _msdyn_customer_value?: string | null;
+  /** Customer Language (lookup `msdyn_customerlanguageid`) */
+  _msdyn_customerlanguageid_value?: string | null;
+  /** Customer Locale */
+  msdyn_customerlocale?: string | null;
+  /** Customer Sentiment */
+  msdyn_customersentimentlabel?: number | null;
+  /** TopicID (lookup `msdyn_dailytopicid`) */
+  _msdyn_dailytopicid_value?: string | null;
+  /** Effort prediction result (lookup `msdyn_effortpredictionresult`) */
+  _msdyn_effortpredictionresult_value?: string | null;
+  /** Escalation Count */
+  msdyn_escalationcount?: number | null;
+  /** External context (lookup `msdyn_externalcontext`) */
+  _msdyn_externalcontext_value?: string | null;
+  /** Conversation first response time */
+  msdyn_firstresponsetimeinmsadjforoh?: number | null;
+  /** First Wait Started On */
+  msdyn_firstwaitstartedon?: string | null;
+  /** Initiated On */
+  msdyn_initiatedon?: string | null;
+  /** Intent of Conversation */
+  msdyn_intent?: string | null;
+  /** Is Abandoned */
+  msdyn_isabandoned?: boolean | null;
+  /** Is Agent Accepted */
+  msdyn_isagentaccepted?: boolean | null;
+  /** Is Agent Session */
+  msdyn_isagentsession?: boolean | null;
+  /** Outbound Conversation */
+  msdyn_isoutbound?: boolean | null;
+  /** Issue (lookup `msdyn_issueid`) */
+  _msdyn_issueid_value?: string | null;
+  /** Last Session (lookup `msdyn_lastsessionid`) */
+  _msdyn_lastsessionid_value?: string | null;
+  /** Work stream (lookup `msdyn_liveworkstreamid`) */
+  _msdyn_liveworkstreamid_value?: string | null;
+  /** LiveWorkStream Notification Data */
+  msdyn_liveworkstreamnotificationdata?: string | null;
+  /** Modified On */
+  msdyn_modifiedon?: string | null;
+  /** ConversationId */
+  msdyn_ocliveworkitemid?: string | null;
+  /** Overflow Transfer Count */
+  msdyn_overflowtransfercount?: number | null;
+  /** Queue (lookup `msdyn_queueid`) */
+  _msdyn_queueid_value?: string | null;
+  /** Queue item (lookup `msdyn_queueitemid`) */
+  _msdyn_queueitemid_value?: string | null;
+  /** Routed record (lookup `msdyn_routableobjectid`) */
+  _msdyn_routableobjectid_value?: string | null;
+  /** Record routing routable object type */
+  msdyn_routableobjectlogicalname?: string | null;
+  /** Social Profile (lookup `msdyn_socialprofileid`) */
+  _msdyn_socialprofileid_value?: string | null;
+  /** Started On */
+  msdyn_startedon?: string | null;
+  /** State Reason */
+  msdyn_statereason?: string | null;
+  /** Status change reason */
+  msdyn_statuschangereason?: number | null;
+  /** Status Updated On */
+  msdyn_statusupdatedon?: string | null;
+  /** Third Party Conversation */
+  msdyn_thirdpartyconversation?: boolean | null;
+  /** Timeline Control Field */
+  msdyn_timelinecontrolfield?: string | null;
+  /** Title */
+  msdyn_title?: string | null;
+  /** Transfer Count */
+  msdyn_transfercount?: number | null;
+  /** Sentiment Category */
+  msdyn_urcustomersentimentlabel?: number | null;
+  /** Work distribution mode */
+  msdyn_workstreamworkdistributionmode?: number | null;
+  /** Wrap-up Status Intiated On */
+  msdyn_wrapupinitiatedon?: string | null;
+  /** Owner (lookup `ownerid`) */
+  _ownerid_value?: string | null;
+  /** Owning Business Unit (lookup `owningbusinessunit`) */
+  _owningbusinessunit_value?: string | null;
+  /** Owning Team (lookup `owningteam`) */
+  _owningteam_value?: string | null;
+  /** Owning User (lookup `owninguser`) */
+  _owninguser_value?: string | null;
+  /** Regarding (lookup `regardingobjectid`) */
+  _regardingobjectid_value?: string | null;
+  /** Sender's Mailbox (lookup `sendermailboxid`) */
+  _sendermailboxid_value?: string | null;
+  /** Service (lookup `serviceid`) */
+  _serviceid_value?: string | null;
+  /** SLA (lookup `slaid`) */
+  _slaid_value?: string | null;
+  /** Last SLA applied (lookup `slainvokedid`) */
+  _slainvokedid_value?: string | null;
+  /** State */
+  statecode?: number | null;
+  /** Status Reason */
+  statuscode?: number | null;
+  /** Subject */
+  subject?: string | null;
+  /** Currency (lookup `transactioncurrencyid`) */
+  _transactioncurrencyid_value?: string | null;
+}

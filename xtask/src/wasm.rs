@@ -312,7 +312,7 @@ fn package_dir(root: &Path, tools: &Tools, package: &Path, double: &Path) -> any
     for (module, target, dir, name) in [
         (package, "nodejs", "node", "convq"),
         (package, "web", "web", "convq"),
-        (double, "nodejs", "testing", "index"),
+        (double, "nodejs", "testing", "convq_testing"),
     ] {
         let out = pkg.join(dir);
         run_command(
@@ -344,12 +344,14 @@ fn package_dir(root: &Path, tools: &Tools, package: &Path, double: &Path) -> any
         &pkg.join("node/convq.mjs"),
         &esm_entry("./convq.js", &["compile", "getConversations"]),
     )?;
+    // `convq/testing`: the fake (hand-written JS over the double's module, which keeps the
+    // queries), its declarations, and the sample store as a fixture.
+    for (from, to) in TESTING_FILES {
+        fs::copy(root.join(from), pkg.join(to)).with_context(|| format!("copying {from}"))?;
+    }
     write(
         &pkg.join("testing/index.mjs"),
-        &esm_entry(
-            "./index.js",
-            &["createOmnichannel", "compile", "getConversations"],
-        ),
+        &esm_entry("./index.js", TESTING_EXPORTS),
     )?;
     // The web build is ES modules; say so for Node-based tools that load it.
     write(
@@ -370,6 +372,26 @@ fn package_dir(root: &Path, tools: &Tools, package: &Path, double: &Path) -> any
     println!("wrote {}", pkg.display());
     Ok(sizes)
 }
+
+/// The files of `convq/testing` besides the double's module, from the project root to `pkg/`.
+const TESTING_FILES: [(&str, &str); 4] = [
+    ("crates/convq-wasm/js/testing.js", "testing/index.js"),
+    ("crates/convq-wasm/js/testing.d.ts", "testing/index.d.ts"),
+    ("crates/convq-wasm/js/globals.d.ts", "testing/globals.d.ts"),
+    (
+        "crates/convq-backend/data/sample-conversations.json",
+        "testing/sample-conversations.json",
+    ),
+];
+
+/// What `convq/testing` exports (`js/testing.js`), for its ES module entry.
+const TESTING_EXPORTS: &[&str] = &[
+    "createOmnichannel",
+    "SAMPLE_CONVERSATIONS",
+    "SAMPLE_NOW",
+    "compile",
+    "getConversations",
+];
 
 /// An ES module re-exporting `names` from the CommonJS module `from`.
 fn esm_entry(from: &str, names: &[&str]) -> String {
@@ -412,6 +434,8 @@ fn package_json(version: &str) -> String {
     "./web": {web},
     "./web/convq_bg.wasm": "./web/convq_bg.wasm",
     "./testing": {testing},
+    "./testing/globals": {{ "types": "./testing/globals.d.ts" }},
+    "./testing/sample-conversations.json": "./testing/sample-conversations.json",
     "./package.json": "./package.json"
   }},
   "files": ["node/", "web/", "testing/", "README.md", "LICENSE-MIT", "LICENSE-APACHE"],

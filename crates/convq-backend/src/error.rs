@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use convq_core::ErrorBody;
@@ -41,7 +42,7 @@ impl fmt::Display for RecordLocation {
 }
 
 /// Why a conversation store could not be loaded. Loading is all or nothing.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
     /// The file could not be read.
@@ -49,8 +50,8 @@ pub enum StoreError {
     Unreadable {
         /// The file.
         path: PathBuf,
-        /// Why.
-        source: std::io::Error,
+        /// Why (shared, so that the error can be cloned).
+        source: Arc<std::io::Error>,
     },
     /// The text is not JSON (or an NDJSON line is not).
     #[error("the store is not valid JSON: {message} (line {line}, column {column})")]
@@ -97,6 +98,20 @@ pub enum StoreError {
         /// Where it is used first.
         first: RecordLocation,
     },
+    /// A record names the agent lookup by its logical name, without the Web API property: no
+    /// query could ever return it.
+    #[error(
+        "{location}: `{field}` is the agent lookup's logical name; Web API returns it as \
+         `{property}`, and without it no query can find the record"
+    )]
+    LogicalName {
+        /// Where the record is.
+        location: RecordLocation,
+        /// The logical name the record has.
+        field: String,
+        /// The Web API property it needs.
+        property: String,
+    },
     /// More records or distinct property names than the store's compact indexes hold.
     #[error("the store has more than {limit} {what}")]
     TooLarge {
@@ -116,6 +131,7 @@ convq_core::error_codes! {
         Self::IncompletePage => ("store_incomplete_page", "The saved body has @odata.nextLink, so it is only one page of the result."),
         Self::MalformedRecord { .. } => ("store_malformed_record", "A record is not an object, or a property the store evaluates has the wrong type; the path points at it."),
         Self::DuplicateId { .. } => ("store_duplicate_id", "Two records have the same activityid."),
+        Self::LogicalName { .. } => ("store_logical_name", "A record has a lookup's logical name (`msdyn_activeagentid`) where Web API has `_msdyn_activeagentid_value`, so no query could find it."),
         Self::TooLarge { .. } => ("store_too_large", "More records or distinct property names than the store holds."),
     }
 }
@@ -133,6 +149,9 @@ impl StoreError {
             }
             Self::MalformedRecord { location, .. } => location.pointer(),
             Self::DuplicateId { location, .. } => format!("{}/activityid", location.pointer()),
+            Self::LogicalName {
+                location, field, ..
+            } => format!("{}/{}", location.pointer(), escape_pointer(field)),
             _ => String::new(),
         }
     }
@@ -151,6 +170,10 @@ impl StoreError {
                  @odata.nextLink to load this page alone"
                     .to_owned(),
             ),
+            Self::LogicalName { property, .. } => Some(format!(
+                "records use Web API property names: rename the key to `{property}` (lookups are \
+                 `_<logical name>_value`)"
+            )),
             Self::MalformedRecord { .. } => Some(
                 "records use Web API property names and values: activityid and \
                  _msdyn_activeagentid_value GUID strings, statuscode an integer, createdon an \
@@ -174,8 +197,9 @@ fn escape_pointer(key: &str) -> String {
 
 /// Why a backend could not answer a compiled query.
 ///
-/// Messages never contain the bearer token.
-#[derive(Debug, thiserror::Error)]
+/// Messages never contain the bearer token. Cloned for every caller that shares a Dataverse
+/// request (coalescing).
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum BackendError {
     /// Dataverse rejected the token (HTTP 401).
@@ -340,10 +364,24 @@ impl BackendError {
         }
     }
 
-    /// Whether the backend ran out of time (HTTP adapters answer 504 rather than 502).
+    /// What kind of failure it is (adapters map kinds to exit codes and HTTP statuses).
     #[must_use]
-    pub fn is_timeout(&self) -> bool {
-        matches!(self, Self::DataverseTimeout { .. })
+    pub fn kind(&self) -> crate::ErrorKind {
+        use crate::ErrorKind;
+        match self {
+            Self::DataverseTimeout { .. } => ErrorKind::Timeout,
+            Self::DataverseThrottled { .. } => ErrorKind::Throttled,
+            Self::DataverseUnavailable { .. } => ErrorKind::Unavailable,
+            Self::DataverseUnauthorized { .. } | Self::AuthFailed { .. } => ErrorKind::Unauthorized,
+            Self::DataverseForbidden { .. } => ErrorKind::Forbidden,
+            Self::DataverseResponseTooLarge { .. }
+            | Self::DataverseError { .. }
+            | Self::DataverseUnreachable { .. }
+            | Self::DataverseBadResponse { .. }
+            | Self::DataversePageLimit { .. }
+            | Self::InvalidConfig { .. }
+            | Self::Store(_) => ErrorKind::Backend,
+        }
     }
 
     /// A suggestion for the caller, where there is one.

@@ -6,7 +6,7 @@
 //! - [`EmbeddedStore`]: conversation records loaded into memory (a saved Web API response body, a
 //!   JSON array or NDJSON; [`EmbeddedStore::sample`] is the shipped sample). It evaluates the
 //!   normalized [`Query`](convq_core::Query), not the rendered string.
-//! - `DataverseClient` (the default `dataverse` feature): GETs
+//! - `DataverseClient` (crate `convq-dataverse`): GETs
 //!   [`Compiled::path`](convq_core::Compiled::path) from a Dataverse
 //!   organization with a bearer token, following `@odata.nextLink`.
 //!
@@ -25,22 +25,9 @@
 //!
 //! Core and backends read no clock: "now" (for `createdBeforeDays`) comes in [`RunContext`].
 
-#[cfg(feature = "dataverse")]
-mod auth;
-#[cfg(feature = "dataverse")]
-mod cache;
-#[cfg(feature = "dataverse")]
-mod coalesce;
-#[cfg(feature = "dataverse")]
-mod dataverse;
 mod encoding;
 mod error;
-mod observe;
-#[cfg(feature = "dataverse")]
-mod pacing;
 mod secret;
-#[cfg(feature = "simorg")]
-pub mod simorg;
 mod store;
 mod timestamp;
 
@@ -50,21 +37,11 @@ use std::time::SystemTime;
 
 use convq_core::{Compiled, Envelope, Options};
 
-#[cfg(feature = "dataverse")]
-pub use auth::{AuthMode, Credential, CredentialOptions, TOKEN_VAR};
-/// Microsoft's credential trait, for [`Credential::new`].
-#[cfg(feature = "dataverse")]
-pub use azure_core::credentials::TokenCredential;
-#[cfg(feature = "dataverse")]
-pub use coalesce::{Shared, SharedConfig};
-#[cfg(feature = "dataverse")]
-pub use dataverse::{DataverseAuth, DataverseClient, DataverseConfig};
 pub use encoding::{CONVERT_UTF16, utf16_encoding};
 pub use error::{BACKEND_ERROR_CODES, BackendError, RecordLocation, STORE_ERROR_CODES, StoreError};
 pub use jiff::tz::TimeZone;
-pub use observe::{Counters, CountersSnapshot, Observer};
 pub use secret::Secret;
-pub use store::EmbeddedStore;
+pub use store::{EmbeddedStore, LoadWarning};
 pub use timestamp::{InvalidTimestamp, parse_timestamp};
 
 /// A boxed, sendable future: what [`Backend::fetch`] returns (the trait stays object safe).
@@ -289,13 +266,55 @@ pub trait Backend: Send + Sync {
 pub enum Outcome {
     /// The envelope is a success.
     Success,
-    /// The input did not compile (the envelope carries a `convq-core` error code).
+    /// The envelope is a failure of this kind (the envelope carries its code).
+    Failure(ErrorKind),
+}
+
+/// What kind of failure ended a run: adapters choose exit codes and HTTP statuses by it, not
+/// by comparing error codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The input is not JSON (`invalid_json`).
+    InputNotJson,
+    /// The input is over the core's size limit (`input_too_large`).
+    InputTooLarge,
+    /// Any other input the core rejects (a `convq-core` error code).
     InvalidInput,
-    /// The backend failed (the envelope carries a [`BackendError`] code).
-    BackendFailure {
-        /// Whether it was a timeout (HTTP adapters answer 504 rather than 502).
-        timeout: bool,
-    },
+    /// The backend ran out of time (`dataverse_timeout`).
+    Timeout,
+    /// Still throttled (429) after the allowed retries (`dataverse_throttled`).
+    Throttled,
+    /// Still unavailable (503) after the allowed retries (`dataverse_unavailable`).
+    Unavailable,
+    /// The credentials were refused (`dataverse_unauthorized`) or none could be had
+    /// (`dataverse_auth_failed`).
+    Unauthorized,
+    /// The credentials may not read conversations (`dataverse_forbidden`).
+    Forbidden,
+    /// Any other backend failure.
+    Backend,
+}
+
+impl ErrorKind {
+    /// The kind of a rejected input.
+    #[must_use]
+    pub fn of_input(error: &convq_core::Error) -> Self {
+        match error {
+            convq_core::Error::InvalidJson { .. } => Self::InputNotJson,
+            convq_core::Error::InputTooLarge { .. } => Self::InputTooLarge,
+            _ => Self::InvalidInput,
+        }
+    }
+
+    /// Whether the input was rejected (rather than the backend failing).
+    #[must_use]
+    pub fn is_input(self) -> bool {
+        matches!(
+            self,
+            Self::InputNotJson | Self::InputTooLarge | Self::InvalidInput
+        )
+    }
 }
 
 /// The envelope of a run and how it ended.
@@ -310,6 +329,19 @@ pub struct RunResult {
     pub warnings: Vec<convq_core::Warning>,
 }
 
+impl RunResult {
+    /// The run of an input rejected before it reached getConversations (too large, not UTF-8):
+    /// the core's failure envelope.
+    #[must_use]
+    pub fn rejected(error: &convq_core::Error) -> Self {
+        Self {
+            envelope: Envelope::from(error),
+            outcome: Outcome::Failure(ErrorKind::of_input(error)),
+            warnings: Vec::new(),
+        }
+    }
+}
+
 /// The serialized envelope of a run and how it ended: what [`get_conversations_json`] returns.
 #[derive(Debug, Clone)]
 pub struct JsonRunResult {
@@ -318,13 +350,13 @@ pub struct JsonRunResult {
     pub body: Vec<u8>,
     /// How it ended.
     pub outcome: Outcome,
-    /// The failure envelope's error (also in `body`), so an adapter can map it, e.g. to an HTTP
-    /// status, without parsing `body`; `None` on success.
+    /// The failure envelope's error (also in `body`), so an adapter can show it without
+    /// parsing `body`; `None` on success.
     pub error: Option<convq_core::ErrorBody>,
     /// As [`RunResult::warnings`].
     pub warnings: Vec<convq_core::Warning>,
     /// How old the records are: zero when fetched for this call, more when they came from
-    /// a cache ([`SharedConfig::cache_ttl`]). Zero on failure.
+    /// a cache ([`Backend::fetch_json_aged`]). Zero on failure.
     pub age: std::time::Duration,
 }
 
@@ -338,7 +370,15 @@ pub async fn get_conversations(
     options: &Options,
     ctx: &RunContext,
 ) -> RunResult {
-    run(backend, convq_core::compile(input, options), ctx).await
+    let run = run(backend, input, options, ctx, None).await;
+    RunResult {
+        envelope: match run.answer {
+            Ok(fetched) => Envelope::success(fetched.values),
+            Err(error) => Envelope::failure(error),
+        },
+        outcome: run.outcome,
+        warnings: run.warnings,
+    }
 }
 
 /// As [`get_conversations`], answering the envelope's JSON text rather than the envelope: the
@@ -352,33 +392,34 @@ pub async fn get_conversations_json(
     options: &Options,
     ctx: &RunContext,
 ) -> JsonRunResult {
-    let mut compiled = match convq_core::compile(input, options) {
-        Ok(compiled) => compiled,
-        Err(error) => {
-            return failure_json(error.to_body(), Outcome::InvalidInput, Vec::new());
-        }
-    };
-    compiled.warnings.extend(backend.warnings(&compiled));
     // Serde writes `Envelope::Success` (an untagged enum of structs) as these two literals around
     // the records; a unit test checks them against serde's own output.
     let mut body = Vec::with_capacity(1024);
     body.extend_from_slice(SUCCESS_HEAD);
-    match backend.fetch_json_aged(&compiled, ctx, &mut body).await {
-        Ok((_, age)) => {
+    let run = run(backend, input, options, ctx, Some(&mut body)).await;
+    match run.answer {
+        Ok(fetched) => {
             body.extend_from_slice(SUCCESS_TAIL);
             JsonRunResult {
                 body,
-                outcome: Outcome::Success,
+                outcome: run.outcome,
                 error: None,
-                warnings: compiled.warnings,
-                age,
+                warnings: run.warnings,
+                age: fetched.age,
             }
         }
         Err(error) => {
-            let outcome = Outcome::BackendFailure {
-                timeout: error.is_timeout(),
-            };
-            failure_json(error.to_body(), outcome, compiled.warnings)
+            let mut body = Vec::with_capacity(256);
+            // A failure is the rare path: the clone keeps the envelope type the one source of
+            // its shape.
+            append_json(&mut body, &Envelope::failure(error.clone()));
+            JsonRunResult {
+                body,
+                outcome: run.outcome,
+                error: Some(error),
+                warnings: run.warnings,
+                age: std::time::Duration::ZERO,
+            }
         }
     }
 }
@@ -386,62 +427,74 @@ pub async fn get_conversations_json(
 const SUCCESS_HEAD: &[u8] = br#"{"result":{"values":["#;
 const SUCCESS_TAIL: &[u8] = br#"]},"status":true}"#;
 
-fn failure_json(
-    error: convq_core::ErrorBody,
-    outcome: Outcome,
-    warnings: Vec<convq_core::Warning>,
-) -> JsonRunResult {
-    let mut body = Vec::with_capacity(256);
-    // A failure is the rare path: the clone keeps the envelope type the one source of its shape.
-    append_json(&mut body, &Envelope::failure(error.clone()));
-    JsonRunResult {
-        body,
-        outcome,
-        error: Some(error),
-        warnings,
-        age: std::time::Duration::ZERO,
-    }
-}
-
 /// Appends the JSON of `value` to `out`.
 ///
 /// # Panics
 /// Never for the types used here (`serde_json::Value`, `str`, `Number`, envelopes): a `Vec`'s
 /// `io::Write` cannot fail and their `Serialize` implementations have no error case (string keys,
 /// finite numbers). `serde_json::Value`'s own `Display` relies on the same fact.
-pub(crate) fn append_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+fn append_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
     serde_json::to_writer(out, value).expect("serializing JSON values into a Vec cannot fail");
 }
 
+/// What a run fetched: the records as values, or (when they went into a JSON body) nothing
+/// but their age.
+struct Fetched {
+    values: Vec<serde_json::Value>,
+    age: std::time::Duration,
+}
+
+/// A run before it becomes an envelope or its JSON text.
+struct Run {
+    answer: Result<Fetched, convq_core::ErrorBody>,
+    outcome: Outcome,
+    warnings: Vec<convq_core::Warning>,
+}
+
+/// The one run pipeline of both entry points: compile (core) → the backend's warnings → fetch,
+/// as values or, given `json`, as the records' JSON appended to it.
 async fn run(
     backend: &dyn Backend,
-    compiled: Result<Compiled, convq_core::Error>,
+    input: &str,
+    options: &Options,
     ctx: &RunContext,
-) -> RunResult {
-    let mut compiled = match compiled {
+    json: Option<&mut Vec<u8>>,
+) -> Run {
+    let mut compiled = match convq_core::compile(input, options) {
         Ok(compiled) => compiled,
         Err(error) => {
-            return RunResult {
-                envelope: Envelope::from(&error),
-                outcome: Outcome::InvalidInput,
+            return Run {
+                answer: Err(error.to_body()),
+                outcome: Outcome::Failure(ErrorKind::of_input(&error)),
                 warnings: Vec::new(),
             };
         }
     };
     compiled.warnings.extend(backend.warnings(&compiled));
-    let (envelope, outcome) = match backend.fetch(&compiled, ctx).await {
-        Ok(values) => (Envelope::success(values), Outcome::Success),
-        Err(error) => (
-            Envelope::failure(error.to_body()),
-            Outcome::BackendFailure {
-                timeout: error.is_timeout(),
-            },
-        ),
+    let fetched = match json {
+        None => backend.fetch(&compiled, ctx).await.map(|values| Fetched {
+            values,
+            age: std::time::Duration::ZERO,
+        }),
+        Some(out) => backend
+            .fetch_json_aged(&compiled, ctx, out)
+            .await
+            .map(|(_, age)| Fetched {
+                values: Vec::new(),
+                age,
+            }),
     };
-    RunResult {
-        envelope,
-        outcome,
-        warnings: compiled.warnings,
+    match fetched {
+        Ok(fetched) => Run {
+            answer: Ok(fetched),
+            outcome: Outcome::Success,
+            warnings: compiled.warnings,
+        },
+        Err(error) => Run {
+            answer: Err(error.to_body()),
+            outcome: Outcome::Failure(error.kind()),
+            warnings: compiled.warnings,
+        },
     }
 }
 

@@ -1,6 +1,6 @@
 //! A bearer token that never shows itself: in `Debug`, errors, logs or `describe()`. Outside the
-//! Dataverse client because [`RunContext`](crate::RunContext) carries callers' tokens too, and the
-//! context exists without the `dataverse` feature.
+//! Dataverse client (`convq-dataverse`) because [`RunContext`](crate::RunContext) carries callers'
+//! tokens too.
 
 use std::fmt;
 

@@ -7,8 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, bail};
 use convq_backend::{
-    Backend, DataverseClient, DataverseConfig, EmbeddedStore, Outcome as RunOutcome, RunContext,
-    RunResult, Shared, SharedConfig, TimeZone,
+    Backend, EmbeddedStore, ErrorKind, Outcome as RunOutcome, RunContext, RunResult, TimeZone,
 };
 use convq_core::{Envelope, Options};
 
@@ -106,11 +105,7 @@ pub(crate) fn run(args: &GetArgs) -> anyhow::Result<Outcome> {
             &ctx,
         )),
         // Input too large or not UTF-8: the core's own errors, rejected like any invalid input.
-        Err(error) => RunResult {
-            envelope: Envelope::from(&error),
-            outcome: RunOutcome::InvalidInput,
-            warnings: Vec::new(),
-        },
+        Err(error) => RunResult::rejected(&error),
     };
     if args.input.ndjson {
         let lines = Lines {
@@ -139,7 +134,7 @@ pub(crate) fn run(args: &GetArgs) -> anyhow::Result<Outcome> {
 /// getConversations answer: no query ran.
 fn backend(args: &GetArgs, options: &Options) -> anyhow::Result<Box<dyn Backend>> {
     if let Some(url) = &args.dataverse.dataverse {
-        if args.dataverse.auth == convq_backend::AuthMode::Passthrough {
+        if args.dataverse.auth == convq_dataverse::AuthMode::Passthrough {
             bail!(
                 "--auth passthrough is for `convq serve` (it forwards each caller's token); \
                  here use default, token, azure-cli or another credential"
@@ -152,19 +147,16 @@ fn backend(args: &GetArgs, options: &Options) -> anyhow::Result<Box<dyn Backend>
             .dataverse
             .dataverse_auth()
             .map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))?;
-        let mut config = DataverseConfig::new(url.clone(), auth);
-        config.page_size = args.page.page_size;
-        config.total_timeout = args.dataverse.timeout.unwrap_or(GET_TIMEOUT);
-        config.max_concurrent = args.dataverse.max_concurrent as usize;
-        // Retries are bounded by the timeout: a throttled line waits as long as it may.
-        config.max_retries = u32::MAX;
-        let client =
-            DataverseClient::new(config).map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))?;
-        let mut shared = SharedConfig::default();
-        shared.coalesce_window = args.dataverse.coalesce_window;
-        shared.cache_ttl = args.dataverse.cache_ttl.unwrap_or(Duration::ZERO);
-        shared.status_filter = options.status_filter;
-        return Ok(Box::new(Shared::new(client, shared)));
+        let mut connect = convq_dataverse::ConnectOptions::default();
+        connect.page_size = args.page.page_size;
+        connect.total_timeout = args.dataverse.timeout.unwrap_or(GET_TIMEOUT);
+        connect.max_concurrent = args.dataverse.max_concurrent as usize;
+        connect.shared.coalesce_window = args.dataverse.coalesce_window;
+        connect.shared.cache_ttl = args.dataverse.cache_ttl.unwrap_or(Duration::ZERO);
+        connect.shared.status_filter = options.status_filter;
+        let shared = convq_dataverse::connect(url, auth, &connect)
+            .map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))?;
+        return Ok(Box::new(shared));
     }
     if let Some(path) = &args.data.data {
         let store = EmbeddedStore::from_path(path).map_err(|e| {
@@ -175,6 +167,9 @@ fn backend(args: &GetArgs, options: &Options) -> anyhow::Result<Box<dyn Backend>
             };
             anyhow::anyhow!("[{}]{at} {e}", e.code())
         })?;
+        for warning in store.load_warnings() {
+            output::report_store_warning(warning);
+        }
         return Ok(Box::new(store));
     }
     Ok(Box::new(EmbeddedStore::sample()))
@@ -190,8 +185,8 @@ fn report(result: &RunResult, line: Option<usize>) -> Outcome {
     }
     match result.outcome {
         RunOutcome::Success => Outcome::Success,
-        RunOutcome::InvalidInput => Outcome::Rejected,
-        RunOutcome::BackendFailure { .. } => Outcome::BackendFailed,
+        RunOutcome::Failure(kind) if kind.is_input() => Outcome::Rejected,
+        RunOutcome::Failure(_) => Outcome::BackendFailed,
     }
 }
 
@@ -250,11 +245,7 @@ async fn run_ndjson(
                 }
                 // Input too large or not UTF-8: the core's own errors, rejected like any
                 // invalid input.
-                Err(error) => RunResult {
-                    envelope: Envelope::from(&error),
-                    outcome: RunOutcome::InvalidInput,
-                    warnings: Vec::new(),
-                },
+                Err(error) => RunResult::rejected(&error),
             }
         });
         pending.push_back((line.number, task));
@@ -291,7 +282,7 @@ fn joined(result: Result<RunResult, tokio::task::JoinError>) -> RunResult {
             "",
             None,
         )),
-        outcome: RunOutcome::BackendFailure { timeout: false },
+        outcome: RunOutcome::Failure(ErrorKind::Backend),
         warnings: Vec::new(),
     })
 }

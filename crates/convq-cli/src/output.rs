@@ -67,6 +67,17 @@ pub(crate) fn report_warning(warning: &Warning, line: Option<usize>) {
     ));
 }
 
+/// Reports what loading a `--data` store noticed (a lookup's logical name, an unknown property).
+pub(crate) fn report_store_warning(warning: &convq_backend::LoadWarning) {
+    to_stderr(&format_diagnostic(
+        "warning",
+        warning.code,
+        &warning.path,
+        &warning.message,
+        None,
+    ));
+}
+
 fn format_diagnostic(
     severity: &str,
     code: &str,

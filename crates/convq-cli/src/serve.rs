@@ -4,9 +4,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use axum::http::HeaderValue;
-use convq_backend::{
-    Backend, DataverseAuth, DataverseClient, DataverseConfig, EmbeddedStore, Shared, SharedConfig,
-};
+use convq_backend::{Backend, EmbeddedStore};
+use convq_dataverse::{ConnectOptions, DataverseAuth};
 use convq_cli::StartError;
 use convq_http::{AppState, ConnectionLimits, Limits, RunDefaults, ServerConfig};
 
@@ -89,23 +88,18 @@ fn build(args: &ServeArgs) -> anyhow::Result<AppState> {
     let backend: Arc<dyn Backend> = match (&args.dataverse.dataverse, &args.data.data) {
         (Some(url), _) => {
             let auth: DataverseAuth = args.dataverse.dataverse_auth().map_err(backend_error)?;
-            let mut config = DataverseConfig::new(url.clone(), auth);
-            config.max_page_bytes = args.caps.dataverse_max_page_bytes;
-            config.max_response_bytes = args.caps.dataverse_max_response_bytes;
+            let mut connect = ConnectOptions::default();
+            connect.max_page_bytes = args.caps.dataverse_max_page_bytes;
+            connect.max_response_bytes = args.caps.dataverse_max_response_bytes;
             if let Some(timeout) = args.dataverse.timeout {
-                config.total_timeout = timeout;
+                connect.total_timeout = timeout;
             }
-            config.max_concurrent = args.dataverse.max_concurrent as usize;
-            // Retries are bounded by the deadline: a throttled call waits as long as it may.
-            config.max_retries = u32::MAX;
-            let client = DataverseClient::new(config)
-                .map_err(backend_error)?
-                .with_observer(state.upstream_observer());
-            let mut shared = SharedConfig::default();
-            shared.coalesce_window = args.dataverse.coalesce_window;
-            shared.cache_ttl = args.dataverse.cache_ttl.unwrap_or(SERVE_CACHE_TTL);
-            shared.status_filter = options.status_filter;
-            Arc::new(Shared::new(client, shared))
+            connect.max_concurrent = args.dataverse.max_concurrent as usize;
+            connect.shared.coalesce_window = args.dataverse.coalesce_window;
+            connect.shared.cache_ttl = args.dataverse.cache_ttl.unwrap_or(SERVE_CACHE_TTL);
+            connect.shared.status_filter = options.status_filter;
+            connect.observer = Some(state.upstream_observer());
+            Arc::new(convq_dataverse::connect(url, auth, &connect).map_err(backend_error)?)
         }
         (None, Some(path)) => Arc::new(
             EmbeddedStore::from_path(path)

@@ -53,6 +53,7 @@ pub enum Envelope {
         /// The records.
         result: ResultValues,
         /// Always `true`.
+        #[schemars(extend("const" = true))]
         status: bool,
     },
     /// `{"error":{...},"status":false}`
@@ -60,6 +61,7 @@ pub enum Envelope {
         /// The error.
         error: ErrorBody,
         /// Always `false`.
+        #[schemars(extend("const" = false))]
         status: bool,
     },
 }

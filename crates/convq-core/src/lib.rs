@@ -36,6 +36,7 @@ mod json;
 pub mod limits;
 mod normalize;
 mod options;
+mod options_string;
 mod render;
 mod suggest;
 mod warning;
@@ -51,6 +52,7 @@ pub use error::{ERROR_CODES, Error, Limit};
 pub use input::{Input, OrderByInput, StatusInput, StatusValue};
 pub use json::{json_error_message, json_type_name};
 pub use options::{DaysReading, ExtraColumn, Options, StatusFilter, UnknownColumns};
+pub use options_string::{OptionsQuery, OptionsStringError, read_options_string};
 pub use render::encode_uri_component;
 pub use warning::{Warning, WarningCode};
 

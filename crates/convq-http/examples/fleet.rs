@@ -8,7 +8,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use convq_backend::simorg::generated_agent;
+use convq_simorg::generated_agent;
 use serde_json::json;
 
 fn arg(name: &str, default: &str) -> String {

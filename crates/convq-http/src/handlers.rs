@@ -6,7 +6,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use convq_backend::{Outcome, RunContext};
+use convq_backend::{ErrorKind, Outcome, RunContext};
 use schemars::JsonSchema;
 use serde::Serialize;
 
@@ -32,8 +32,7 @@ pub(crate) async fn get_conversations(State(state): State<AppState>, posted: Pos
         &ctx,
     )
     .await;
-    if let Some(error) = &run.error
-        && error.code == "invalid_json"
+    if let (Outcome::Failure(ErrorKind::InputNotJson), Some(error)) = (run.outcome, &run.error)
         && is_ndjson(text)
     {
         return ApiError {
@@ -45,13 +44,11 @@ pub(crate) async fn get_conversations(State(state): State<AppState>, posted: Pos
     }
     let status = match run.outcome {
         Outcome::Success => StatusCode::OK,
-        Outcome::InvalidInput => match &run.error {
-            // The core's own size limit is a body-size problem, like the server's body limit.
-            Some(error) if error.code == "input_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
-            _ => StatusCode::BAD_REQUEST,
-        },
-        Outcome::BackendFailure { timeout: true } => StatusCode::GATEWAY_TIMEOUT,
-        Outcome::BackendFailure { timeout: false } => StatusCode::BAD_GATEWAY,
+        // The core's own size limit is a body-size problem, like the server's body limit.
+        Outcome::Failure(ErrorKind::InputTooLarge) => StatusCode::PAYLOAD_TOO_LARGE,
+        Outcome::Failure(kind) if kind.is_input() => StatusCode::BAD_REQUEST,
+        Outcome::Failure(ErrorKind::Timeout) => StatusCode::GATEWAY_TIMEOUT,
+        Outcome::Failure(_) => StatusCode::BAD_GATEWAY,
     };
     let rejected_callers_token = posted.extensions.get::<PassthroughBearer>().is_some()
         && run

@@ -258,7 +258,7 @@ impl StateBuilder {
     /// Where a Dataverse client reports its calls, for the upstream counters of `/metrics`
     /// (`DataverseClient::with_observer`).
     #[must_use]
-    pub fn upstream_observer(&self) -> Arc<dyn convq_backend::Observer> {
+    pub fn upstream_observer(&self) -> Arc<dyn convq_dataverse::Observer> {
         self.metrics.upstream()
     }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use convq_backend::Observer;
+use convq_dataverse::Observer;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
     Registry, TextEncoder,
@@ -27,7 +27,7 @@ pub(crate) struct Metrics {
 }
 
 /// What the shared Dataverse path reports (coalescing, cache, pacing): see
-/// [`convq_backend::Observer`]. Zero with an embedded store.
+/// [`convq_dataverse::Observer`]. Zero with an embedded store.
 #[derive(Clone)]
 pub(crate) struct Upstream {
     requests: IntCounter,

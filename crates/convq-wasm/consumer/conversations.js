@@ -10,16 +10,21 @@ const WAITING = 3;
  * @returns {Promise<string[]>}
  */
 async function waitingTitles(agentId) {
-  const answer = await Microsoft.Omnichannel.getConversations(
-    {
-      agentId,
-      status: [WAITING],
-      attributes: ["msdyn_title"],
-      orderBy: [{ attributeName: "createdon", descending: true }],
-    },
-    "waiting-titles",
-  );
-  if (!answer.status) throw new Error(`${answer.error.code} at ${answer.error.path}: ${answer.error.message}`);
+  let answer;
+  try {
+    answer = await Microsoft.Omnichannel.getConversations(
+      {
+        agentId,
+        status: [WAITING],
+        attributes: ["msdyn_title"],
+        orderBy: [{ attributeName: "createdon", descending: true }],
+      },
+      "waiting-titles",
+    );
+  } catch (failure) {
+    // The API rejects with the failure envelope, {error, status: false}.
+    throw new Error(`${failure.error.code} at ${failure.error.path}: ${failure.error.message}`);
+  }
   return answer.result.values.map((conversation) => conversation.msdyn_title);
 }
 

@@ -1,6 +1,6 @@
 // The package's types as a TypeScript project uses them (tsc --noEmit --strict).
 import { compile, getConversations, type Compiled, type Envelope, type Input, type Options } from "convq";
-import { createOmnichannel, type OmnichannelOptions } from "convq/testing";
+import { createOmnichannel, type Conversation, type OmnichannelOptions } from "convq/testing";
 
 const input: Input = {
   agentId: "2b330c52-6844-4d36-8e05-03c78c9681dc",
@@ -14,8 +14,8 @@ const top: number | null = compiled.top;
 
 async function titles(envelope: Promise<Envelope>): Promise<string[]> {
   const answer = await envelope;
-  // `status` is a boolean in both shapes, so the shapes are told apart by their keys.
-  if ("error" in answer) {
+  // `status` is `true` or `false`: it tells the two shapes apart.
+  if (!answer.status) {
     const { code, path, message }: { code: string; path: string; message: string } = answer.error;
     throw new Error(`${code} at ${path}: ${message}`);
   }
@@ -45,3 +45,14 @@ const notBoolean: OmnichannelOptions = { records: [], formattedValues: "yes" };
 // @ts-expect-error createdBeforeDays is "lastXDays" or "olderThanXDays"
 const notAReading: OmnichannelOptions = { records: [], createdBeforeDays: "older" };
 export const wrong = [notBoolean, notAReading];
+
+// A conversation record is typed from the catalog: Web API names, annotations beside them.
+const record: Conversation = {
+  activityid: "00000000-0000-4000-8000-000000000001",
+  _msdyn_activeagentid_value: "2b330c52-6844-4d36-8e05-03c78c9681dc",
+  statuscode: 3,
+  "statuscode@OData.Community.Display.V1.FormattedValue": "Waiting",
+};
+// @ts-expect-error a lookup's logical name is not a Web API property
+const logical: Conversation = { activityid: "x", msdyn_activeagentid: "2b330c52-6844-4d36-8e05-03c78c9681dc" };
+export const records = [record, logical];

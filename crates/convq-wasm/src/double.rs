@@ -88,6 +88,57 @@ impl Omnichannel {
         ));
         String::from_utf8(result.body).expect("serde_json writes UTF-8")
     }
+
+    /// `Xrm.WebApi.retrieveMultipleRecords("msdyn_ocliveworkitem", options)` answered from the
+    /// same store: the options string is read back into getConversations input by the core
+    /// ([`convq_core::read_options_string`]) and run as getConversations is, so both APIs see
+    /// the same records in the same order. Returns the JSON text
+    /// `{"skipToken": <$skiptoken or null>, "answer": <the getConversations envelope>}`, or the
+    /// reason the options string cannot be read (an option convq does not render).
+    ///
+    /// # Errors
+    /// The core's [`convq_core::OptionsStringError`] message.
+    pub fn retrieve_multiple(&self, options: &str) -> Result<String, String> {
+        let read = convq_core::read_options_string(options, &["$skiptoken"])
+            .map_err(|error| error.to_string())?;
+        let mut compile_options = self.options.clone();
+        if let Some(reading) = read.reading {
+            compile_options = compile_options.with_created_before_days(reading);
+        }
+        let result = ready(convq_backend::get_conversations_json(
+            &self.store,
+            &read.input.to_string(),
+            &compile_options,
+            &self.ctx,
+        ));
+        let skip = read.passed.into_iter().next().map(|(_, value)| value);
+        let mut out = String::with_capacity(result.body.len() + 40);
+        out.push_str(r#"{"skipToken":"#);
+        out.push_str(&serde_json::to_string(&skip).expect("a string serializes"));
+        out.push_str(r#","answer":"#);
+        out.push_str(std::str::from_utf8(&result.body).expect("serde_json writes UTF-8"));
+        out.push('}');
+        Ok(out)
+    }
+
+    /// What loading the records noticed (a lookup's logical name, a property the catalog does
+    /// not know), as a JSON array of `{code, path, message}` with paths under `/records`.
+    #[must_use]
+    pub fn load_warnings(&self) -> String {
+        let warnings: Vec<serde_json::Value> = self
+            .store
+            .load_warnings()
+            .iter()
+            .map(|w| {
+                serde_json::json!({
+                    "code": w.code,
+                    "path": format!("/records{}", w.path),
+                    "message": w.message,
+                })
+            })
+            .collect();
+        serde_json::Value::Array(warnings).to_string()
+    }
 }
 
 /// The output of a future that is ready when first polled: the embedded store answers without
@@ -294,6 +345,50 @@ mod tests {
             .filter(|(key, _)| !key.ends_with(ANNOTATION))
             .collect();
         assert_eq!(without, plain);
+    }
+
+    /// retrieveMultipleRecords with the options string `compile` renders answers the records
+    /// getConversations answers for the same input.
+    #[test]
+    fn retrieve_multiple_answers_as_get_conversations() {
+        let now = at("2026-11-20T12:00:00Z");
+        let double = Omnichannel::new(SAMPLE, now, Settings::default()).unwrap();
+        let input = format!(
+            r#"{{"agentId": "{AGENT}", "status": [2, 3], "createdBeforeDays": 5, "attributes": ["msdyn_title"], "orderBy": [{{"attributeName": "createdon", "descending": true}}]}}"#
+        );
+        let compiled = convq_core::compile(&input, &Options::default()).unwrap();
+        let answer: serde_json::Value =
+            serde_json::from_str(&double.retrieve_multiple(&compiled.options).unwrap()).unwrap();
+        let expected: serde_json::Value =
+            serde_json::from_str(&double.get_conversations(&input, None)).unwrap();
+        assert_eq!(answer["answer"], expected);
+        assert!(!expected["result"]["values"].as_array().unwrap().is_empty());
+        assert_eq!(answer["skipToken"], serde_json::Value::Null);
+        let paged: serde_json::Value = serde_json::from_str(
+            &double
+                .retrieve_multiple(&format!("{}&$skiptoken=3", compiled.options))
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(paged["skipToken"], "3");
+        let error = double
+            .retrieve_multiple("?$select=msdyn_title&$expand=x")
+            .unwrap_err();
+        assert!(error.contains("$expand is not supported"), "{error}");
+    }
+
+    #[test]
+    fn load_warnings_point_under_records() {
+        let now = at("2026-11-20T12:00:00Z");
+        let records = format!(
+            r#"[{{"activityid": "00000000-0000-4000-8000-000000000001", "_msdyn_activeagentid_value": "{AGENT}", "msdyn_customer": "x"}}]"#
+        );
+        let double = Omnichannel::new(&records, now, Settings::default()).unwrap();
+        let warnings: serde_json::Value = serde_json::from_str(&double.load_warnings()).unwrap();
+        assert_eq!(warnings[0]["code"], "store_logical_name");
+        assert_eq!(warnings[0]["path"], "/records/0/msdyn_customer");
+        let sample = Omnichannel::new(SAMPLE, now, Settings::default()).unwrap();
+        assert_eq!(sample.load_warnings(), "[]");
     }
 
     #[test]

@@ -426,4 +426,21 @@ impl Omnichannel {
         };
         Promise::resolve(&parse(&json))
     }
+
+    /// `retrieveMultipleRecords` for `convq/testing`'s `Xrm.WebApi`: the options string read by
+    /// the core and run on the same store, as the JSON text
+    /// `{"skipToken": ..., "answer": <envelope>}`. Throws a `ConvqError`
+    /// (`unsupported_options`) for an options string convq does not render.
+    #[wasm_bindgen(js_name = retrieveMultiple)]
+    pub fn retrieve_multiple(&self, options: &str) -> Result<String, JsValue> {
+        self.inner
+            .retrieve_multiple(options)
+            .map_err(|message| js_error(&ErrorBody::new("unsupported_options", message, "", None)))
+    }
+
+    /// What loading the records noticed, as JSON text: `[{code, path, message}]`.
+    #[wasm_bindgen(js_name = loadWarnings)]
+    pub fn load_warnings(&self) -> String {
+        self.inner.load_warnings()
+    }
 }

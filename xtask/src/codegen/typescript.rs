@@ -77,7 +77,8 @@ fn output_schema<T: JsonSchema>() -> Value {
 }
 
 pub(crate) fn generate(mode: Mode) -> anyhow::Result<()> {
-    let text = render(&schemas()).context("converting the JSON Schemas to TypeScript")?;
+    let mut text = render(&schemas()).context("converting the JSON Schemas to TypeScript")?;
+    text.push_str(&conversation(convq_core::catalog::columns()));
     ensure_file_contents(Path::new(OUTPUT), &text, mode)
 }
 
@@ -122,6 +123,56 @@ fn render(roots: &[(&str, Value)]) -> anyhow::Result<String> {
         declaration(&mut out, name, schema).with_context(|| format!("in `{name}`"))?;
     }
     Ok(out)
+}
+
+/// `export interface Conversation`: a record of the conversation table as Web API returns it,
+/// one optional property per column of the catalog (`crates/convq-core/src/catalog`) that Web API
+/// can select, under its Web API name (`_<name>_value` for lookups), plus the primary key.
+/// Annotations (`@odata.etag`, `<property>@OData.Community.Display.V1.FormattedValue`) fit the
+/// template index signature, so a misspelled or logical-name property (`msdyn_activeagentid`)
+/// is a type error rather than an empty answer.
+fn conversation(columns: &[convq_core::catalog::ColumnDef]) -> String {
+    use convq_core::catalog::ColumnType as T;
+    let mut out = String::from("\n");
+    js_doc(
+        &mut out,
+        "",
+        "A conversation record (`msdyn_ocliveworkitem`) with Web API property names, from the\n\
+         catalog. Lookups are `_<name>_value` GUIDs; annotations (`@odata.etag`,\n\
+         `<property>@OData.Community.Display.V1.FormattedValue`) are allowed beside them.",
+    );
+    out.push_str(
+        "export interface Conversation {\n  [annotation: `${string}@${string}`]: unknown;\n",
+    );
+    for column in columns {
+        if column.column_type.unsupported_reason().is_some() {
+            continue;
+        }
+        let ty = match column.column_type {
+            T::Integer | T::BigInt | T::Decimal | T::Double | T::Money => "number",
+            T::Picklist | T::State | T::Status => "number",
+            T::Boolean => "boolean",
+            // GUIDs, text, dates (ISO 8601), multi-select choices ("1,2") and the rest.
+            _ => "string",
+        };
+        let doc = if column.column_type.is_lookup() {
+            format!("{} (lookup `{}`)", column.display_name, column.logical_name)
+        } else {
+            column.display_name.to_owned()
+        };
+        js_doc(&mut out, "  ", &doc);
+        let required = column.property == convq_core::catalog::PRIMARY_ID_ATTRIBUTE;
+        writeln!(
+            out,
+            "  {}{}: {ty}{};",
+            property_name(column.property),
+            if required { "" } else { "?" },
+            if required { "" } else { " | null" }
+        )
+        .expect("writing to a String");
+    }
+    out.push_str("}\n");
+    out
 }
 
 /// `export interface Name {...}` for an object with properties, `export type Name = ...;`
@@ -507,5 +558,24 @@ mod tests {
         assert!(text.contains("  top?: number | null;"), "{text}");
         assert!(text.contains("export interface ErrorBody {"), "{text}");
         assert!(text.contains("export type Envelope = {"), "{text}");
+        // A discriminated union: `if (answer.status)` narrows.
+        assert!(text.contains("  status: true;\n} | {"), "{text}");
+        assert!(text.contains("  status: false;\n};"), "{text}");
+    }
+
+    #[test]
+    fn conversation_has_web_api_names_from_the_catalog() {
+        let text = conversation(convq_core::catalog::columns());
+        assert!(text.contains("  activityid: string;\n"), "{text}");
+        assert!(
+            text.contains("  _msdyn_activeagentid_value?: string | null;\n"),
+            "{text}"
+        );
+        assert!(text.contains("  statuscode?: number | null;\n"), "{text}");
+        assert!(!text.contains("  msdyn_activeagentid?"), "{text}");
+        assert!(
+            text.contains("[annotation: `${string}@${string}`]: unknown;"),
+            "{text}"
+        );
     }
 }

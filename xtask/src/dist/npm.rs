@@ -63,7 +63,7 @@ fn check(manifest: &Value, packed: &Value) -> anyhow::Result<()> {
     for module in [
         "node/convq_bg.wasm",
         "web/convq_bg.wasm",
-        "testing/index_bg.wasm",
+        "testing/convq_testing_bg.wasm",
     ] {
         wanted.push(module);
     }
@@ -106,7 +106,7 @@ mod tests {
         "node/convq_bg.wasm",
         "web/convq_bg.wasm",
         "testing/index.mjs",
-        "testing/index_bg.wasm",
+        "testing/convq_testing_bg.wasm",
     ];
 
     #[test]

@@ -65,6 +65,58 @@ pub(crate) struct Loaded {
     /// (`_x_value@OData.Community.Display.V1.FormattedValue`): ordering by them falls back to
     /// GUID order, which may not be the org's.
     pub(crate) unnamed_lookups: Vec<FieldId>,
+    /// Properties the catalog does not know under that name, each at its first record.
+    pub(crate) warnings: Vec<LoadWarning>,
+}
+
+/// A property of the records that Web API would not return under that name: a lookup's
+/// logical name (`msdyn_customer` for `_msdyn_customer_value`) or a name the catalog does not
+/// have. The store keeps such properties, but no query selects them, so they come back `null`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LoadWarning {
+    /// `store_logical_name` or `store_unknown_property`.
+    pub code: &'static str,
+    /// JSON pointer of the property in its first record (`/value/3/msdyn_customer`); for
+    /// NDJSON, within the record's line, which the message names.
+    pub path: String,
+    /// What is wrong and what to write instead.
+    pub message: String,
+}
+
+/// What the catalog says about a property name of a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NameKind {
+    /// A Web API property name, an annotation or `@odata.etag`.
+    Known,
+    /// The logical name of the agent lookup, which every query filters on.
+    AgentLogicalName,
+    /// The logical name of another lookup: Web API's property is this one.
+    LogicalName(&'static str),
+    /// Not a column of the catalog.
+    Unknown,
+}
+
+fn name_kind(name: &str) -> NameKind {
+    use std::sync::LazyLock;
+    static PROPERTIES: LazyLock<FxHashMap<&'static str, &'static convq_core::catalog::ColumnDef>> =
+        LazyLock::new(|| {
+            convq_core::catalog::columns()
+                .iter()
+                .map(|c| (c.property, c))
+                .collect()
+        });
+    if name.contains('@') || PROPERTIES.contains_key(name) {
+        return NameKind::Known;
+    }
+    match convq_core::catalog::column(name) {
+        Some(column) if column.property == EVALUATED[usize::from(AGENT)] => {
+            NameKind::AgentLogicalName
+        }
+        Some(column) if column.property != name => NameKind::LogicalName(column.property),
+        Some(_) => NameKind::Known,
+        None => NameKind::Unknown,
+    }
 }
 
 /// The annotation Web API adds to a property with its formatted value (a lookup's related
@@ -258,6 +310,39 @@ fn json_error(error: &serde_json::Error, line: Option<usize>) -> StoreError {
     }
 }
 
+/// The warning for a property name of `kind`, first seen in the record at `location`.
+fn warning(kind: NameKind, name: &str, location: RecordLocation) -> Option<LoadWarning> {
+    let path = format!(
+        "{}/{}",
+        location.pointer(),
+        name.replace('~', "~0").replace('/', "~1")
+    );
+    let property = match kind {
+        NameKind::LogicalName(property) => property,
+        _ => EVALUATED[usize::from(AGENT)],
+    };
+    let (code, message) = match kind {
+        NameKind::Known => return None,
+        NameKind::AgentLogicalName | NameKind::LogicalName(_) => (
+            "store_logical_name",
+            format!(
+                "{location}: `{name}` is the column's logical name; Web API returns this lookup as `{property}` (a GUID), and no query reads `{name}`: rename it"
+            ),
+        ),
+        NameKind::Unknown => (
+            "store_unknown_property",
+            format!(
+                "{location}: `{name}` is not a property of msdyn_ocliveworkitem (a misspelling, or a custom column: declare it with extraColumns to select it)"
+            ),
+        ),
+    };
+    Some(LoadWarning {
+        code,
+        path,
+        message,
+    })
+}
+
 /// The slot of the records without an agent.
 const NO_AGENT: u32 = u32::MAX;
 
@@ -281,6 +366,8 @@ struct Builder {
     last_seen: Vec<u32>,
     serial: u32,
     fields: Vec<FieldId>,
+    /// [`NameKind`] of each interned name, in id order.
+    kinds: Vec<NameKind>,
     /// The store error behind the serde error a visitor returned.
     error: Option<StoreError>,
 }
@@ -298,10 +385,12 @@ impl Builder {
             last_seen: Vec::new(),
             serial: 0,
             fields: Vec::new(),
+            kinds: Vec::new(),
             error: None,
         };
         for name in EVALUATED {
             builder.intern(name).expect("four names fit");
+            builder.kinds.push(NameKind::Known);
         }
         builder
     }
@@ -562,6 +651,7 @@ impl<'de> Visitor<'de> for RecordSeed<'_> {
         // Fits: the previous record checked the total.
         let start = b.loaded.values.len() as u32;
         let (mut id, mut agent, mut status, mut created) = (None, None, None, None);
+        let (mut has_agent, mut agent_logical) = (false, false);
 
         while let Some(name) = map.next_key::<Name<'de>>()? {
             let position = self.builder.fields.len();
@@ -575,6 +665,20 @@ impl<'de> Visitor<'de> for RecordSeed<'_> {
                 texts: &mut self.builder.loaded.texts,
             })?;
             let b = &mut *self.builder;
+            if b.kinds.len() <= usize::from(field) {
+                // A name seen for the first time (ids are handed out in order).
+                let name = &b.loaded.names[usize::from(field)];
+                let kind = name_kind(name);
+                b.kinds.push(kind);
+                if let Some(warning) = warning(kind, name, self.location) {
+                    b.loaded.warnings.push(warning);
+                }
+            }
+            match b.kinds[usize::from(field)] {
+                NameKind::AgentLogicalName => agent_logical = true,
+                _ if field == AGENT => has_agent = true,
+                _ => {}
+            }
             if b.last_seen[usize::from(field)] == serial {
                 return Err(self.malformed(field, "appears twice in the record"));
             }
@@ -621,6 +725,15 @@ impl<'de> Visitor<'de> for RecordSeed<'_> {
             b.loaded.values.push(value);
         }
 
+        if agent_logical && !has_agent {
+            // No query would ever match the record: refuse rather than answer nothing.
+            let b = &mut *self.builder;
+            return Err(b.fail(StoreError::LogicalName {
+                location: self.location,
+                field: "msdyn_activeagentid".to_owned(),
+                property: EVALUATED[usize::from(AGENT)].to_owned(),
+            }));
+        }
         let Some(id) = id else {
             return Err(self.malformed(
                 ACTIVITYID,

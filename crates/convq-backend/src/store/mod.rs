@@ -48,6 +48,7 @@ use convq_core::{Compiled, CreatedBeforeDays, DaysReading, Query, Warning, Warni
 use jiff::tz::TimeZone;
 use serde_json::{Map, Value};
 
+pub use self::load::LoadWarning;
 use self::load::{CREATED_FIELD, FORMATTED_VALUE, FieldId, Loaded};
 use self::order::{Key, KeyKind};
 use self::value::{Stamp, Val};
@@ -106,7 +107,7 @@ impl EmbeddedStore {
     pub fn from_path(path: &Path) -> Result<Self, StoreError> {
         let bytes = std::fs::read(path).map_err(|source| StoreError::Unreadable {
             path: path.to_owned(),
-            source,
+            source: source.into(),
         })?;
         Self::from_bytes(&bytes)
     }
@@ -130,6 +131,13 @@ impl EmbeddedStore {
             loaded,
             reference_now: None,
         })
+    }
+
+    /// What loading noticed without refusing the store: properties under names Web API does not
+    /// return (a lookup's logical name, a name the catalog does not have), which no query selects.
+    #[must_use]
+    pub fn load_warnings(&self) -> &[LoadWarning] {
+        &self.loaded.warnings
     }
 
     /// The number of conversations.

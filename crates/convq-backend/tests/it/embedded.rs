@@ -1,6 +1,6 @@
 //! The embedded store: loading and evaluation, on small hand-made stores.
 
-use convq_backend::{EmbeddedStore, Outcome, RunContext, StoreError, parse_timestamp};
+use convq_backend::{EmbeddedStore, ErrorKind, Outcome, RunContext, StoreError, parse_timestamp};
 use convq_core::Options;
 use serde_json::{Value, json};
 
@@ -382,7 +382,7 @@ fn envelopes_and_outcomes() {
     assert_eq!(custom.warnings.len(), 1, "the unknown column warns");
     assert_eq!(custom.warnings[0].path, "/attributes/0");
     let bad = run(&store, r#"{"agentId": "x"}"#, &ctx);
-    assert_eq!(bad.outcome, Outcome::InvalidInput);
+    assert_eq!(bad.outcome, Outcome::Failure(ErrorKind::InvalidInput));
     assert!(bad.warnings.is_empty());
     let body = serde_json::to_value(&bad.envelope).unwrap();
     assert_eq!(body["error"]["code"], "invalid_agent_id");
@@ -392,4 +392,56 @@ fn envelopes_and_outcomes() {
         convq_backend::Backend::describe(&store),
         "embedded store: 1 conversations, 1 agents"
     );
+}
+
+/// Records with a lookup's logical name or a property the catalog does not know load with a
+/// warning that points at the first record having it; an agent given only by its logical name
+/// would make every answer silently empty, so that record is refused.
+#[test]
+fn logical_names_and_unknown_properties_are_not_silent() {
+    let mut record = conversation(1, json!(3), json!("2026-11-19T08:00:00Z"));
+    record["msdyn_customer"] = json!(id(9));
+    record["msdyn_titel"] = json!("typo");
+    record["msdyn_title@OData.Community.Display.V1.FormattedValue"] = json!("x");
+    let second = conversation(2, json!(3), json!("2026-11-19T09:00:00Z"));
+    let loaded = store(&[second, record]);
+    let warnings: Vec<(&str, &str)> = loaded
+        .load_warnings()
+        .iter()
+        .map(|w| (w.code, w.path.as_str()))
+        .collect();
+    assert_eq!(
+        warnings,
+        [
+            ("store_logical_name", "/1/msdyn_customer"),
+            ("store_unknown_property", "/1/msdyn_titel"),
+        ]
+    );
+    let message = &loaded.load_warnings()[0].message;
+    assert!(message.contains("`_msdyn_customer_value`"), "{message}");
+    assert!(
+        store(&[conversation(3, json!(3), json!(null))])
+            .load_warnings()
+            .is_empty()
+    );
+
+    let mut logical = conversation(4, json!(3), json!("2026-11-19T08:00:00Z"));
+    let agent = logical
+        .as_object_mut()
+        .unwrap()
+        .remove("_msdyn_activeagentid_value")
+        .unwrap();
+    logical["msdyn_activeagentid"] = agent;
+    let error = load_error(&json!({ "value": [logical] }).to_string());
+    assert_eq!(error.code(), "store_logical_name");
+    assert_eq!(error.path(), "/value/0/msdyn_activeagentid");
+    assert!(
+        error.hint().unwrap().contains("_msdyn_activeagentid_value"),
+        "{error}"
+    );
+}
+
+#[test]
+fn the_sample_store_has_only_web_api_properties() {
+    assert_eq!(EmbeddedStore::sample().load_warnings(), []);
 }

@@ -7,7 +7,8 @@
 use std::time::{Duration, SystemTime};
 
 use convq_backend::{
-    Backend, BackendError, BoxFuture, EmbeddedStore, JsonRunResult, Outcome, RunContext, RunResult,
+    Backend, BackendError, BoxFuture, EmbeddedStore, ErrorKind, JsonRunResult, Outcome, RunContext,
+    RunResult,
 };
 use convq_core::{Compiled, Envelope, Options};
 use proptest::prelude::*;
@@ -237,7 +238,7 @@ fn a_timeout_is_a_timeout_failure_with_the_backend_code() {
         &json!({"agentId": AGENT}).to_string(),
         &RunContext::at(now()),
     );
-    assert_eq!(json.outcome, Outcome::BackendFailure { timeout: true });
+    assert_eq!(json.outcome, Outcome::Failure(ErrorKind::Timeout));
     let body: Value = serde_json::from_slice(&json.body).unwrap();
     assert_eq!(body["status"], false);
     assert_eq!(body["error"]["code"], json.error.unwrap().code);

@@ -7,13 +7,7 @@
 //!   here, for random stores and random inputs.
 //! - `json_body`: proptest; `get_conversations_json` writes byte for byte the serialized
 //!   envelope of `get_conversations`, for the embedded store and the trait's provided method.
-//! - `dataverse`: the Dataverse client against a local HTTP server on 127.0.0.1 (request checks,
-//!   paging, 429/503, 401, malformed bodies, timeouts, a nextLink to another host).
-//! - `coalesce`: `Shared` against the simulated organization; proptest: coalesced answers
-//!   equal each input alone, across paging and the URL split; cache age; pacing under 429s.
 
-mod coalesce;
-mod dataverse;
 mod differential;
 mod embedded;
 mod json_body;

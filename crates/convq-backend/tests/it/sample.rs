@@ -1,6 +1,6 @@
 //! The shipped sample store: envelopes for typical inputs at the store's reference time.
 
-use convq_backend::{Backend, EmbeddedStore, Outcome, RunContext};
+use convq_backend::{Backend, EmbeddedStore, ErrorKind, Outcome, RunContext};
 use serde_json::json;
 
 use crate::{AGENT, now, run};
@@ -69,7 +69,7 @@ fn sample_store_envelopes() {
     for (name, input) in cases() {
         let result = run(&store, &input.to_string(), &ctx);
         let expected = if name.starts_with("invalid") {
-            Outcome::InvalidInput
+            Outcome::Failure(ErrorKind::InvalidInput)
         } else {
             Outcome::Success
         };

@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use convq_backend::{AuthMode, BackendError, Credential, CredentialOptions, DataverseAuth};
+use convq_backend::BackendError;
+use convq_dataverse::{AuthMode, Credential, CredentialOptions, DataverseAuth};
 
 use super::{parse_duration, parse_duration_or_zero};
 

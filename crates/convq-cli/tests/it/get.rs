@@ -1,13 +1,12 @@
-//! `convq get`: getConversations answered by the sample store, a `--data` file, or a Dataverse
-//! stand-in on 127.0.0.1.
+//! `convq get`: getConversations answered by the sample store, a `--data` file, or the
+//! simulated Dataverse organization on 127.0.0.1.
 
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::mpsc;
 use std::time::Duration;
 
+use convq_simorg::{Call, Reply, SimOrg};
 use insta_cmd::assert_cmd_snapshot;
 use serde_json::{Value, json};
 
@@ -136,6 +135,42 @@ fn data_files_replace_the_sample_store() {
     );
 }
 
+/// A `--data` record that names a lookup by its logical name, or has a property the catalog does
+/// not know, is a warning with its pointer on stderr; an agent given only by its logical name
+/// is refused, since no query could find the record.
+#[test]
+fn data_records_with_logical_names_warn_or_are_refused() {
+    let body = json!({"value": [{
+        "activityid": "00000000-0000-4000-8000-000000000001",
+        "_msdyn_activeagentid_value": AGENT, "statuscode": 3,
+        "msdyn_customer": "11111111-1111-4111-8111-111111111111", "msdyn_titel": "typo"
+    }]});
+    let output = get_waiting_from(&scratch("get-logical.json", &body.to_string()));
+    assert_exit(&output, 0);
+    let text = stderr(&output);
+    assert!(
+        text.starts_with(
+            "warning[store_logical_name] at /value/0/msdyn_customer: record 0 of `value`: \
+             `msdyn_customer` is the column's logical name; Web API returns this lookup as \
+             `_msdyn_customer_value`"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("warning[store_unknown_property] at /value/0/msdyn_titel: "),
+        "{text}"
+    );
+
+    let agent = json!([{"activityid": "00000000-0000-4000-8000-000000000001", "msdyn_activeagentid": AGENT}]);
+    let output = get_waiting_from(&scratch("get-logical-agent.json", &agent.to_string()));
+    assert_exit(&output, 1);
+    assert_stderr_starts_with(
+        &output,
+        "error: [store_logical_name] at /0/msdyn_activeagentid record 0 of the array: \
+         `msdyn_activeagentid` is the agent lookup's logical name",
+    );
+}
+
 #[test]
 fn bad_flags_are_usage_errors() {
     let output = run(&["get", "--now", "tomorrow", "examples/waiting.json"]);
@@ -164,48 +199,36 @@ fn bad_flags_are_usage_errors() {
     assert_exit_saying(&output, 1, "cannot be used with");
 }
 
-/// One canned HTTP/1.1 answer per connection, in order, after an optional delay. Returns the
-/// base URL and a receiver of the request heads as received.
-fn stand_in(answers: Vec<(Duration, &'static str, String)>) -> (String, mpsc::Receiver<String>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (heads, received) = mpsc::channel();
-    std::thread::spawn(move || {
-        for (delay, status, body) in answers {
-            let (stream, _) = listener.accept().unwrap();
-            let mut reader = BufReader::new(stream);
-            let mut head = String::new();
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
-                    break;
+/// The simulated organization, scripted with one answer per request, in order, each after its
+/// delay; and the runtime that serves it (it stops with the runtime).
+fn stand_in(answers: Vec<(Duration, u16, String)>) -> (tokio::runtime::Runtime, SimOrg) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let org = runtime
+        .block_on(SimOrg::scripted(move |call: &Call<'_>| {
+            match answers.get(call.index) {
+                Some((delay, status, body)) => {
+                    Reply::text(*status, "application/json", body.clone()).after(*delay)
                 }
-                head.push_str(&line);
+                None => Reply::text(500, "text/plain", "no answer scripted for this request"),
             }
-            let _ = heads.send(head);
-            std::thread::sleep(delay);
-            let mut stream = reader.into_inner();
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            // Drain until the client closes, so it reads the whole answer first.
-            let _ = stream.read(&mut [0; 64]);
-        }
-    });
-    (base, received)
+        }))
+        .unwrap();
+    (runtime, org)
 }
 
 #[test]
 fn dataverse_answers_with_the_token_from_the_environment() {
     let page = json!({"value": [{"@odata.etag": "W/\"1\"", "activityid": "00000000-0000-4000-8000-000000000001", "statuscode": 3}]});
-    let (base, heads) = stand_in(vec![(Duration::ZERO, "200 OK", page.to_string())]);
+    let (_runtime, org) = stand_in(vec![(Duration::ZERO, 200, page.to_string())]);
     let output = convq()
         .args([
             "get",
             "--dataverse",
-            &base,
+            org.url(),
             "--page-size",
             "50",
             "examples/waiting.json",
@@ -218,37 +241,40 @@ fn dataverse_answers_with_the_token_from_the_environment() {
         envelope(&output),
         json!({"result": {"values": page["value"]}, "status": true})
     );
-    let head = heads
-        .recv_timeout(Duration::from_secs(5))
-        .unwrap()
-        .to_lowercase();
+    let requests = org.requests();
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    let request = &requests[0];
+    assert_eq!(request.method, "GET");
     assert!(
-        head.starts_with(
-            "get /api/data/v9.2/msdyn_ocliveworkitems?$select=msdyn_ocliveworkitemid%2c"
-        ),
-        "{head}"
+        request
+            .target
+            .to_lowercase()
+            .starts_with("/api/data/v9.2/msdyn_ocliveworkitems?$select=msdyn_ocliveworkitemid%2c"),
+        "{}",
+        request.target
     );
-    assert!(
-        head.contains(&format!("authorization: bearer {TOKEN}\r\n")),
-        "{head}"
+    assert_eq!(
+        request.header("authorization"),
+        Some(format!("Bearer {TOKEN}").as_str())
     );
-    assert!(head.contains("prefer: odata.maxpagesize=50\r\n"), "{head}");
-    assert!(head.contains("odata-version: 4.0\r\n"), "{head}");
+    assert_eq!(request.header("prefer"), Some("odata.maxpagesize=50"));
+    assert_eq!(request.header("odata-version"), Some("4.0"));
 }
 
 #[test]
 fn dataverse_failures_exit_3_without_the_token() {
     let unauthorized = json!({"error": {"code": "0x80072560", "message": "The user is not a member of the organization."}});
-    let (base, _heads) = stand_in(vec![
-        (Duration::ZERO, "401 Unauthorized", unauthorized.to_string()),
+    let (_runtime, org) = stand_in(vec![
+        (Duration::ZERO, 401, unauthorized.to_string()),
         (
             Duration::from_secs(3),
-            "200 OK",
+            200,
             json!({"value": []}).to_string(),
         ),
     ]);
+    let base = org.url();
     let output = convq()
-        .args(["get", "--dataverse", &base, "examples/waiting.json"])
+        .args(["get", "--dataverse", base, "examples/waiting.json"])
         .env("CONVQ_DATAVERSE_TOKEN", TOKEN)
         .output()
         .unwrap();
@@ -264,7 +290,7 @@ fn dataverse_failures_exit_3_without_the_token() {
         .args([
             "get",
             "--dataverse",
-            &base,
+            base,
             "--timeout",
             "300ms",
             "examples/waiting.json",
@@ -495,12 +521,13 @@ fn the_azure_cli_signs_in_after_az_login() {
     let page = json!({"value": []});
     for mode in ["azure-cli", "default"] {
         let (dir, args) = fake_az(true);
-        let (base, heads) = stand_in(vec![(Duration::ZERO, "200 OK", page.to_string())]);
+        let (_runtime, org) = stand_in(vec![(Duration::ZERO, 200, page.to_string())]);
+        let base = org.url();
         let output = convq_signed_out(&dir)
             .args([
                 "get",
                 "--dataverse",
-                &base,
+                base,
                 "--auth",
                 mode,
                 "examples/waiting.json",
@@ -509,11 +536,11 @@ fn the_azure_cli_signs_in_after_az_login() {
             .output()
             .unwrap();
         assert_eq!(output.status.code(), Some(0), "{mode}: {}", stderr(&output));
-        let head = heads.recv_timeout(Duration::from_secs(5)).unwrap();
-        assert!(
-            head.to_lowercase()
-                .contains("authorization: bearer az-token-5f1c\r\n"),
-            "{head}"
+        let requests = org.requests();
+        assert_eq!(requests.len(), 1, "{requests:?}");
+        assert_eq!(
+            requests[0].header("authorization"),
+            Some("Bearer az-token-5f1c")
         );
         let called = std::fs::read_to_string(&args).unwrap();
         assert!(

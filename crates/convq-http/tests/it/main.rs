@@ -37,8 +37,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use convq_backend::{Backend, DataverseClient, DataverseConfig, EmbeddedStore};
+use convq_backend::{Backend, EmbeddedStore};
 use convq_core::Options;
+use convq_dataverse::{DataverseClient, DataverseConfig};
 use convq_http::{AppState, Limits, Server, ServerConfig};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use convq_backend::{DataverseClient, DataverseConfig};
+use convq_dataverse::{DataverseClient, DataverseConfig};
 use convq_http::{ConnectionLimits, Limits, ServerConfig};
 
 use crate::peer::{Behaviour, Peer, record};

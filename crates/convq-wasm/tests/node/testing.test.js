@@ -17,7 +17,7 @@ const RECORDS = fs.readFileSync(SAMPLE, "utf8");
 const NOW = "2026-11-20T12:00:00Z";
 const AGENT = "2b330c52-6844-4d36-8e05-03c78c9681dc";
 
-const omnichannel = createOmnichannel({ records: RECORDS, now: NOW });
+const omnichannel = createOmnichannel({ resolveFailures: true, records: RECORDS, now: NOW });
 
 for (const file of fixtures()) {
   const fixture = readFixture(file);
@@ -31,7 +31,7 @@ for (const file of fixtures()) {
       // Compile options: `--options` for the CLI, the same keys beside the records for the double.
       const input = JSON.stringify(fixture.input);
       cli = spawnSync(CLI, [...args, "--options", JSON.stringify(fixture.options)], { encoding: "utf8", input });
-      const double = createOmnichannel({ records: RECORDS, now: NOW, ...fixture.options });
+      const double = createOmnichannel({ resolveFailures: true, records: RECORDS, now: NOW, ...fixture.options });
       answer = await double.getConversations(input, "corr-1");
     }
     assert.ok([0, 2].includes(cli.status), `${fixture.name}: CLI exit status ${cli.status}\n${cli.stderr}`);
@@ -60,7 +60,7 @@ for (const timeZone of ["UTC", "Europe/Paris", "America/New_York", "Pacific/Kiri
   for (const formattedValues of [false, true]) {
     for (const reading of ["lastXDays", "olderThanXDays"]) {
       test(`native parity: timeZone ${timeZone}, formattedValues ${formattedValues}, ${reading}`, async () => {
-        const double = createOmnichannel({ records: RECORDS, now: NOW, timeZone, formattedValues, createdBeforeDays: reading });
+        const double = createOmnichannel({ resolveFailures: true, records: RECORDS, now: NOW, timeZone, formattedValues, createdBeforeDays: reading });
         const flag = reading === "lastXDays" ? "last-x-days" : "older-than-x-days";
         const args = ["get", "--now", NOW, "--data", SAMPLE, "--time-zone", timeZone, "--created-before-days", flag];
         if (formattedValues) args.push("--formatted-values");
@@ -85,7 +85,7 @@ test("timeZone moves createdBeforeDays' day boundaries to the zone's midnights",
   // At 12:00 UTC on 20 November, "the last 3 days" start at 17 November 00:00 UTC, but in Paris
   // (UTC+1) at 16 November 23:00 UTC, which keeps the agent's conversation of 23:53 UTC that day.
   const input = { agentId: AGENT, createdBeforeDays: 3 };
-  const inZone = async (timeZone) => created(await createOmnichannel({ records: RECORDS, now: NOW, timeZone }).getConversations(input));
+  const inZone = async (timeZone) => created(await createOmnichannel({ resolveFailures: true, records: RECORDS, now: NOW, timeZone }).getConversations(input));
   const utc = created(await omnichannel.getConversations(input));
   assert.deepEqual(await inZone("UTC"), utc);
   assert.ok(utc.every((c) => c >= "2026-11-17T00:00:00Z"), utc.join());
@@ -110,7 +110,7 @@ test("timeZone moves createdBeforeDays' day boundaries to the zone's midnights",
 test("createdBeforeDays: olderThanXDays keeps exactly what lastXDays leaves out", async () => {
   const input = { agentId: AGENT, createdBeforeDays: 3 };
   const older = created(
-    await createOmnichannel({ records: RECORDS, now: NOW, createdBeforeDays: "olderThanXDays" }).getConversations(input),
+    await createOmnichannel({ resolveFailures: true, records: RECORDS, now: NOW, createdBeforeDays: "olderThanXDays" }).getConversations(input),
   );
   const last = created(await omnichannel.getConversations(input));
   const every = created(await omnichannel.getConversations({ agentId: AGENT }));
@@ -123,7 +123,7 @@ test("formattedValues adds the selected properties' FormattedValue annotations",
   const ANNOTATION = "@OData.Community.Display.V1.FormattedValue";
   const input = { agentId: AGENT, status: [3], attributes: ["msdyn_channel"], top: 1 };
   const [plain] = (await omnichannel.getConversations(input)).result.values;
-  const double = createOmnichannel({ records: RECORDS, now: NOW, formattedValues: true });
+  const double = createOmnichannel({ resolveFailures: true, records: RECORDS, now: NOW, formattedValues: true });
   const [formatted] = (await double.getConversations(input)).result.values;
   assert.deepEqual(Object.keys(plain).filter((key) => key.endsWith(ANNOTATION)), []);
   assert.equal(formatted[`statuscode${ANNOTATION}`], "Waiting");
@@ -134,7 +134,7 @@ test("formattedValues adds the selected properties' FormattedValue annotations",
   const stripped = Object.fromEntries(Object.entries(formatted).filter(([key]) => !key.endsWith(ANNOTATION)));
   assert.deepEqual(stripped, plain);
   // false is the default.
-  const off = createOmnichannel({ records: RECORDS, now: NOW, formattedValues: false });
+  const off = createOmnichannel({ resolveFailures: true, records: RECORDS, now: NOW, formattedValues: false });
   assert.deepEqual((await off.getConversations(input)).result.values, [plain]);
 });
 
@@ -156,10 +156,11 @@ test("a typical answer: the waiting conversations of an agent, newest first", as
   assert.deepEqual(created, [...created].sort().reverse());
 });
 
-test("getConversations returns a promise and never rejects", async () => {
-  const pending = omnichannel.getConversations({ agentId: "nope" });
+test("getConversations rejects with the failure envelope; resolveFailures resolves it", async () => {
+  const strict = createOmnichannel({ records: RECORDS, now: NOW });
+  const pending = strict.getConversations({ agentId: "nope" });
   assert.ok(pending instanceof Promise);
-  assert.deepEqual(await pending, {
+  const expected = {
     error: {
       code: "invalid_agent_id",
       message: '`/agentId` is not a GUID: "nope"',
@@ -167,7 +168,12 @@ test("getConversations returns a promise and never rejects", async () => {
       hint: (await omnichannel.getConversations('{"agentId": "nope"}')).error.hint,
     },
     status: false,
+  };
+  await assert.rejects(pending, (answer) => {
+    assert.deepEqual(answer, expected);
+    return true;
   });
+  assert.deepEqual(await omnichannel.getConversations({ agentId: "nope" }), expected);
   const notJson = await omnichannel.getConversations(undefined);
   assert.equal(notJson.error.code, "invalid_input");
 });
@@ -203,6 +209,8 @@ test("bad arguments throw a ConvqError naming the field", () => {
     [{ records: [], createdBeforeDays: "olderThan" }, "invalid_options", "/createdBeforeDays"],
     [{ records: [], statusFilter: "in" }, "invalid_options", "/statusFilter"],
     [{ records: [{ activityid: 3 }] }, null, /^\/records\/0/],
+    [{ records: [{ activityid: "00000000-0000-4000-8000-000000000001", msdyn_activeagentid: AGENT }] }, "store_logical_name", "/records/0/msdyn_activeagentid"],
+    [{ records: [], agentId: "me" }, "invalid_options", "/agentId"],
   ];
   for (const [options, code, pointer] of cases) {
     assert.throws(

@@ -3,8 +3,9 @@
 //! - `Identity`: the App Service managed identity endpoint (`IDENTITY_ENDPOINT` /
 //!   `IDENTITY_HEADER`) on 127.0.0.1, issuing short-lived tokens; `azure_identity`'s real
 //!   `ManagedIdentityCredential` talks to it (no request ever goes to 169.254.169.254).
-//! - `Org`: a Dataverse stand-in that accepts only unexpired tokens the identity endpoint issued
-//!   (or, in pass-through, records each caller's token), and can revoke a token mid-run.
+//! - `Org`: the simulated organization (`convq-simorg`), scripted to accept only unexpired tokens
+//!   the identity endpoint issued (or, in pass-through, any caller's token, each recorded); a
+//!   token can be revoked mid-run.
 //! - `Jwks`: a tenant's signing keys, from an RSA key generated at test time.
 //!
 //! Every run is at `RUST_LOG=trace`, and no log line may contain a token, key or secret.
@@ -22,6 +23,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use convq_simorg::{Call, Reply, SimOrg};
 use serde_json::{Value, json};
 
 use super::process::Process;
@@ -123,68 +125,54 @@ async fn issue(State(state): State<IdentityState>, uri: Uri, headers: HeaderMap)
     )
 }
 
-/// The Dataverse stand-in.
+/// The Dataverse organization: the simulated one, scripted to accept only unexpired tokens the
+/// identity endpoint issued (or, in pass-through, any token).
 pub(crate) struct Org {
     pub(crate) url: String,
-    pub(crate) seen: Arc<Mutex<Vec<String>>>,
-    pub(crate) rejected: Arc<AtomicUsize>,
-}
-
-#[derive(Clone)]
-struct OrgState {
-    /// `None`: pass-through, any token accepted and recorded.
-    tokens: Option<Arc<Tokens>>,
-    seen: Arc<Mutex<Vec<String>>>,
-    rejected: Arc<AtomicUsize>,
+    org: SimOrg,
 }
 
 impl Org {
+    /// `tokens`: the issued tokens to accept; `None`: pass-through, any token accepted.
     pub(crate) async fn start(tokens: Option<Arc<Tokens>>) -> Self {
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let rejected = Arc::new(AtomicUsize::new(0));
-        let state = OrgState {
-            tokens,
-            seen: Arc::clone(&seen),
-            rejected: Arc::clone(&rejected),
-        };
-        let router = Router::new().fallback(answer).with_state(state);
+        let org = SimOrg::scripted(move |call: &Call<'_>| {
+            let token = call.request.bearer().unwrap_or_default();
+            let valid = match &tokens {
+                None => !token.is_empty(),
+                Some(tokens) => {
+                    let expiry = tokens.issued.lock().unwrap().get(token).copied();
+                    let revoked = tokens.revoked.lock().unwrap().iter().any(|t| t == token);
+                    // Expired at the start of its expiry second: stricter than Entra, on purpose.
+                    expiry.is_some_and(|at| unix_now() < at) && !revoked
+                }
+            };
+            if !valid {
+                return Reply::dataverse_error(401, "0x80072560", "token refused");
+            }
+            let who = token.split('-').take(2).collect::<Vec<_>>().join("-");
+            Reply::records(&[json!({"activityid": "a1", "who": who})])
+        })
+        .await
+        .unwrap();
         Self {
-            url: serve_local(router).await,
-            seen,
-            rejected,
+            url: org.url().to_owned(),
+            org,
         }
     }
-}
 
-async fn answer(State(state): State<OrgState>, headers: HeaderMap) -> Response {
-    let token = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default()
-        .to_owned();
-    state.seen.lock().unwrap().push(token.clone());
-    let valid = match &state.tokens {
-        None => !token.is_empty(),
-        Some(tokens) => {
-            let expiry = tokens.issued.lock().unwrap().get(&token).copied();
-            let revoked = tokens.revoked.lock().unwrap().contains(&token);
-            // Expired at the start of its expiry second: stricter than Entra, on purpose.
-            expiry.is_some_and(|at| unix_now() < at) && !revoked
-        }
-    };
-    if !valid {
-        state.rejected.fetch_add(1, Ordering::SeqCst);
-        return json_answer(
-            StatusCode::UNAUTHORIZED,
-            &json!({"error": {"code": "0x80072560", "message": "token refused"}}),
-        );
+    /// The bearer token of each request received, in order (`""` when it had none).
+    pub(crate) fn seen(&self) -> Vec<String> {
+        self.org
+            .requests()
+            .iter()
+            .map(|seen| seen.bearer().unwrap_or_default().to_owned())
+            .collect()
     }
-    let who = token.split('-').take(2).collect::<Vec<_>>().join("-");
-    json_answer(
-        StatusCode::OK,
-        &json!({"value": [{"activityid": "a1", "who": who}]}),
-    )
+
+    /// How many requests it refused (401).
+    pub(crate) fn rejected(&self) -> u64 {
+        self.org.stats().rejected
+    }
 }
 
 pub(crate) async fn post(url: &str, headers: &[(&str, &str)]) -> (u16, HeaderMap, Value) {
@@ -298,14 +286,13 @@ async fn the_service_runs_across_three_token_lifetimes_without_a_failed_request(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let hits = identity.hits();
-    assert_eq!(org.rejected.load(Ordering::SeqCst), 0);
+    assert_eq!(org.rejected(), 0);
     // A new token every 1.5 to 3 s (refreshed half a lifetime early).
     assert!(
         (4..=14).contains(&hits),
         "{hits} tokens for {requests} requests"
     );
-    let distinct: std::collections::HashSet<String> =
-        org.seen.lock().unwrap().iter().cloned().collect();
+    let distinct: std::collections::HashSet<String> = org.seen().into_iter().collect();
     assert!(distinct.len() >= 4, "{distinct:?}");
     process.assert_logged("signed in to Dataverse with managed identity");
     check_log_has_no_tokens(&process, &identity.tokens);
@@ -359,7 +346,7 @@ async fn a_token_dataverse_keeps_refusing_fails_with_dataverse_unauthorized() {
     assert_eq!(status, 502, "{body}");
     assert_eq!(body["error"]["code"], "dataverse_unauthorized");
     // The first token, one refresh, one retry: two calls to Dataverse, two tokens.
-    assert_eq!(org.rejected.load(Ordering::SeqCst), 2);
+    assert_eq!(org.rejected(), 2);
     assert_eq!(identity.hits(), 2);
 }
 
@@ -384,10 +371,7 @@ async fn without_a_token_the_service_is_not_ready_and_says_why() {
     )
     .await;
     assert!(!message.contains(IDENTITY_SECRET));
-    assert!(
-        org.seen.lock().unwrap().is_empty(),
-        "nothing reached the org"
-    );
+    assert!(org.seen().is_empty(), "nothing reached the org");
     process.assert_log_free_of(&[IDENTITY_SECRET]);
 }
 
@@ -423,7 +407,7 @@ async fn pass_through_sends_each_callers_token_and_only_theirs() {
     }
     // Same-identity calls may share a request or a cached answer (coalescing and the cache are
     // on); calls of different callers never do, so each token went out, and only these did.
-    let seen = org.seen.lock().unwrap().clone();
+    let seen = org.seen();
     assert!((3..=30).contains(&seen.len()), "{seen:?}");
     for token in callers {
         let sent = seen.iter().filter(|t| *t == token).count();
@@ -434,11 +418,7 @@ async fn pass_through_sends_each_callers_token_and_only_theirs() {
     assert_eq!(status, 401, "{body}");
     assert_eq!(body["error"]["code"], "unauthorized");
     assert!(challenge(&headers).starts_with("Bearer"));
-    assert_eq!(
-        org.seen.lock().unwrap().len(),
-        seen.len(),
-        "no call without a token"
-    );
+    assert_eq!(org.seen().len(), seen.len(), "no call without a token");
     // The access log names callers by fingerprint.
     assert!(process.log().contains("bearer:"), "{}", process.log());
     process.assert_log_free_of(&callers);

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use convq_backend::simorg::{SimOrg, SimOrgConfig, generated_agent, generated_store};
+use convq_simorg::{SimOrg, SimOrgConfig, generated_agent, generated_store};
 use serde_json::{Value, json};
 
 use super::process::Process;

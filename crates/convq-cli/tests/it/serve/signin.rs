@@ -328,9 +328,8 @@ async fn a_client_secret_signs_in_over_tls_and_renews_its_token() {
         requests += 1;
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(org.rejected.load(Ordering::SeqCst), 0);
-    let distinct: std::collections::HashSet<String> =
-        org.seen.lock().unwrap().iter().cloned().collect();
+    assert_eq!(org.rejected(), 0);
+    let distinct: std::collections::HashSet<String> = org.seen().into_iter().collect();
     assert!(distinct.len() >= 3, "{distinct:?}");
     let hits = entra.hits();
     assert!(
@@ -382,7 +381,7 @@ async fn a_wrong_client_secret_fails_with_dataverse_auth_failed_and_says_why() {
             .iter()
             .all(|(_, f)| f["client_secret"] == wrong)
     );
-    assert!(org.seen.lock().unwrap().is_empty());
+    assert!(org.seen().is_empty());
     check_log(&process, &entra, &[wrong]);
 }
 
@@ -466,7 +465,7 @@ async fn only_https_with_a_trusted_certificate_signs_in() {
         "{message}"
     );
     assert!(entra.requests().is_empty(), "{:?}", entra.requests());
-    assert!(org.seen.lock().unwrap().is_empty());
+    assert!(org.seen().is_empty());
     check_log(&process, &entra, &[]);
     drop(process);
 
@@ -497,9 +496,9 @@ async fn only_https_with_a_trusted_certificate_signs_in() {
 async fn a_library_caller_passes_the_transport_and_cloud_in_the_credential_options() {
     use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
     use azure_core::http::Transport;
-    use convq_backend::{
-        AuthMode, Backend, Credential, CredentialOptions, DataverseClient, DataverseConfig,
-        RunContext, Secret,
+    use convq_backend::{Backend, RunContext, Secret};
+    use convq_dataverse::{
+        AuthMode, Credential, CredentialOptions, DataverseClient, DataverseConfig,
     };
 
     let (entra, org) = entra_and_org(Proof::Secret(SECRET), 3600).await;

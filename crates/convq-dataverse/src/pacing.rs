@@ -11,8 +11,8 @@ use std::time::Duration;
 use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio::time::Instant;
 
-use crate::error::BackendError;
 use crate::observe::Observer;
+use convq_backend::BackendError;
 
 /// The gates of every identity seen so far.
 #[derive(Debug)]

@@ -7,12 +7,10 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use convq_backend::simorg::{SimOrg, SimOrgConfig};
-use convq_backend::{
-    Backend, Counters, DataverseClient, DataverseConfig, EmbeddedStore, RunContext, Shared,
-    SharedConfig,
-};
+use convq_backend::{Backend, EmbeddedStore, RunContext};
 use convq_core::{Compiled, Options, compile};
+use convq_dataverse::{Counters, DataverseClient, DataverseConfig, Shared, SharedConfig};
+use convq_simorg::{SimOrg, SimOrgConfig};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -176,7 +174,7 @@ proptest! {
 fn a_thousand_agents_cost_a_few_requests() {
     let runtime = runtime();
     runtime.block_on(async {
-        let store = convq_backend::simorg::generated_store(1_000, 3, now(), 11);
+        let store = convq_simorg::generated_store(1_000, 3, now(), 11);
         let org = start_org(store, |c| c.now = Some(now())).await;
         let counters = Arc::new(Counters::default());
         let mut dv = DataverseConfig::new(org.url(), "token-a");
@@ -187,7 +185,7 @@ fn a_thousand_agents_cost_a_few_requests() {
         );
         let calls: Vec<_> = (0..1_000)
             .map(|i| {
-                let input = json!({"agentId": convq_backend::simorg::generated_agent(i), "status": [1, 2, 3, 4, 5, 6, 7]});
+                let input = json!({"agentId": convq_simorg::generated_agent(i), "status": [1, 2, 3, 4, 5, 6, 7]});
                 let c = compile(&input.to_string(), &Options::default()).unwrap();
                 let shared = shared.clone();
                 tokio::spawn(async move { shared.fetch(&c, &ctx()).await.map(|rows| rows.len()) })
@@ -239,7 +237,7 @@ fn the_cache_answers_with_an_age() {
 fn a_throttled_identity_waits_and_every_call_succeeds() {
     let runtime = runtime();
     runtime.block_on(async {
-        let store = convq_backend::simorg::generated_store(40, 1, now(), 3);
+        let store = convq_simorg::generated_store(40, 1, now(), 3);
         let org = start_org(store, |c| {
             c.latency = Duration::from_millis(5);
             c.window = Duration::from_secs(1);
@@ -260,7 +258,7 @@ fn a_throttled_identity_waits_and_every_call_succeeds() {
         );
         let calls: Vec<_> = (0..30)
             .map(|i| {
-                let input = json!({"agentId": convq_backend::simorg::generated_agent(i)});
+                let input = json!({"agentId": convq_simorg::generated_agent(i)});
                 let c = compile(&input.to_string(), &Options::default()).unwrap();
                 let shared = shared.clone();
                 tokio::spawn(async move { shared.fetch(&c, &ctx()).await.map(|rows| rows.len()) })

@@ -1,5 +1,5 @@
 //! `convq-simorg`: a simulated Dataverse organization on 127.0.0.1 for load runs (see
-//! `convq_backend::simorg`). Prints `listening on http://127.0.0.1:PORT` and serves until
+//! `convq_simorg`). Prints `listening on http://127.0.0.1:PORT` and serves until
 //! SIGINT/SIGTERM.
 
 use std::path::PathBuf;
@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use convq_backend::EmbeddedStore;
-use convq_backend::simorg::{SimOrg, SimOrgConfig, generated_store};
+use convq_simorg::{SimOrg, SimOrgConfig, generated_store};
 
 /// A simulated Dataverse organization (loopback only) with Dataverse's service protection limits.
 #[derive(Debug, Parser)]

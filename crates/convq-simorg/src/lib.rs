@@ -1,4 +1,4 @@
-//! A simulated Dataverse organization for tests and load runs (feature `simorg`): an HTTP
+//! A simulated Dataverse organization for tests and load runs: an HTTP
 //! server on 127.0.0.1 that answers the Web API queries convq sends for
 //! `msdyn_ocliveworkitems` from an [`EmbeddedStore`], with Dataverse's service protection
 //! limits scaled for a test, added latency, and counts of what it received.
@@ -16,6 +16,14 @@
 //! - Limits per identity: `max_requests` per sliding `window`, `max_concurrent` in flight;
 //!   over either, 429 with `Retry-After` (whole seconds, at least 1) and Dataverse's error code.
 //! - `GET /_simorg/stats`: the counts, as JSON ([`SimStats`]).
+//!
+//! Or, for tests of the client's edges, a scripted organization ([`SimOrg::scripted`]): each
+//! request gets the [`Reply`] a test's script gives it (a 429 with `Retry-After`, a 401, a 5xx,
+//! a slow, malformed or huge answer), and every request is recorded ([`SimOrg::requests`]).
+
+mod script;
+
+pub use script::{Call, Reply, Seen};
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -35,7 +43,7 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use crate::EmbeddedStore;
+use convq_backend::{EmbeddedStore, RunContext};
 
 /// The entity set path convq queries.
 const PATH: &str = "/api/data/v9.2/msdyn_ocliveworkitems";
@@ -93,7 +101,9 @@ pub struct SimStats {
 #[derive(Debug)]
 pub struct SimOrg {
     url: String,
-    state: Arc<OrgState>,
+    counts: Arc<Counts>,
+    /// The requests received, when scripted.
+    seen: Arc<Mutex<Vec<Seen>>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -102,7 +112,7 @@ struct OrgState {
     store: EmbeddedStore,
     config: SimOrgConfig,
     identities: Mutex<HashMap<String, Usage>>,
-    counts: Counts,
+    counts: Arc<Counts>,
 }
 
 #[derive(Debug, Default)]
@@ -112,7 +122,7 @@ struct Usage {
 }
 
 #[derive(Debug, Default)]
-struct Counts {
+pub(crate) struct Counts {
     requests: AtomicU64,
     ok: AtomicU64,
     throttled: AtomicU64,
@@ -132,19 +142,51 @@ impl SimOrg {
         config: SimOrgConfig,
         port: u16,
     ) -> std::io::Result<Self> {
-        let listener =
-            tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).await?;
+        let listener = listen(port).await?;
         let url = format!("http://{}", listener.local_addr()?);
+        let counts = Arc::new(Counts::default());
         let state = Arc::new(OrgState {
             store,
             config,
             identities: Mutex::default(),
-            counts: Counts::default(),
+            counts: Arc::clone(&counts),
         });
         let app = Router::new()
             .route(PATH, get(conversations))
             .route("/_simorg/stats", get(stats))
-            .with_state(Arc::clone(&state));
+            .with_state(state);
+        Ok(Self::serve(listener, app, url, counts, Arc::default()))
+    }
+
+    /// Starts on a free port of 127.0.0.1, answering every request (any method and path) with
+    /// what `script` returns for it, and recording it.
+    ///
+    /// # Errors
+    /// No port can be bound.
+    pub async fn scripted(
+        script: impl Fn(&Call<'_>) -> Reply + Send + Sync + 'static,
+    ) -> std::io::Result<Self> {
+        let listener = listen(0).await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let counts = Arc::new(Counts::default());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let state = Arc::new(script::ScriptState {
+            base: url.clone(),
+            script: Box::new(script),
+            seen: Arc::clone(&seen),
+            counts: Arc::clone(&counts),
+        });
+        let app = Router::new().fallback(script::scripted).with_state(state);
+        Ok(Self::serve(listener, app, url, counts, seen))
+    }
+
+    fn serve(
+        listener: tokio::net::TcpListener,
+        app: Router,
+        url: String,
+        counts: Arc<Counts>,
+        seen: Arc<Mutex<Vec<Seen>>>,
+    ) -> Self {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
             let _ = axum::serve(listener, app)
@@ -153,11 +195,12 @@ impl SimOrg {
                 })
                 .await;
         });
-        Ok(Self {
+        Self {
             url,
-            state,
+            counts,
+            seen,
             stop: Some(stop),
-        })
+        }
     }
 
     /// `http://127.0.0.1:<port>`: the organization URL.
@@ -166,11 +209,37 @@ impl SimOrg {
         &self.url
     }
 
-    /// The counts so far.
+    /// The counts so far. Scripted, `ok`, `throttled` and `rejected` count the replies' statuses
+    /// (2xx, 429, any other) and `agents` stays 0.
     #[must_use]
     pub fn stats(&self) -> SimStats {
-        self.state.stats()
+        self.counts.stats()
     }
+
+    /// The requests received so far, in order of arrival (scripted only; empty otherwise).
+    #[must_use]
+    pub fn requests(&self) -> Vec<Seen> {
+        self.seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Waits up to `within` until `count` requests have arrived; whether they did.
+    pub async fn wait_for_requests(&self, count: u64, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        while self.stats().requests < count {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        true
+    }
+}
+
+async fn listen(port: u16) -> std::io::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).await
 }
 
 impl Drop for SimOrg {
@@ -181,10 +250,10 @@ impl Drop for SimOrg {
     }
 }
 
-impl OrgState {
+impl Counts {
     fn stats(&self) -> SimStats {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let c = &self.counts;
+        let c = self;
         SimStats {
             requests: get(&c.requests),
             ok: get(&c.ok),
@@ -194,7 +263,9 @@ impl OrgState {
             max_in_flight: get(&c.max_in_flight),
         }
     }
+}
 
+impl OrgState {
     /// Admits a request of `identity`, or says how many seconds to wait.
     fn admit(&self, identity: &str) -> Result<(), u64> {
         let now = Instant::now();
@@ -235,7 +306,7 @@ impl OrgState {
 }
 
 async fn stats(State(state): State<Arc<OrgState>>) -> Response {
-    axum::Json(state.stats()).into_response()
+    axum::Json(state.counts.stats()).into_response()
 }
 
 fn error(status: StatusCode, code: &str, message: &str) -> Response {
@@ -348,12 +419,7 @@ fn answer(
         let query: Query = convq_core::compile(&input.to_string(), &Options::default())
             .map_err(|e| format!("{e} at {}", e.path()))?
             .ast;
-        answers.push(
-            state
-                .store
-                .query(&query, &crate::RunContext::at(now))
-                .into_iter(),
-        );
+        answers.push(state.store.query(&query, &RunContext::at(now)).into_iter());
     }
     // Round robin over the agents: a combined answer mixes them.
     let mut rows = Vec::new();

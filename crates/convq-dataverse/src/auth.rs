@@ -28,8 +28,7 @@ use azure_identity::{
 };
 use tokio::sync::Mutex;
 
-use crate::dataverse::Secret;
-use crate::error::BackendError;
+use convq_backend::{BackendError, Secret};
 
 /// The environment variable with a static Dataverse bearer token (`--auth token`, and first in
 /// `--auth default`). Never a flag: flags show up in process listings and shell history.
@@ -54,7 +53,7 @@ pub enum AuthMode {
     ManagedIdentity,
     /// The account signed in to the Azure CLI (`az login`).
     AzureCli,
-    /// No credential: each call's own bearer token ([`crate::RunContext::bearer`]) is sent.
+    /// No credential: each call's own bearer token ([`convq_backend::RunContext::bearer`]) is sent.
     Passthrough,
 }
 

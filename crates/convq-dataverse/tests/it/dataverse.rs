@@ -1,122 +1,21 @@
-//! The Dataverse client against a local Web API stand-in on 127.0.0.1.
+//! The Dataverse client against the simulated organization's scripted answers on 127.0.0.1.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::body::Body;
-use axum::extract::Request;
-use axum::http::HeaderMap;
-use axum::response::Response;
-use convq_backend::{
-    Backend, BackendError, DataverseClient, DataverseConfig, Outcome, RunContext, get_conversations,
-};
+use convq_backend::{Backend, BackendError, ErrorKind, Outcome, RunContext, get_conversations};
 use convq_core::{Compiled, Options};
+use convq_dataverse::{DataverseClient, DataverseConfig};
+use convq_simorg::{Call, Reply, SimOrg};
 use serde_json::{Value, json};
 
 use crate::{AGENT, now};
 
 const TOKEN: &str = "eyJ0eXAi.test-token.s1gnature";
 
-/// A request as the server saw it.
-#[derive(Debug, Clone)]
-struct Seen {
-    /// Path and query exactly as received.
-    target: String,
-    headers: HeaderMap,
-}
-
-/// What the server answers.
-#[derive(Clone)]
-struct Reply {
-    status: u16,
-    headers: Vec<(&'static str, String)>,
-    body: String,
-    delay: Duration,
-}
-
-impl Reply {
-    /// Dataverse's error body: `{"error": {"code", "message"}}`.
-    fn dataverse_error(status: u16, code: &str, message: &str) -> Self {
-        Self::json(
-            status,
-            &json!({"error": {"code": code, "message": message}}),
-        )
-    }
-
-    fn with_retry_after(mut self, seconds: &str) -> Self {
-        self.headers.push(("retry-after", seconds.into()));
-        self
-    }
-
-    /// The same reply, sent after `delay`.
-    fn after(mut self, delay: Duration) -> Self {
-        self.delay = delay;
-        self
-    }
-
-    fn json(status: u16, body: &Value) -> Self {
-        Self {
-            status,
-            headers: vec![(
-                "content-type",
-                "application/json; odata.metadata=minimal".into(),
-            )],
-            body: body.to_string(),
-            delay: Duration::ZERO,
-        }
-    }
-}
-
-/// What the handler gets: the call number (0-based) and the server's base URL.
-struct Call<'a> {
-    index: usize,
-    base: &'a str,
-}
-
-struct Server {
-    base: String,
-    requests: Arc<Mutex<Vec<Seen>>>,
-}
-
-impl Server {
-    async fn start(handler: impl Fn(Call<'_>) -> Reply + Send + Sync + 'static) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let requests: Arc<Mutex<Vec<Seen>>> = Arc::default();
-        let handler = Arc::new(handler);
-        let app = {
-            let (base, requests) = (base.clone(), requests.clone());
-            Router::new().fallback(move |request: Request| {
-                let (base, requests, handler) = (base.clone(), requests.clone(), handler.clone());
-                async move {
-                    let seen = Seen {
-                        target: request.uri().to_string(),
-                        headers: request.headers().clone(),
-                    };
-                    let index = {
-                        let mut requests = requests.lock().unwrap();
-                        requests.push(seen.clone());
-                        requests.len() - 1
-                    };
-                    let reply = handler(Call { index, base: &base });
-                    tokio::time::sleep(reply.delay).await;
-                    let mut response = Response::builder().status(reply.status);
-                    for (name, value) in reply.headers {
-                        response = response.header(name, value);
-                    }
-                    response.body(Body::from(reply.body)).unwrap()
-                }
-            })
-        };
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Self { base, requests }
-    }
-
-    fn requests(&self) -> Vec<Seen> {
-        self.requests.lock().unwrap().clone()
-    }
+/// A scripted organization.
+async fn start(script: impl Fn(&Call<'_>) -> Reply + Send + Sync + 'static) -> SimOrg {
+    SimOrg::scripted(script).await.unwrap()
 }
 
 fn config(base: &str) -> DataverseConfig {
@@ -152,8 +51,8 @@ fn row(n: usize) -> Value {
 }
 
 /// Pages of two rows; `pages` of them, each but the last with a nextLink to the next.
-fn paged(pages: usize) -> impl Fn(Call<'_>) -> Reply {
-    move |call| {
+fn paged(pages: usize) -> impl Fn(&Call<'_>) -> Reply {
+    move |call: &Call<'_>| {
         let page = call.index;
         let mut body = json!({
             "@odata.context": format!("{}/api/data/v9.2/$metadata#msdyn_ocliveworkitems", call.base),
@@ -182,8 +81,8 @@ fn assert_no_token(error: &BackendError) {
 
 #[tokio::test]
 async fn pages_are_followed_unchanged_with_the_web_api_headers() {
-    let server = Server::start(paged(3)).await;
-    let client = DataverseClient::new(config(&server.base)).unwrap();
+    let server = start(paged(3)).await;
+    let client = DataverseClient::new(config(server.url())).unwrap();
     let compiled = compiled(&example());
     let rows = client
         .fetch(&compiled, &RunContext::at(now()))
@@ -237,8 +136,8 @@ async fn pages_are_followed_unchanged_with_the_web_api_headers() {
 
 #[tokio::test]
 async fn paging_stops_at_top_and_without_a_page_size_no_prefer_is_sent() {
-    let server = Server::start(paged(10)).await;
-    let mut config = config(&server.base);
+    let server = start(paged(10)).await;
+    let mut config = config(server.url());
     config.page_size = None;
     let client = DataverseClient::new(config).unwrap();
     let mut input = example();
@@ -259,11 +158,11 @@ async fn paging_stops_at_top_and_without_a_page_size_no_prefer_is_sent() {
 /// page size, in one header); without, it does not.
 #[tokio::test]
 async fn formatted_values_are_asked_for_with_prefer() {
-    let server = Server::start(paged(1)).await;
-    let client = DataverseClient::new(config(&server.base)).unwrap();
+    let server = start(paged(1)).await;
+    let client = DataverseClient::new(config(server.url())).unwrap();
     let ctx = RunContext::at(now()).with_formatted_values(true);
     client.fetch(&compiled(&example()), &ctx).await.unwrap();
-    let mut config = config(&server.base);
+    let mut config = config(server.url());
     config.page_size = None;
     let unpaged = DataverseClient::new(config).unwrap();
     unpaged.fetch(&compiled(&example()), &ctx).await.unwrap();
@@ -288,8 +187,8 @@ async fn formatted_values_are_asked_for_with_prefer() {
 
 #[tokio::test]
 async fn the_page_cap_is_an_error_not_a_partial_answer() {
-    let server = Server::start(paged(usize::MAX)).await;
-    let mut config = config(&server.base);
+    let server = start(paged(usize::MAX)).await;
+    let mut config = config(server.url());
     config.max_pages = 3;
     let client = DataverseClient::new(config).unwrap();
     let error = fetch(&client, &example()).await.unwrap_err();
@@ -299,7 +198,7 @@ async fn the_page_cap_is_an_error_not_a_partial_answer() {
 
 #[tokio::test]
 async fn retry_after_is_honoured_on_429() {
-    let server = Server::start(|call| {
+    let server = start(|call| {
         if call.index == 0 {
             Reply::dataverse_error(
                 429,
@@ -312,7 +211,7 @@ async fn retry_after_is_honoured_on_429() {
         }
     })
     .await;
-    let client = DataverseClient::new(config(&server.base)).unwrap();
+    let client = DataverseClient::new(config(server.url())).unwrap();
     let started = Instant::now();
     let rows = fetch(&client, &example()).await.unwrap();
     assert_eq!(rows.len(), 1);
@@ -326,8 +225,8 @@ async fn retry_after_is_honoured_on_429() {
 
 #[tokio::test]
 async fn retries_are_bounded_and_long_waits_capped() {
-    let server = Server::start(|_| Reply::json(503, &json!({})).with_retry_after("3600")).await;
-    let mut config = config(&server.base);
+    let server = start(|_| Reply::json(503, &json!({})).with_retry_after("3600")).await;
+    let mut config = config(server.url());
     config.max_retries = 2;
     config.max_retry_wait = Duration::from_millis(50);
     let client = DataverseClient::new(config).unwrap();
@@ -345,8 +244,8 @@ async fn retries_are_bounded_and_long_waits_capped() {
 
 #[tokio::test]
 async fn a_wait_past_the_deadline_fails_at_once() {
-    let server = Server::start(|_| Reply::json(429, &json!({})).with_retry_after("20")).await;
-    let mut config = config(&server.base);
+    let server = start(|_| Reply::json(429, &json!({})).with_retry_after("20")).await;
+    let mut config = config(server.url());
     config.total_timeout = Duration::from_secs(5);
     let client = DataverseClient::new(config).unwrap();
     let started = Instant::now();
@@ -357,24 +256,23 @@ async fn a_wait_past_the_deadline_fails_at_once() {
 
 #[tokio::test]
 async fn dataverse_error_bodies_become_failure_envelopes() {
-    let server = Server::start(|call| match call.index {
+    let server = start(|call| match call.index {
         0 => Reply::dataverse_error(401, "0x80072560", "The user is not a member of the organization."),
         1 => Reply::dataverse_error(400, "0x0", "Could not find a property named 'msdyn_nope' on type 'Microsoft.Dynamics.CRM.msdyn_ocliveworkitem'."),
-        _ => Reply {
-            status: 500,
-            headers: vec![("content-type", "text/html".into())],
-            body: "<html>oops</html>".into(),
-            delay: Duration::ZERO,
-        },
+        _ => Reply::text(500, "text/html", "<html>oops</html>"),
     })
     .await;
-    let client = DataverseClient::new(config(&server.base)).unwrap();
+    let client = DataverseClient::new(config(server.url())).unwrap();
     let ctx = RunContext::at(now());
     let input = example().to_string();
     let mut envelopes = Vec::new();
-    for _ in 0..3 {
+    for kind in [
+        ErrorKind::Unauthorized,
+        ErrorKind::Backend,
+        ErrorKind::Backend,
+    ] {
         let run = get_conversations(&client, &input, &Options::default(), &ctx).await;
-        assert_eq!(run.outcome, Outcome::BackendFailure { timeout: false });
+        assert_eq!(run.outcome, Outcome::Failure(kind));
         let text = serde_json::to_string(&run.envelope).unwrap();
         assert!(!text.contains("test-token"), "{text}");
         envelopes.push(run.envelope);
@@ -390,14 +288,8 @@ async fn malformed_bodies_are_bad_responses() {
         r#"{"value": [1, 2]}"#,
         r#"{"value": [{"activityid": "x"}]"#,
     ];
-    let server = Server::start(move |call| Reply {
-        status: 200,
-        headers: vec![],
-        body: bodies[call.index].to_owned(),
-        delay: Duration::ZERO,
-    })
-    .await;
-    let client = DataverseClient::new(config(&server.base)).unwrap();
+    let server = start(move |call: &Call<'_>| Reply::text(200, "", bodies[call.index])).await;
+    let client = DataverseClient::new(config(server.url())).unwrap();
     let mut messages = Vec::new();
     for _ in bodies {
         let error = fetch(&client, &example()).await.unwrap_err();
@@ -411,9 +303,8 @@ async fn malformed_bodies_are_bad_responses() {
 #[tokio::test]
 async fn a_slow_answer_times_out() {
     let server =
-        Server::start(|_| Reply::json(200, &json!({"value": []})).after(Duration::from_secs(10)))
-            .await;
-    let mut config = config(&server.base);
+        start(|_| Reply::json(200, &json!({"value": []})).after(Duration::from_secs(10))).await;
+    let mut config = config(server.url());
     config.total_timeout = Duration::from_millis(300);
     let client = DataverseClient::new(config).unwrap();
     let started = Instant::now();
@@ -429,7 +320,7 @@ async fn a_slow_answer_times_out() {
         "{:?}",
         started.elapsed()
     );
-    assert_eq!(run.outcome, Outcome::BackendFailure { timeout: true });
+    assert_eq!(run.outcome, Outcome::Failure(ErrorKind::Timeout));
     let body = serde_json::to_value(&run.envelope).unwrap();
     assert_eq!(body["error"]["code"], "dataverse_timeout");
     assert_eq!(
@@ -442,9 +333,8 @@ async fn a_slow_answer_times_out() {
 #[tokio::test]
 async fn the_callers_deadline_comes_first_and_says_so() {
     let server =
-        Server::start(|_| Reply::json(200, &json!({"value": []})).after(Duration::from_secs(10)))
-            .await;
-    let client = DataverseClient::new(config(&server.base)).unwrap();
+        start(|_| Reply::json(200, &json!({"value": []})).after(Duration::from_secs(10))).await;
+    let client = DataverseClient::new(config(server.url())).unwrap();
     let started = Instant::now();
     let ctx = RunContext::at(now()).with_deadline(started + Duration::from_secs(1));
     let error = client.fetch(&compiled(&example()), &ctx).await.unwrap_err();
@@ -467,7 +357,7 @@ async fn the_callers_deadline_comes_first_and_says_so() {
 async fn oversized_pages_and_answers_are_refused() {
     // Two pages of about 1 KB each (a new server per client: the page is the call's index).
     let two_pages = || {
-        Server::start(|call| {
+        start(|call| {
             let rows: Vec<Value> = (0..8).map(|n| row(call.index * 8 + n)).collect();
             let mut body = json!({"value": rows});
             if call.index == 0 {
@@ -485,7 +375,7 @@ async fn oversized_pages_and_answers_are_refused() {
     };
 
     let server = two_pages().await;
-    let mut config = config(&server.base);
+    let mut config = config(server.url());
     config.max_page_bytes = page_size - 1;
     let client = DataverseClient::new(config).unwrap();
     let error = fetch(&client, &example()).await.unwrap_err();
@@ -501,7 +391,7 @@ async fn oversized_pages_and_answers_are_refused() {
 
     // Each page fits, both together do not.
     let server = two_pages().await;
-    let mut config = self::config(&server.base);
+    let mut config = self::config(server.url());
     config.max_response_bytes = page_size * 3 / 2;
     let client = DataverseClient::new(config).unwrap();
     let error = fetch(&client, &example()).await.unwrap_err();
@@ -513,7 +403,7 @@ async fn oversized_pages_and_answers_are_refused() {
 
     // With room for both, both pages come back.
     let server = two_pages().await;
-    let mut config = self::config(&server.base);
+    let mut config = self::config(server.url());
     config.max_response_bytes = page_size * 3;
     let client = DataverseClient::new(config).unwrap();
     assert_eq!(fetch(&client, &example()).await.unwrap().len(), 16);
@@ -521,14 +411,14 @@ async fn oversized_pages_and_answers_are_refused() {
 
 #[tokio::test]
 async fn rejected_credentials_make_the_client_unready_until_a_call_succeeds() {
-    let server = Server::start(|call| match call.index {
+    let server = start(|call| match call.index {
         0 => Reply::dataverse_error(401, "0x80072560", "no"),
         1 => Reply::dataverse_error(403, "0x80040220", "no"),
         2 => Reply::dataverse_error(500, "0x0", "oops"),
         _ => Reply::json(200, &json!({"value": [row(1)]})),
     })
     .await;
-    let client = DataverseClient::new(config(&server.base)).unwrap();
+    let client = DataverseClient::new(config(server.url())).unwrap();
     assert!(client.is_ready(), "ready before any call");
     for (code, ready) in [
         ("dataverse_unauthorized", false),
@@ -546,8 +436,8 @@ async fn rejected_credentials_make_the_client_unready_until_a_call_succeeds() {
 
 /// The error a fetch gets from a server that always answers `reply`.
 async fn error_for(reply: Reply) -> BackendError {
-    let server = Server::start(move |_| reply.clone()).await;
-    let client = DataverseClient::new(config(&server.base)).unwrap();
+    let server = start(move |_| reply.clone()).await;
+    let client = DataverseClient::new(config(server.url())).unwrap();
     fetch(&client, &example()).await.unwrap_err()
 }
 
@@ -586,9 +476,9 @@ async fn a_refused_connection_is_unreachable() {
 
 #[tokio::test]
 async fn a_next_link_to_another_host_is_not_followed() {
-    let elsewhere = Server::start(|_| Reply::json(200, &json!({"value": []}))).await;
-    let target: SocketAddr = elsewhere.base["http://".len()..].parse().unwrap();
-    let server = Server::start(move |_| {
+    let elsewhere = start(|_| Reply::json(200, &json!({"value": []}))).await;
+    let target: SocketAddr = elsewhere.url()["http://".len()..].parse().unwrap();
+    let server = start(move |_| {
         Reply::json(
             200,
             &json!({
@@ -598,7 +488,7 @@ async fn a_next_link_to_another_host_is_not_followed() {
         )
     })
     .await;
-    let client = DataverseClient::new(config(&server.base)).unwrap();
+    let client = DataverseClient::new(config(server.url())).unwrap();
     let error = fetch(&client, &example()).await.unwrap_err();
     assert_eq!(error.code(), "dataverse_bad_response");
     assert!(

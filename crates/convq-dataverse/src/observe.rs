@@ -102,9 +102,7 @@ impl Observer for Counters {
 }
 
 /// Observes nothing: the default of the Dataverse client.
-#[cfg(feature = "dataverse")]
 #[derive(Debug, Default)]
 pub(crate) struct Nothing;
 
-#[cfg(feature = "dataverse")]
 impl Observer for Nothing {}

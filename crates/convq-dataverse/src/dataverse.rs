@@ -39,13 +39,11 @@ use serde::Deserialize;
 use serde_json::Value;
 use tokio::time::Instant;
 
+use convq_backend::{Backend, BackendError, BoxFuture, RunContext, Secret};
+
 use crate::auth::Credential;
-use crate::error::BackendError;
 use crate::observe::{Nothing, Observer};
 use crate::pacing::Pacing;
-// Where the token type used to live; `crate::dataverse::Secret` still names it.
-pub(crate) use crate::secret::Secret;
-use crate::{Backend, BoxFuture, RunContext};
 
 /// Where the bearer token of each Dataverse call comes from.
 #[derive(Debug, Clone)]

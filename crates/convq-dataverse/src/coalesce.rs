@@ -18,10 +18,10 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use uuid::Uuid;
 
+use convq_backend::{Backend, BackendError, BoxFuture, RunContext};
+
 use crate::cache::{Cache, Key};
 use crate::dataverse::DataverseClient;
-use crate::error::BackendError;
-use crate::{Backend, BoxFuture, RunContext, append_json};
 
 /// How [`Shared`] combines and keeps answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,7 +55,7 @@ pub struct Shared {
     inner: Arc<Inner>,
 }
 
-/// What the waiters of one request get.
+/// What the waiters of one request get (each waiter clones the error it gets).
 type Answer = Result<Arc<Vec<Value>>, Arc<BackendError>>;
 type Slot = watch::Sender<Option<Answer>>;
 
@@ -184,7 +184,7 @@ impl Shared {
             };
         match answer {
             Some(Ok(rows)) => Ok((rows, Duration::ZERO)),
-            Some(Err(error)) => Err(duplicate(&error)),
+            Some(Err(error)) => Err(BackendError::clone(&error)),
             None => {
                 let gate = inner.client.pacing().gate(&ctx.identity_key());
                 Err(match gate.paused_until() {
@@ -431,75 +431,6 @@ fn split(
     Ok(by_agent)
 }
 
-/// A copy of an error for each waiter of a shared request.
-fn duplicate(error: &BackendError) -> BackendError {
-    use BackendError as E;
-    match error {
-        E::DataverseUnauthorized { code, message } => E::DataverseUnauthorized {
-            code: code.clone(),
-            message: message.clone(),
-        },
-        E::DataverseForbidden { code, message } => E::DataverseForbidden {
-            code: code.clone(),
-            message: message.clone(),
-        },
-        E::DataverseThrottled {
-            status,
-            retries,
-            retry_after,
-        } => E::DataverseThrottled {
-            status: *status,
-            retries: *retries,
-            retry_after: *retry_after,
-        },
-        E::DataverseError {
-            status,
-            code,
-            message,
-        } => E::DataverseError {
-            status: *status,
-            code: code.clone(),
-            message: message.clone(),
-        },
-        E::DataverseUnavailable {
-            retries,
-            retry_after,
-        } => E::DataverseUnavailable {
-            retries: *retries,
-            retry_after: *retry_after,
-        },
-        E::DataverseResponseTooLarge { what, limit } => E::DataverseResponseTooLarge {
-            what,
-            limit: *limit,
-        },
-        E::DataverseTimeout { after, waiting_for } => E::DataverseTimeout {
-            after: *after,
-            waiting_for: waiting_for.clone(),
-        },
-        E::DataverseUnreachable { host, reason } => E::DataverseUnreachable {
-            host: host.clone(),
-            reason: reason.clone(),
-        },
-        E::DataverseBadResponse { reason } => E::DataverseBadResponse {
-            reason: reason.clone(),
-        },
-        E::AuthFailed { credential, reason } => E::AuthFailed {
-            credential: credential.clone(),
-            reason: reason.clone(),
-        },
-        E::DataversePageLimit { max_pages } => E::DataversePageLimit {
-            max_pages: *max_pages,
-        },
-        E::InvalidConfig { reason } => E::InvalidConfig {
-            reason: reason.clone(),
-        },
-        // The Dataverse path never reads a store; keep the code and message anyway.
-        E::Store(store) => E::InvalidConfig {
-            reason: store.to_string(),
-        },
-    }
-}
-
 impl Backend for Shared {
     fn fetch<'a>(
         &'a self,
@@ -536,7 +467,8 @@ impl Backend for Shared {
                 if index > 0 {
                     out.push(b',');
                 }
-                append_json(out, row);
+                serde_json::to_writer(&mut *out, row)
+                    .expect("serializing JSON values into a Vec cannot fail");
             }
             Ok((rows.len(), age))
         })
