@@ -221,7 +221,7 @@ async fn check_own_agent(
         .user_of(oid, state.backend().systemuser_of(oid, &ctx))
         .await
         .map_err(|error| {
-            let status = if error.is_timeout() {
+            let status = if error.kind() == ErrorKind::Timeout {
                 StatusCode::GATEWAY_TIMEOUT
             } else {
                 StatusCode::BAD_GATEWAY
