@@ -5,6 +5,7 @@
 //! `dataverse_throttled` only when the wait would outlast it.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -14,18 +15,25 @@ use tokio::time::Instant;
 use crate::observe::Observer;
 use convq_backend::BackendError;
 
-/// The gates of every identity seen so far.
+/// The gates of the identities in use. In pass-through every caller's token is an identity, so
+/// idle gates are dropped (see [`Pacing::gate`]): junk or rotated tokens must not grow memory.
 #[derive(Debug)]
 pub(crate) struct Pacing {
     max_concurrent: usize,
     gates: Mutex<HashMap<String, Arc<Gate>>>,
+    /// The number of gates at which the idle ones are dropped next.
+    prune_at: AtomicUsize,
 }
+
+/// Gates kept before the first pruning.
+const PRUNE_AT: usize = 256;
 
 impl Pacing {
     pub(crate) fn new(max_concurrent: usize) -> Self {
         Self {
             max_concurrent: max_concurrent.max(1),
             gates: Mutex::default(),
+            prune_at: AtomicUsize::new(PRUNE_AT),
         }
     }
 
@@ -35,9 +43,24 @@ impl Pacing {
         if let Some(gate) = gates.get(identity) {
             return Arc::clone(gate);
         }
+        if gates.len() >= self.prune_at.load(Ordering::Relaxed) {
+            // Idle: no request holds it and no pause is running, so it has no state to keep.
+            gates.retain(|_, gate| Arc::strong_count(gate) > 1 || gate.paused_until().is_some());
+            // Twice what is in use: pruning costs O(1) per new identity, amortized.
+            self.prune_at
+                .store((gates.len() * 2).max(PRUNE_AT), Ordering::Relaxed);
+        }
         let gate = Arc::new(Gate::new(self.max_concurrent));
         gates.insert(identity.to_owned(), Arc::clone(&gate));
         gate
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.gates
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 }
 
@@ -184,6 +207,24 @@ mod tests {
         let other = pacing.gate("other");
         assert!(other.paused_until().is_none());
         assert_eq!(counters.snapshot().throttle_pauses, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_gates_are_dropped_and_busy_or_paused_ones_kept() {
+        let pacing = Pacing::new(2);
+        let counters = Counters::default();
+        let busy = pacing.gate("busy");
+        let paused = pacing.gate("paused");
+        paused.pause(Duration::from_secs(60), 429, None, &counters);
+        drop(paused);
+        // Ten thousand one-off tokens, as junk callers in pass-through would send.
+        for n in 0..10_000 {
+            drop(pacing.gate(&format!("bearer:{n}")));
+        }
+        assert!(pacing.len() <= 2 * PRUNE_AT, "{} gates", pacing.len());
+        // The busy gate is the same one (its permits are shared); the paused one is still paused.
+        assert!(Arc::ptr_eq(&busy, &pacing.gate("busy")));
+        assert!(pacing.gate("paused").paused_until().is_some());
     }
 
     #[tokio::test(start_paused = true)]
