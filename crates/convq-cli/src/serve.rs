@@ -5,8 +5,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::http::HeaderValue;
 use convq_backend::{Backend, EmbeddedStore};
-use convq_dataverse::{ConnectOptions, DataverseAuth};
 use convq_cli::StartError;
+use convq_dataverse::{ConnectOptions, DataverseAuth};
 use convq_http::{AppState, ConnectionLimits, Limits, RunDefaults, ServerConfig};
 
 use crate::Outcome;

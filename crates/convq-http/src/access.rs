@@ -4,10 +4,14 @@
 //! - API keys ([`ApiKeys`]): plain keys or `sha256:<hex>`, compared in constant time, re-read on
 //!   SIGHUP.
 //! - Entra ID access tokens ([`EntraConfig`]), checked against the tenant's JWKS: signature,
-//!   `iss`, `aud`, `exp`, `nbf`, app roles.
+//!   `iss` (the tenant GUID in its cloud's v2 and v1 forms), `aud` (client id and App ID URI),
+//!   `exp`, `nbf`, and an app role (`roles`) or delegated scope (`scp`): any app of the tenant
+//!   can get a token for the audience, so a configuration without either is refused unless it
+//!   says any app may call. Optionally a caller may only ask for their own agent
+//!   ([`AccessPolicy::with_own_agent_only`]).
 //! - In pass-through the caller's `Authorization: Bearer` goes to Dataverse as is.
 //!
-//! `/healthz`, `/readyz` and `/metrics` stay open; every other route goes through
+//! `/healthz`, `/readyz`, `/metrics` and `/openapi.json` stay open; every other route goes through
 //! [`authenticate`]. A refused call gets 401 (no or bad credential) or 403 (valid, not allowed)
 //! with the failure envelope and `WWW-Authenticate`. The access log names the caller
 //! (`key 2`, `oid <object id>`, `bearer:<fingerprint>`), never a key or token.
