@@ -155,7 +155,7 @@ async fn app_roles_or_delegated_scopes_grant_access() {
             ]),
             200,
         ),
-        ("neither", claims(&[no_roles.clone()]), 403),
+        ("neither", claims(std::slice::from_ref(&no_roles)), 403),
         (
             "other role and scope",
             claims(&[("roles", json!(["Other"])), ("scp", json!("User.Read"))]),
@@ -256,7 +256,7 @@ async fn sovereign_clouds_have_their_own_issuers() {
                 format!("https://login.microsoftonline.us/{TENANT}/v2.0"),
                 format!("https://sts.windows.net/{TENANT}/"),
             ],
-            &[public_v2.clone()],
+            std::slice::from_ref(&public_v2),
         ),
         (
             "https://login.partner.microsoftonline.cn",
