@@ -85,7 +85,10 @@ export interface Compiled {
    * `Xrm.WebApi.retrieveMultipleRecords("msdyn_ocliveworkitem", options)`. Not percent-encoded.
    */
   options: string;
-  /** `$orderby` value, when the input orders. */
+  /**
+   * `$orderby` value, when the input orders: its keys, then `activityid asc` unless one of
+   * them is `activityid` (so the order is total and pages neither repeat nor skip rows).
+   */
   orderby: string | null;
   /**
    * `/api/data/v9.2/msdyn_ocliveworkitems?...` with every option value percent-encoded as

@@ -73,6 +73,7 @@ fn main() -> anyhow::Result<()> {
             let mode = Mode::from_check(check);
             codegen::docs::generate(mode)?;
             codegen::reference::generate(mode)?;
+            codegen::reference::errors(mode)?;
             codegen::performance::generate(mode)
         }
         Command::Wasm(args) => wasm::run(&args),

@@ -332,8 +332,8 @@ convq_core::error_codes! {
     pub static BACKEND_ERROR_CODES: [(&'static str, &'static str)] for BackendError {
         Self::DataverseUnauthorized { .. } => ("dataverse_unauthorized", "Dataverse answered 401: the token is missing, expired or for another organization."),
         Self::DataverseForbidden { .. } => ("dataverse_forbidden", "Dataverse answered 403: the caller may not read msdyn_ocliveworkitem."),
-        Self::DataverseThrottled { .. } => ("dataverse_throttled", "Dataverse answered 429 after every allowed retry (Retry-After honoured, capped)."),
-        Self::DataverseUnavailable { .. } => ("dataverse_unavailable", "Dataverse answered 503 (down, overloaded, maintenance) after every allowed retry."),
+        Self::DataverseThrottled { .. } => ("dataverse_throttled", "Dataverse answered 429 after every allowed retry, or asked for a wait longer than a call's retry cap or deadline; the identity stays paused for the whole Retry-After, and convq-http answers 429 with what is left of it."),
+        Self::DataverseUnavailable { .. } => ("dataverse_unavailable", "Dataverse answered 503 (down, overloaded, maintenance) after every allowed retry; convq-http answers 503 with Retry-After."),
         Self::DataverseResponseTooLarge { .. } => ("dataverse_response_too_large", "A Dataverse page or the whole answer was over its cap (64 MiB / 256 MiB by default); reading stopped there."),
         Self::DataverseError { .. } => ("dataverse_error", "Any other HTTP failure; Dataverse's own error code and message are in the message."),
         Self::DataverseTimeout { .. } => ("dataverse_timeout", "The whole fetch (all pages and retries) exceeded the total timeout, or would have outlasted the caller's deadline (the HTTP request timeout); the message says what was awaited."),
@@ -361,6 +361,20 @@ impl BackendError {
                 retries,
                 retry_after,
             }
+        }
+    }
+
+    /// How long Dataverse asked to wait, when it throttled (429) or was unavailable (503) and
+    /// every allowed retry was spent: HTTP adapters answer their caller with the same status
+    /// and a `Retry-After`. `Some` (zero when Dataverse gave no wait) exactly for those two.
+    #[must_use]
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::DataverseThrottled { retry_after, .. }
+            | Self::DataverseUnavailable { retry_after, .. } => {
+                Some(retry_after.unwrap_or_default())
+            }
+            _ => None,
         }
     }
 

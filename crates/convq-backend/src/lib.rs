@@ -358,6 +358,9 @@ pub struct JsonRunResult {
     /// How old the records are: zero when fetched for this call, more when they came from
     /// a cache ([`Backend::fetch_json_aged`]). Zero on failure.
     pub age: std::time::Duration,
+    /// On a throttled or unavailable Dataverse, how long it asked to wait
+    /// ([`BackendError::retry_after`]).
+    pub retry_after: Option<std::time::Duration>,
 }
 
 /// getConversations on input JSON text: compile (core) → fetch (backend) → envelope.
@@ -395,17 +398,18 @@ pub async fn get_conversations_json(
     // Serde writes `Envelope::Success` (an untagged enum of structs) as these two literals around
     // the records; a unit test checks them against serde's own output.
     let mut body = Vec::with_capacity(1024);
-    body.extend_from_slice(SUCCESS_HEAD);
+    body.extend_from_slice(&SUCCESS_FRAME.0);
     let run = run(backend, input, options, ctx, Some(&mut body)).await;
     match run.answer {
         Ok(fetched) => {
-            body.extend_from_slice(SUCCESS_TAIL);
+            body.extend_from_slice(&SUCCESS_FRAME.1);
             JsonRunResult {
                 body,
                 outcome: run.outcome,
                 error: None,
                 warnings: run.warnings,
                 age: fetched.age,
+                retry_after: None,
             }
         }
         Err(error) => {
@@ -419,13 +423,25 @@ pub async fn get_conversations_json(
                 error: Some(error),
                 warnings: run.warnings,
                 age: std::time::Duration::ZERO,
+                retry_after: run.retry_after,
             }
         }
     }
 }
 
-const SUCCESS_HEAD: &[u8] = br#"{"result":{"values":["#;
-const SUCCESS_TAIL: &[u8] = br#"]},"status":true}"#;
+/// The success envelope's text before and after its records, as serde writes
+/// `Envelope::success` (split inside its empty `values` array), so a body whose records are
+/// written straight into it is the envelope's own serialization.
+static SUCCESS_FRAME: std::sync::LazyLock<(Vec<u8>, Vec<u8>)> = std::sync::LazyLock::new(|| {
+    let mut empty = Vec::new();
+    append_json(&mut empty, &Envelope::success(Vec::new()));
+    let split = empty
+        .windows(2)
+        .position(|pair| pair == b"[]")
+        .map_or(empty.len(), |at| at + 1);
+    let tail = empty.split_off(split);
+    (empty, tail)
+});
 
 /// Appends the JSON of `value` to `out`.
 ///
@@ -449,6 +465,8 @@ struct Run {
     answer: Result<Fetched, convq_core::ErrorBody>,
     outcome: Outcome,
     warnings: Vec<convq_core::Warning>,
+    /// [`BackendError::retry_after`] of a failed fetch.
+    retry_after: Option<std::time::Duration>,
 }
 
 /// The one run pipeline of both entry points: compile (core) → the backend's warnings → fetch,
@@ -467,6 +485,7 @@ async fn run(
                 answer: Err(error.to_body()),
                 outcome: Outcome::Failure(ErrorKind::of_input(&error)),
                 warnings: Vec::new(),
+                retry_after: None,
             };
         }
     };
@@ -489,11 +508,13 @@ async fn run(
             answer: Ok(fetched),
             outcome: Outcome::Success,
             warnings: compiled.warnings,
+            retry_after: None,
         },
         Err(error) => Run {
             answer: Err(error.to_body()),
             outcome: Outcome::Failure(error.kind()),
             warnings: compiled.warnings,
+            retry_after: error.retry_after(),
         },
     }
 }
@@ -520,11 +541,12 @@ mod tests {
     }
 
     #[test]
-    fn the_success_literals_are_what_serde_writes_around_the_records() {
-        let empty = serde_json::to_vec(&Envelope::success(Vec::new())).unwrap();
-        assert_eq!(empty, [SUCCESS_HEAD, SUCCESS_TAIL].concat());
+    fn the_success_frame_is_what_serde_writes_around_the_records() {
+        let (head, tail) = &*SUCCESS_FRAME;
+        assert_eq!(head.as_slice(), br#"{"result":{"values":["#);
+        assert_eq!(tail.as_slice(), br#"]},"status":true}"#);
         let one =
             serde_json::to_vec(&Envelope::success(vec![serde_json::json!({"a": 1})])).unwrap();
-        assert_eq!(one, [SUCCESS_HEAD, br#"{"a":1}"#, SUCCESS_TAIL].concat());
+        assert_eq!(one, [head.as_slice(), br#"{"a":1}"#, tail].concat());
     }
 }

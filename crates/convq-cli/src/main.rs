@@ -17,6 +17,7 @@ use clap::{Parser, Subcommand};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod docs;
+mod errors;
 mod flags;
 mod get;
 mod input;
@@ -68,6 +69,7 @@ enum Command {
     Completions(docs::CompletionsArgs),
     #[command(after_help = docs::MAN_EXAMPLES)]
     Man(docs::ManArgs),
+    Errors(errors::ErrorsArgs),
 }
 
 /// `convq --version`: the version and the commit it was built from (see build.rs).
@@ -115,6 +117,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Completions(args) => docs::completions(args),
         Command::Man(args) => docs::man(args),
+        Command::Errors(args) => errors::run(args),
     };
     match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,

@@ -5,8 +5,9 @@
 //! agents, `$select` widened by the agent column when the query does not select it (so the rows
 //! can be told apart), and no `$top` (`top` is per agent). The agents are split over as many
 //! requests as the URL length limit needs. Each agent's rows are the rows of the combined
-//! answer whose agent is that agent, in the answer's order: Dataverse orders by `$orderby` and
-//! then by the primary key, so the rows of one agent come in the order its own request gives.
+//! answer whose agent is that agent, in the answer's order: the `$orderby` ends in the primary
+//! key (or is absent, and Dataverse then orders by the primary key), so the order is total and
+//! the rows of one agent come in the order its own request gives.
 
 use uuid::Uuid;
 
@@ -177,7 +178,10 @@ mod tests {
                 agent(2)
             )
         );
-        assert_eq!(requests[0].orderby.as_deref(), Some("createdon desc"));
+        assert_eq!(
+            requests[0].orderby.as_deref(),
+            Some("createdon desc,activityid asc")
+        );
         assert!(!requests[0].path.contains("%24top"), "{}", requests[0].path);
     }
 

@@ -66,7 +66,8 @@ pub struct Compiled {
     pub select: String,
     /// `$filter` value.
     pub filter: String,
-    /// `$orderby` value, when the input orders.
+    /// `$orderby` value, when the input orders: its keys, then `activityid asc` unless one of
+    /// them is `activityid` (so the order is total and pages neither repeat nor skip rows).
     pub orderby: Option<String>,
     /// `$top` value, when the input limits.
     pub top: Option<u32>,

@@ -7,7 +7,7 @@ use odata_params::filters::{CompareOperator, Expr, Value as ODataValue};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::ast::Query;
-use crate::catalog::{ColumnType, ENTITY_LOGICAL_NAME, ENTITY_SET_NAME};
+use crate::catalog::{ColumnType, ENTITY_LOGICAL_NAME, ENTITY_SET_NAME, PRIMARY_ID_ATTRIBUTE};
 use crate::options::{DaysReading, StatusFilter};
 use crate::warning::{Warning, WarningCode};
 
@@ -151,17 +151,39 @@ pub(crate) fn filter_for_agents(
     out
 }
 
+/// `$orderby`: the query's keys, then `activityid asc` when they are not already unique.
+///
+/// Dataverse does not order rows that tie on every key in any set way, so the pages of a paged
+/// answer could repeat or skip them; the primary key as the last key makes the order total. A
+/// query without keys gets none: Dataverse then orders by the primary key itself. See
+/// `docs/semantics.md` ("Paging").
 pub(crate) fn orderby(query: &Query) -> Option<String> {
     if query.order_by.is_empty() {
         return None;
     }
     let length = query.order_by.iter().map(|k| k.column.property.len() + 6);
-    let mut out = String::with_capacity(length.sum());
+    let mut out = String::with_capacity(length.sum::<usize>() + PRIMARY_ID_ATTRIBUTE.len() + 5);
     push_joined(&mut out, &query.order_by, ",", |out, key| {
         out.push_str(&key.column.property);
         out.push_str(if key.descending { " desc" } else { " asc" });
     });
+    if needs_tie_breaker(query) {
+        out.push(',');
+        out.push_str(PRIMARY_ID_ATTRIBUTE);
+        out.push_str(" asc");
+    }
     Some(out)
+}
+
+/// Whether the order has keys and none of them is the primary key (the one column known to be
+/// unique: `msdyn_ocliveworkitemid` usually holds the same GUID, but nothing enforces it).
+/// Keys after the primary key never decide anything, so it need not be the last.
+fn needs_tie_breaker(query: &Query) -> bool {
+    !query.order_by.is_empty()
+        && !query
+            .order_by
+            .iter()
+            .any(|k| k.column.property == PRIMARY_ID_ATTRIBUTE)
 }
 
 /// `items` written by `push`, with `separator` between them.
@@ -246,7 +268,8 @@ fn join_pairs(
 }
 
 /// The equivalent FetchXML: plain logical names (no `_value`), `in` with `<value>` children,
-/// `last-x-days` or `olderthan-x-days`, and `top` on `<fetch>`.
+/// `last-x-days` or `olderthan-x-days`, and `top` on `<fetch>`. The order ends in the primary
+/// key as [`orderby`]'s does (FetchXML pages by paging cookie, which has the same need).
 ///
 /// Order: FetchXML sorts choices by label where Web API sorts them by value; `useraworderby`
 /// makes choices sort by value, but also lookups by GUID where Web API sorts them by the related
@@ -301,6 +324,11 @@ pub(crate) fn fetchxml(query: &Query) -> (String, Option<Warning>) {
         } else {
             "\" descending=\"false\" />\n"
         });
+    }
+    if needs_tie_breaker(query) {
+        out.push_str("    <order attribute=\"");
+        out.push_str(PRIMARY_ID_ATTRIBUTE);
+        out.push_str("\" descending=\"false\" />\n");
     }
     out.push_str("    <filter type=\"and\">\n      <condition attribute=\"");
     out.push_str(AGENT_ATTRIBUTE);

@@ -36,6 +36,11 @@ pub struct SharedConfig {
     /// combined request renders its status filter the same way. A call compiled otherwise
     /// runs alone.
     pub status_filter: StatusFilter,
+    /// Most agents one combined request names. Dataverse limits execution time (1,200 s per 5
+    /// minutes) as well as requests (6,000), and a request naming many agents runs longer: at
+    /// most this many keeps a combined request from trading the request limit for the
+    /// execution-time limit (see docs/performance.md). Default 100.
+    pub max_agents_per_request: usize,
 }
 
 impl Default for SharedConfig {
@@ -44,6 +49,7 @@ impl Default for SharedConfig {
             coalesce_window: Duration::from_millis(50),
             cache_ttl: Duration::ZERO,
             status_filter: StatusFilter::default(),
+            max_agents_per_request: 100,
         }
     }
 }
@@ -313,12 +319,18 @@ impl Inner {
         let mut members: HashMap<Uuid, Member> =
             group.members.into_iter().map(|m| (m.agent, m)).collect();
         let fetched = Instant::now();
-        let requests = match render_agents(
-            &group.query,
-            &agents,
-            self.config.status_filter,
-            self.client.max_path_length(group.quotes),
-        ) {
+        let rendered: Result<Vec<Vec<AgentsRequest>>, _> = agents
+            .chunks(self.config.max_agents_per_request.max(1))
+            .map(|agents| {
+                render_agents(
+                    &group.query,
+                    agents,
+                    self.config.status_filter,
+                    self.client.max_path_length(group.quotes),
+                )
+            })
+            .collect();
+        let requests = match rendered.map(|r| r.into_iter().flatten().collect::<Vec<_>>()) {
             Ok(requests) => requests,
             Err(error) => {
                 let error = Arc::new(BackendError::InvalidConfig {

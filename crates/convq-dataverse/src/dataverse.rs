@@ -5,9 +5,12 @@
 //!   and, with a page size, `Prefer: odata.maxpagesize=N`.
 //! - `@odata.nextLink` is followed as given (Dataverse's paging contract) until `top` rows or
 //!   the page cap; a link to another origin is refused, so the token goes nowhere else.
-//! - 429 and 503 are retried after `Retry-After` seconds (capped by `max_retry_wait`, at most
-//!   `max_retries` times, never past the total deadline). The wait pauses every request of the
-//!   identity (see `pacing`), and at most `max_concurrent` requests of an identity are in flight.
+//! - 429 and 503 pause every request of the identity for the whole `Retry-After` (see
+//!   `pacing`; requests then resume gradually). The call that got it retries after the wait, at
+//!   most `max_retries` times, when the wait is within `max_retry_wait` and the deadline;
+//!   otherwise it fails at once with the wait, for its caller to pass on. At most
+//!   `max_concurrent` requests of an identity are in flight, fewer when Dataverse's
+//!   `x-ms-dop-hint` says so.
 //! - `total_timeout` bounds the whole fetch (every page and retry), and so does the caller's
 //!   [`RunContext::deadline`] (less a margin to answer in): a hung organization is reported as
 //!   `dataverse_timeout`, saying what was awaited, before the caller gives up. `connect_timeout`
@@ -96,9 +99,12 @@ pub struct DataverseConfig {
     pub total_timeout: Duration,
     /// Retries of a 429 or 503 answer. Default 3.
     pub max_retries: u32,
-    /// Longest wait before a retry, whatever `Retry-After` asks. Default 30 s.
+    /// Longest wait a call makes before its own retry: a longer `Retry-After` fails the call
+    /// (`dataverse_throttled`, with the wait) while the identity's gate still holds every
+    /// request for all of it. Default 30 s.
     pub max_retry_wait: Duration,
-    /// Most requests of one identity in flight at once (Dataverse's limit is 52). Default 52.
+    /// Most requests of one identity in flight at once (Dataverse's limit is 52): the ceiling;
+    /// Dataverse's `x-ms-dop-hint`, when it sends one, sets the concurrency below it. Default 52.
     pub max_concurrent: usize,
     /// Largest body of one page, in bytes; a larger one is refused
     /// (`dataverse_response_too_large`). Default 64 MiB.
@@ -525,6 +531,15 @@ impl DataverseClient {
                 .await
                 .map_err(|e| self.send_error(&e))?;
             let status = response.status();
+            if let Some(hint) = response
+                .headers()
+                .get("x-ms-dop-hint")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .filter(|&hint| hint > 0)
+            {
+                gate.set_dop_hint(hint);
+            }
             if matches!(
                 status,
                 StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
@@ -535,16 +550,19 @@ impl DataverseClient {
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| v.trim().parse::<u64>().ok())
                     .map(Duration::from_secs);
-                let wait = retry_after
-                    .unwrap_or_else(|| backoff(retries))
-                    .min(self.config.max_retry_wait);
+                let wait = retry_after.unwrap_or_else(|| backoff(retries));
                 let throttled = BackendError::rate_limited(status.as_u16(), retries, retry_after);
-                // Every request of the identity waits, not only this one: sending during the
-                // wait extends it.
+                // Every request of the identity waits all of it, not only this one: sending
+                // during the wait extends it.
                 gate.pause(wait, status.as_u16(), retry_after, self.observer.as_ref());
                 drop(permit);
-                // Waiting past the deadline would only turn this answer into a timeout.
-                if retries >= self.config.max_retries || Instant::now() + wait > deadline {
+                // Only this call's own retry is capped: past `max_retry_wait`, or past the
+                // deadline (waiting would only turn this answer into a timeout), it gives up
+                // and its caller is told how long to wait.
+                if retries >= self.config.max_retries
+                    || wait > self.config.max_retry_wait
+                    || Instant::now() + wait > deadline
+                {
                     return Err(throttled);
                 }
                 drop(response);

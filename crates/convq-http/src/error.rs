@@ -179,10 +179,17 @@ pub(crate) fn json_response_sized<T: serde::Serialize>(
         Ok(()) => json_bytes(status, buffer),
         Err(error) => {
             tracing::error!(%error, "response serialization failed");
-            let body = br#"{"error":{"code":"internal_error","message":"the response could not be serialized","path":""},"status":false}"#;
-            json_bytes(StatusCode::INTERNAL_SERVER_ERROR, body.to_vec())
+            let body = internal_error_body("the response could not be serialized");
+            json_bytes(StatusCode::INTERNAL_SERVER_ERROR, body)
         }
     }
+}
+
+/// The failure envelope of an `internal_error`, written by serde like every other envelope (an
+/// envelope of plain strings always serializes).
+pub(crate) fn internal_error_body(message: &str) -> Vec<u8> {
+    let error = ErrorBody::new("internal_error", message.to_owned(), "", None);
+    serde_json::to_vec(&Envelope::failure(error)).unwrap_or_default()
 }
 
 pub(crate) fn json_bytes(status: StatusCode, bytes: Vec<u8>) -> Response {

@@ -48,6 +48,10 @@ pub(crate) async fn get_conversations(State(state): State<AppState>, posted: Pos
         Outcome::Failure(ErrorKind::InputTooLarge) => StatusCode::PAYLOAD_TOO_LARGE,
         Outcome::Failure(kind) if kind.is_input() => StatusCode::BAD_REQUEST,
         Outcome::Failure(ErrorKind::Timeout) => StatusCode::GATEWAY_TIMEOUT,
+        // Throttled or unavailable upstream: the caller is told so, and when to come back
+        // (sending sooner would only be refused again), not a bare 502.
+        Outcome::Failure(ErrorKind::Throttled) => StatusCode::TOO_MANY_REQUESTS,
+        Outcome::Failure(ErrorKind::Unavailable) => StatusCode::SERVICE_UNAVAILABLE,
         Outcome::Failure(_) => StatusCode::BAD_GATEWAY,
     };
     let rejected_callers_token = posted.extensions.get::<PassthroughBearer>().is_some()
@@ -62,6 +66,7 @@ pub(crate) async fn get_conversations(State(state): State<AppState>, posted: Pos
     } else {
         status
     };
+    let retry_after = run.retry_after;
     let mut response = json_bytes(status, run.body);
     if rejected_callers_token {
         response.headers_mut().insert(
@@ -71,6 +76,13 @@ pub(crate) async fn get_conversations(State(state): State<AppState>, posted: Pos
                 "Dataverse rejected the token: get a new one for the organization",
             ),
         );
+    }
+    if let Some(wait) = retry_after {
+        // Whole seconds, rounded up, at least one.
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
     }
     if run.outcome == Outcome::Success {
         response
@@ -176,9 +188,9 @@ pub(crate) async fn batch(State(state): State<AppState>, posted: Posted) -> Resp
                 body.extend_from_slice(&run.body);
             }
             // A panic in one run is that slot's server error, not the batch's.
-            Err(_) => body.extend_from_slice(
-                br#"{"error":{"code":"internal_error","message":"this input could not be run","path":""},"status":false}"#,
-            ),
+            Err(_) => body.extend(crate::error::internal_error_body(
+                "this input could not be run",
+            )),
         }
     }
     body.extend_from_slice(b"]}");

@@ -6,7 +6,7 @@
 //!
 //! | route | answers |
 //! |---|---|
-//! | `POST /getConversations` | the envelope: 200, 400 (input), 502/504 (backend), 413, 415 |
+//! | `POST /getConversations` | the envelope: 200, 400 (input), 429/503 with `Retry-After` (Dataverse throttled/unavailable), 502/504 (backend), 413, 415 |
 //! | `POST /getConversations/batch` | `{"inputs":[...]}` → `{"results":[envelope, ...]}`, in order |
 //! | `POST /query` | the [`convq_core::Compiled`] query, or 400 with the envelope |
 //! | `GET /healthz` | 200 while the process serves |

@@ -194,12 +194,25 @@ pub fn document() -> Value {
         .expect("responses is an object");
     add_failures(
         responses,
-        &[(
-            502,
-            "The backend failed (`dataverse_unauthorized`, `dataverse_forbidden`, \
-             `dataverse_throttled`, `dataverse_error`, `dataverse_unreachable`, \
-             `dataverse_bad_response`, `dataverse_page_limit`, ...).",
-        )],
+        &[
+            (
+                429,
+                "Dataverse throttled this identity (`dataverse_throttled`) past the retries \
+                 convq makes; `Retry-After` says how many seconds before Dataverse takes \
+                 requests of the identity again.",
+            ),
+            (
+                502,
+                "The backend failed (`dataverse_unauthorized`, `dataverse_forbidden`, \
+                 `dataverse_error`, `dataverse_unreachable`, `dataverse_bad_response`, \
+                 `dataverse_page_limit`, ...).",
+            ),
+            (
+                503,
+                "Dataverse is unavailable (`dataverse_unavailable`: down, overloaded, in \
+                 maintenance); `Retry-After` says when to try again.",
+            ),
+        ],
     );
     common(responses);
 

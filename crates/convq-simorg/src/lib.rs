@@ -12,9 +12,16 @@
 //!   `@odata.nextLink` with a `$skiptoken`.
 //! - Rows of several agents come interleaved (round robin over the agents' answers), the way
 //!   a real combined answer mixes agents: each agent's rows keep the order of its own query.
+//! - Rows that tie on every `$orderby` key come in a different order on each request (seeded,
+//!   [`SimOrgConfig::tie_seed`]), as SQL Server is free to order them: a client paging an order
+//!   that is not total repeats and skips rows, as it would against an org. An order that has
+//!   `activityid`, or no `$orderby` (Dataverse then orders by the primary key), has no ties.
 //! - `Authorization: Bearer <token>` is required; the token is the identity the limits count.
-//! - Limits per identity: `max_requests` per sliding `window`, `max_concurrent` in flight;
-//!   over either, 429 with `Retry-After` (whole seconds, at least 1) and Dataverse's error code.
+//! - Limits per identity (Dataverse counts per user, per web server; this is one server):
+//!   `max_requests` per sliding `window` (0x80072322), `max_execution` of combined execution
+//!   time per window (0x80072321), `max_concurrent` in flight (0x80072326); over any, 429 with
+//!   `Retry-After` (whole seconds, at least 1) and that error code. A request's execution time
+//!   is `latency` plus `execution_per_agent` for each agent its filter names (what it sleeps).
 //! - `GET /_simorg/stats`: the counts, as JSON ([`SimStats`]).
 //!
 //! Or, for tests of the client's edges, a scripted organization ([`SimOrg::scripted`]): each
@@ -60,10 +67,19 @@ pub struct SimOrgConfig {
     pub max_requests: usize,
     /// Requests per identity in flight. Default 52 (Dataverse's).
     pub max_concurrent: usize,
+    /// Combined execution time per identity per window. Default 1,200 s (Dataverse's 20 min).
+    pub max_execution: Duration,
+    /// Execution time a request costs per agent its filter names, on top of `latency`: how a
+    /// request naming many agents trades the request limit for the execution-time limit.
+    /// Default zero.
+    pub execution_per_agent: Duration,
     /// Rows per page without `Prefer: odata.maxpagesize`. Default 5,000 (Dataverse's).
     pub page_size: usize,
     /// "Now" for `LastXDays`; the clock when `None`.
     pub now: Option<SystemTime>,
+    /// Seed of the order of rows that tie on `$orderby`, drawn afresh for each request;
+    /// `None` orders them by `activityid`. Default `Some(0)`.
+    pub tie_seed: Option<u64>,
 }
 
 impl Default for SimOrgConfig {
@@ -73,8 +89,11 @@ impl Default for SimOrgConfig {
             window: Duration::from_secs(300),
             max_requests: 6_000,
             max_concurrent: 52,
+            max_execution: Duration::from_secs(1_200),
+            execution_per_agent: Duration::ZERO,
             page_size: 5_000,
             now: None,
+            tie_seed: Some(0),
         }
     }
 }
@@ -89,6 +108,12 @@ pub struct SimStats {
     pub ok: u64,
     /// Answered 429.
     pub throttled: u64,
+    /// Of those, for the execution-time limit (0x80072321).
+    pub throttled_execution: u64,
+    /// Execution time of the answered requests, summed, in milliseconds.
+    pub execution_ms: u64,
+    /// Most agents one answered request named.
+    pub max_agents: u64,
     /// Answered 400/401/404.
     pub rejected: u64,
     /// Agents named by the 200 answers' filters, summed (over `ok`: agents per request).
@@ -118,7 +143,18 @@ struct OrgState {
 #[derive(Debug, Default)]
 struct Usage {
     recent: VecDeque<Instant>,
+    /// When each answered request ended, and its execution time.
+    executions: VecDeque<(Instant, Duration)>,
+    execution: Duration,
     in_flight: usize,
+}
+
+/// Which limit a request hit, and how many seconds to wait.
+#[derive(Debug, Clone, Copy)]
+enum Limit {
+    Requests(u64),
+    Execution(u64),
+    Concurrency(u64),
 }
 
 #[derive(Debug, Default)]
@@ -126,6 +162,9 @@ pub(crate) struct Counts {
     requests: AtomicU64,
     ok: AtomicU64,
     throttled: AtomicU64,
+    throttled_execution: AtomicU64,
+    execution_ms: AtomicU64,
+    max_agents: AtomicU64,
     rejected: AtomicU64,
     agents: AtomicU64,
     in_flight: AtomicU64,
@@ -258,6 +297,9 @@ impl Counts {
             requests: get(&c.requests),
             ok: get(&c.ok),
             throttled: get(&c.throttled),
+            throttled_execution: get(&c.throttled_execution),
+            execution_ms: get(&c.execution_ms),
+            max_agents: get(&c.max_agents),
             rejected: get(&c.rejected),
             agents: get(&c.agents),
             max_in_flight: get(&c.max_in_flight),
@@ -266,8 +308,8 @@ impl Counts {
 }
 
 impl OrgState {
-    /// Admits a request of `identity`, or says how many seconds to wait.
-    fn admit(&self, identity: &str) -> Result<(), u64> {
+    /// Admits a request of `identity`, or says which limit it hit and how many seconds to wait.
+    fn admit(&self, identity: &str) -> Result<(), Limit> {
         let now = Instant::now();
         let mut identities = self
             .identities
@@ -281,26 +323,52 @@ impl OrgState {
         {
             usage.recent.pop_front();
         }
+        while let Some(&(at, took)) = usage.executions.front() {
+            if now.duration_since(at) < self.config.window {
+                break;
+            }
+            usage.executions.pop_front();
+            usage.execution = usage.execution.saturating_sub(took);
+        }
+        let seconds = |wait: Duration| wait.as_secs_f64().ceil().max(1.0) as u64;
         if usage.in_flight >= self.config.max_concurrent {
-            return Err(1);
+            return Err(Limit::Concurrency(1));
         }
         if usage.recent.len() >= self.config.max_requests {
             let oldest = usage.recent.front().copied().unwrap_or(now);
             let wait = (oldest + self.config.window).saturating_duration_since(now);
-            return Err(wait.as_secs_f64().ceil().max(1.0) as u64);
+            return Err(Limit::Requests(seconds(wait)));
+        }
+        if usage.execution >= self.config.max_execution {
+            // Until enough of the window's execution time has aged out.
+            let mut left = usage.execution;
+            let mut until = now;
+            for &(at, took) in &usage.executions {
+                left = left.saturating_sub(took);
+                until = at + self.config.window;
+                if left < self.config.max_execution {
+                    break;
+                }
+            }
+            return Err(Limit::Execution(seconds(
+                until.saturating_duration_since(now),
+            )));
         }
         usage.recent.push_back(now);
         usage.in_flight += 1;
         Ok(())
     }
 
-    fn release(&self, identity: &str) {
+    /// Ends a request of `identity` that ran for `execution`.
+    fn release(&self, identity: &str, execution: Duration) {
         let mut identities = self
             .identities
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         if let Some(usage) = identities.get_mut(identity) {
             usage.in_flight = usage.in_flight.saturating_sub(1);
+            usage.executions.push_back((Instant::now(), execution));
+            usage.execution += execution;
         }
     }
 }
@@ -319,7 +387,7 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
 
 async fn conversations(State(state): State<Arc<OrgState>>, request: Request) -> Response {
     let counts = &state.counts;
-    counts.requests.fetch_add(1, Ordering::Relaxed);
+    let serial = counts.requests.fetch_add(1, Ordering::Relaxed);
     let headers = request.headers().clone();
     let Some(identity) = headers
         .get(header::AUTHORIZATION)
@@ -331,13 +399,31 @@ async fn conversations(State(state): State<Arc<OrgState>>, request: Request) -> 
         counts.rejected.fetch_add(1, Ordering::Relaxed);
         return error(StatusCode::UNAUTHORIZED, "0x80040220", "no bearer token");
     };
-    if let Err(seconds) = state.admit(&identity) {
+    if let Err(limit) = state.admit(&identity) {
         counts.throttled.fetch_add(1, Ordering::Relaxed);
-        let mut response = error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "0x80072322",
-            "Number of requests exceeded the limit of 6000 over time window of 300 seconds.",
-        );
+        let (code, message, seconds) = match limit {
+            Limit::Requests(s) => (
+                "0x80072322",
+                "Number of requests exceeded the limit of 6000 over time window of 300 seconds.",
+                s,
+            ),
+            Limit::Execution(s) => {
+                counts.throttled_execution.fetch_add(1, Ordering::Relaxed);
+                (
+                    "0x80072321",
+                    "Combined execution time of incoming requests exceeded limit of 1,200,000 \
+                     milliseconds over time window of 300 seconds. Decrease number of concurrent \
+                     requests or reduce the duration of requests and try again later.",
+                    s,
+                )
+            }
+            Limit::Concurrency(s) => (
+                "0x80072326",
+                "Number of concurrent requests exceeded the limit of 52.",
+                s,
+            ),
+        };
+        let mut response = error(StatusCode::TOO_MANY_REQUESTS, code, message);
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, seconds.into());
@@ -345,19 +431,30 @@ async fn conversations(State(state): State<Arc<OrgState>>, request: Request) -> 
     }
     let in_flight = counts.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
     counts.max_in_flight.fetch_max(in_flight, Ordering::Relaxed);
-    tokio::time::sleep(state.config.latency).await;
     let host = headers
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("127.0.0.1")
         .to_owned();
-    let answer = answer(&state, &host, &request.uri().to_string(), &headers);
+    let answer = answer(&state, &host, &request.uri().to_string(), &headers, serial);
+    let agents = answer.as_ref().map_or(0, |(_, agents)| *agents);
+    let execution = state.config.latency
+        + state
+            .config
+            .execution_per_agent
+            .saturating_mul(u32::try_from(agents).unwrap_or(u32::MAX));
+    tokio::time::sleep(execution).await;
     counts.in_flight.fetch_sub(1, Ordering::Relaxed);
-    state.release(&identity);
+    state.release(&identity, execution);
     match answer {
         Ok((body, agents)) => {
             counts.ok.fetch_add(1, Ordering::Relaxed);
             counts.agents.fetch_add(agents, Ordering::Relaxed);
+            counts.max_agents.fetch_max(agents, Ordering::Relaxed);
+            counts.execution_ms.fetch_add(
+                u64::try_from(execution.as_millis()).unwrap_or(u64::MAX),
+                Ordering::Relaxed,
+            );
             axum::Json(body).into_response()
         }
         Err(message) => {
@@ -373,6 +470,7 @@ fn answer(
     host: &str,
     target: &str,
     headers: &HeaderMap,
+    serial: u64,
 ) -> Result<(Value, u64), String> {
     let url = Url::parse(&format!("http://{host}{target}")).map_err(|e| e.to_string())?;
     let mut select = None;
@@ -391,16 +489,29 @@ fn answer(
         }
     }
     let filter = parse_filter(&filter.ok_or("a $filter is required")?)?;
-    let mut input = json!({
-        "attributes": select.unwrap_or_default().split(',').filter(|s| !s.is_empty()).collect::<Vec<_>>(),
-    });
+    let select = select.unwrap_or_default();
+    let mut attributes: Vec<&str> = select.split(',').filter(|s| !s.is_empty()).collect();
+    // The order keys, projected to find the ties (those not selected are removed after).
+    let keys: Vec<&str> = orderby
+        .as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|key| key.split(' ').next().filter(|k| !k.is_empty()))
+        .collect();
+    let added: Vec<&str> = keys
+        .iter()
+        .copied()
+        .filter(|k| *k != "activityid" && !attributes.contains(k))
+        .collect();
+    attributes.extend(&added);
+    let mut input = json!({ "attributes": attributes });
     if !filter.status.is_empty() {
         input["status"] = json!(filter.status);
     }
     if let Some(days) = filter.days {
         input["createdBeforeDays"] = json!(days);
     }
-    if let Some(orderby) = orderby {
+    if let Some(orderby) = &orderby {
         let keys: Result<Vec<Value>, String> = orderby
             .split(',')
             .map(|key| match key.split_once(' ') {
@@ -413,13 +524,32 @@ fn answer(
         input["orderBy"] = Value::Array(keys?);
     }
     let now = state.config.now.unwrap_or_else(SystemTime::now);
+    let ties = match state.config.tie_seed {
+        Some(seed) if !keys.is_empty() && !keys.contains(&"activityid") => {
+            Some(seed ^ serial.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+        }
+        _ => None,
+    };
     let mut answers = Vec::with_capacity(filter.agents.len());
     for agent in &filter.agents {
         input["agentId"] = json!(agent);
         let query: Query = convq_core::compile(&input.to_string(), &Options::default())
             .map_err(|e| format!("{e} at {}", e.path()))?
             .ast;
-        answers.push(state.store.query(&query, &RunContext::at(now)).into_iter());
+        let mut rows = state.store.query(&query, &RunContext::at(now));
+        if let Some(seed) = ties {
+            shuffle_ties(&mut rows, &keys, seed);
+        }
+        for row in &mut rows {
+            if let Value::Object(row) = row {
+                row.retain(|name, _| {
+                    !added.iter().any(|a| {
+                        name == a || name.strip_prefix(a).is_some_and(|r| r.starts_with('@'))
+                    })
+                });
+            }
+        }
+        answers.push(rows.into_iter());
     }
     // Round robin over the agents: a combined answer mixes them.
     let mut rows = Vec::new();
@@ -465,6 +595,38 @@ fn answer(
         body["@odata.nextLink"] = json!(next.to_string());
     }
     Ok((body, filter.agents.len() as u64))
+}
+
+/// Shuffles each run of rows equal on every `keys` property, with a generator seeded by `seed`.
+/// Rows equal as JSON tie in the store; rows the collation ties but JSON tells apart (`Zoë`,
+/// `zoe`) keep their order, so this shuffles no more than an org may.
+fn shuffle_ties(rows: &mut [Value], keys: &[&str], seed: u64) {
+    let mut next = xorshift(seed);
+    let same = |a: &Value, b: &Value| keys.iter().all(|k| a.get(*k) == b.get(*k));
+    let mut start = 0;
+    while start < rows.len() {
+        let mut end = start + 1;
+        while end < rows.len() && same(&rows[start], &rows[end]) {
+            end += 1;
+        }
+        // Fisher-Yates over rows[start..end].
+        for i in (start + 1..end).rev() {
+            let j = start + (next() % (i - start + 1) as u64) as usize;
+            rows.swap(i, j);
+        }
+        start = end;
+    }
+}
+
+/// xorshift64*: enough spread for test data and tie orders, no dependency.
+fn xorshift(seed: u64) -> impl FnMut() -> u64 {
+    let mut state = seed | 1;
+    move || {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        state.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -525,14 +687,7 @@ pub fn generated_store(
     now: SystemTime,
     seed: u64,
 ) -> EmbeddedStore {
-    let mut state = seed | 1;
-    let mut next = move || {
-        // xorshift64*: enough spread for test data, no dependency.
-        state ^= state >> 12;
-        state ^= state << 25;
-        state ^= state >> 27;
-        state.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    };
+    let mut next = xorshift(seed);
     let now_secs = now
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default()

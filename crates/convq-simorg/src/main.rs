@@ -36,6 +36,12 @@ struct Args {
     /// Requests per identity in flight (Dataverse: 52).
     #[arg(long, default_value_t = 52)]
     max_concurrent: usize,
+    /// Combined execution time per identity per window (Dataverse: 1200s).
+    #[arg(long, default_value = "1200s", value_parser = duration)]
+    max_execution: Duration,
+    /// Execution time a request costs per agent it names, on top of --latency (e.g. 5ms).
+    #[arg(long, default_value = "0ms", value_parser = duration)]
+    execution_per_agent: Duration,
     /// Rows per page without Prefer: odata.maxpagesize.
     #[arg(long, default_value_t = 5_000)]
     page_size: usize,
@@ -69,6 +75,8 @@ async fn main() -> std::io::Result<()> {
     config.window = args.window;
     config.max_requests = args.max_requests;
     config.max_concurrent = args.max_concurrent;
+    config.max_execution = args.max_execution;
+    config.execution_per_agent = args.execution_per_agent;
     config.page_size = args.page_size;
     let org = SimOrg::start(store, config, args.port).await?;
     eprintln!("listening on {}", org.url());

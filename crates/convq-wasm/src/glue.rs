@@ -9,8 +9,9 @@ use convq_core::{Compiled, Envelope, ErrorBody, Options};
 
 use crate::error::AdapterError;
 
-/// Deserializes the options object (as JSON text) straight into [`convq_core::Options`].
-/// `None` (the argument was `undefined` or `null`) means the defaults.
+/// Reads the options object (as JSON text) with [`convq_core::Options::from_json`], as the CLI
+/// and the HTTP service read theirs. `None` (the argument was `undefined` or `null`) means the
+/// defaults.
 ///
 /// # Errors
 /// [`AdapterError::InvalidOptions`] with the JSON pointer of the offending value in the options.
@@ -18,22 +19,14 @@ pub fn parse_options(json: Option<&str>) -> Result<Options, AdapterError> {
     let Some(json) = json else {
         return Ok(Options::default());
     };
-    let invalid = |path: String, message: String| AdapterError::InvalidOptions { path, message };
-    let value: serde_json::Value = serde_json::from_str(json)
-        .map_err(|e| invalid(String::new(), convq_core::json_error_message(&e)))?;
-    // serde's derived structs also accept arrays (fields by position); options are an object.
-    if !value.is_object() {
-        return Err(invalid(
-            String::new(),
-            format!(
-                "expected an object, found {}",
-                convq_core::json_type_name(&value)
-            ),
-        ));
-    }
-    let options: Options = serde_path_to_error::deserialize(value)
-        .map_err(|e| invalid(pointer(e.path()), convq_core::json_error_message(e.inner())))?;
-    Ok(options)
+    Options::from_json(json).map_err(|error| {
+        let path = error.path().to_owned();
+        let message = match error {
+            convq_core::Error::InvalidOptions { message, .. } => message,
+            other => other.to_string(),
+        };
+        AdapterError::InvalidOptions { path, message }
+    })
 }
 
 /// Compiles input JSON text with the core; the error is the core's, as every adapter reports it.
@@ -68,28 +61,6 @@ fn to_json<T: serde::Serialize>(value: &T) -> String {
     // Serializing these types cannot fail: their maps have string keys and they hold no
     // non-finite floats (records come from JSON text, which has none).
     serde_json::to_string(value).expect("convq's output types serialize to JSON")
-}
-
-/// serde_path_to_error's path (`extraColumns[0].type`) as a JSON pointer (`/extraColumns/0/type`),
-/// the form every other convq error path takes.
-fn pointer(path: &serde_path_to_error::Path) -> String {
-    use serde_path_to_error::Segment;
-    let mut out = String::new();
-    for segment in path.iter() {
-        match segment {
-            Segment::Seq { index } => {
-                out.push('/');
-                out.push_str(&index.to_string());
-            }
-            Segment::Map { key } => {
-                out.push('/');
-                out.push_str(&key.replace('~', "~0").replace('/', "~1"));
-            }
-            // Options has only unit variants, which never add a level below their key.
-            Segment::Enum { .. } | Segment::Unknown => {}
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -173,7 +144,7 @@ mod tests {
         // The documented example's Xrm options string (domain spec, section 6).
         assert_eq!(
             value["options"],
-            "?$select=msdyn_ocliveworkitemid,_msdyn_liveworkstreamid_value,_msdyn_lastsessionid_value,statuscode,createdon,msdyn_title,msdyn_channel&$filter=_msdyn_activeagentid_value eq 2b330c52-6844-4d36-8e05-03c78c9681dc and statuscode eq 3&$orderby=createdon desc"
+            "?$select=msdyn_ocliveworkitemid,_msdyn_liveworkstreamid_value,_msdyn_lastsessionid_value,statuscode,createdon,msdyn_title,msdyn_channel&$filter=_msdyn_activeagentid_value eq 2b330c52-6844-4d36-8e05-03c78c9681dc and statuscode eq 3&$orderby=createdon desc,activityid asc"
         );
         assert_eq!(value["top"], serde_json::Value::Null);
         assert!(value["fetchxml"].as_str().unwrap().starts_with("<fetch"));

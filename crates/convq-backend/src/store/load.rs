@@ -50,7 +50,8 @@ pub(crate) struct Loaded {
     /// The distinct property-name lists of the records (most stores have a handful), so a
     /// record spends 4 bytes rather than a list on its names.
     pub(crate) shapes: Vec<Box<[FieldId]>>,
-    /// Clustered by agent: each agent's records are contiguous and in store order, so a query
+    /// Clustered by agent: each agent's records are contiguous and in `activityid` order (SQL
+    /// Server's GUID order), so a query
     /// reads one run of memory instead of one cache line per record scattered over the store.
     /// Records without an agent come last (no query matches them).
     pub(crate) records: Vec<Record>,
@@ -356,6 +357,9 @@ struct Builder {
     /// The slot of each record ([`NO_AGENT`] for none), in load order, until
     /// [`Builder::finish`] clusters them.
     record_slots: Vec<u32>,
+    /// Each record's activityid as SQL Server orders `uniqueidentifier` values, in load order:
+    /// [`Builder::finish`] orders each agent's records by it.
+    record_keys: Vec<u128>,
     /// The previous record's shape: records of a file nearly always share their keys, in the
     /// same order, so the next key is checked against it before a hash look-up.
     last_shape: Option<u32>,
@@ -380,6 +384,7 @@ impl Builder {
             agent_slots: FxHashMap::default(),
             slot_sizes: Vec::new(),
             record_slots: Vec::new(),
+            record_keys: Vec::new(),
             last_shape: None,
             ids: FxHashMap::default(),
             last_seen: Vec::new(),
@@ -427,25 +432,24 @@ impl Builder {
         self.error.take().unwrap_or_else(|| json_error(error, line))
     }
 
-    /// Clusters the records, their values and their texts by agent (keeping store order within
-    /// each agent), so a query reads contiguous memory. Records and values: one pass in load
-    /// order that writes each record where it goes (reading in order and scattering the writes
-    /// is much faster than gathering each agent's records from all over the load). Texts: one
-    /// copy per record, as its strings are already together.
+    /// Clusters the records, their values and their texts by agent, each agent's records in
+    /// primary-key order (`activityid` as SQL Server orders `uniqueidentifier`), so a query reads
+    /// contiguous memory, and a row's index is its tie-break: Dataverse orders ties by the key
+    /// convq renders last, and orders by the key alone when there is no order. Records and
+    /// values: one pass in load order that writes each record where it goes (reading in order
+    /// and scattering the writes is much faster than gathering each agent's records from all
+    /// over the load). Texts: one copy per record, as its strings are already together.
     fn finish(self) -> Loaded {
         let mut loaded = self.loaded;
-        // Where each slot's records and values start: agents in order of first appearance,
-        // so the layout does not depend on hash order; then the records without an agent.
-        let (mut next_record, mut next_value) = (Vec::new(), Vec::new());
-        let (mut records, mut values) = (0_u32, 0_u32);
-        for &(slot_records, slot_values) in &self.slot_sizes {
+        // Where each slot's records start: agents in order of first appearance, so the layout
+        // does not depend on hash order; then the records without an agent.
+        let mut next_record = Vec::with_capacity(self.slot_sizes.len() + 1);
+        let mut records = 0_u32;
+        for &(slot_records, _) in &self.slot_sizes {
             next_record.push(records);
-            next_value.push(values);
             records += slot_records;
-            values += slot_values;
         }
         next_record.push(records);
-        next_value.push(values);
         let slot = |s: u32| {
             if s == NO_AGENT {
                 self.slot_sizes.len()
@@ -464,18 +468,37 @@ impl Builder {
 
         let old_records = std::mem::take(&mut loaded.records);
         let old_values = std::mem::take(&mut loaded.values);
+        // Where each record goes: slot by slot (a counting sort), then by key within each slot.
+        let mut order = vec![0_u32; old_records.len()];
+        for (i, &s) in self.record_slots.iter().enumerate() {
+            let s = slot(s);
+            order[next_record[s] as usize] = i as u32;
+            next_record[s] += 1;
+        }
+        let mut from = 0;
+        for &end in &next_record {
+            order[from..end as usize].sort_unstable_by_key(|&i| self.record_keys[i as usize]);
+            from = end as usize;
+        }
+        // Each record's new index, and where its values start in the new order.
+        let mut new_index = vec![0_u32; old_records.len()];
+        let mut starts = Vec::with_capacity(old_records.len());
+        let mut start = 0_u32;
+        for (at, &i) in order.iter().enumerate() {
+            new_index[i as usize] = at as u32;
+            starts.push(start);
+            // Fits: the slot totals above are sums of these.
+            start += loaded.shapes[old_records[i as usize].shape as usize].len() as u32;
+        }
         let mut new_records = old_records.clone();
         let mut new_values = Vec::with_capacity(old_values.len());
         new_values.resize_with(old_values.len(), || Val::Null);
         // A record's values follow the previous record's in the load, so they are taken in turn.
         let mut taken = old_values.into_iter();
-        for (record, &s) in old_records.iter().zip(&self.record_slots) {
-            let s = slot(s);
-            let (at, start) = (next_record[s], next_value[s]);
+        for (i, record) in old_records.iter().enumerate() {
+            let at = new_index[i];
+            let start = starts[at as usize];
             let len = loaded.shapes[record.shape as usize].len();
-            next_record[s] += 1;
-            // Fits: the slot totals above are sums of these.
-            next_value[s] += len as u32;
             new_records[at as usize] = Record { start, ..*record };
             for (to, value) in new_values[start as usize..][..len]
                 .iter_mut()
@@ -800,6 +823,7 @@ impl<'de> Visitor<'de> for RecordSeed<'_> {
             None => NO_AGENT,
         };
         b.record_slots.push(slot);
+        b.record_keys.push(super::order::sql_guid_order(&id));
         Ok(())
     }
 

@@ -14,9 +14,9 @@
 //!   2026-11-20T12:00:00Z in UTC, N = 1 keeps 2026-11-19T00:00:00Z up to 2026-11-20T12:00:00Z,
 //!   or everything before 2026-11-19T00:00:00Z. A null `createdon` never matches.
 //! - **orderBy**: see [`order`] (nulls first ascending, the org's collation for text, lookups
-//!   by name, GUIDs in SQL Server order, ties in store order). Without orderBy, records come in
-//!   store order (Dataverse then returns its clustered index order, which a saved body
-//!   preserves).
+//!   by name, GUIDs in SQL Server order, ties by `activityid` in that GUID order: the key convq
+//!   renders last). Without orderBy, records come in `activityid` order (Dataverse orders by
+//!   the primary key when a query has no order).
 //! - **top**: the first N after ordering.
 //! - **projection**: `@odata.etag` when the record has one, `activityid`, and every selected Web
 //!   API property (the five defaults and the requested attributes); a property the record lacks
@@ -349,8 +349,9 @@ fn directed(ordering: Ordering, descending: bool) -> Ordering {
 }
 
 /// Sorts (key, row) pairs by key, ties by row, keeping the first `top`. Within an agent, row
-/// order is store order, so the row tie-break gives a stable sort's order (Dataverse's: ties in
-/// store order); it is also a total order, which makes the unstable selection exact.
+/// order is `activityid` order (the load sorts each agent's records so), so the row tie-break
+/// is the `activityid asc` convq renders last; it is also a total order, which makes the
+/// unstable selection exact.
 fn sort_keyed<K>(keyed: &mut Vec<(K, u32)>, top: usize, compare: impl Fn(&K, &K) -> Ordering) {
     let compare = |a: &(K, u32), b: &(K, u32)| compare(&a.0, &b.0).then(a.1.cmp(&b.1));
     if top < keyed.len() {

@@ -19,8 +19,9 @@
 //!    GUID in SQL Server's `uniqueidentifier` order (and the answer warns that the org's order
 //!    may differ). `uniqueidentifier` columns (`activityid`) sort in that GUID order too.
 //!
-//! Descending reverses this (so nulls come last). Ties keep the store's order, whatever the
-//! direction.
+//! Descending reverses this (so nulls come last). Ties are ordered by `activityid` ascending in
+//! SQL Server's GUID order, whatever the direction: the last key convq renders, since Dataverse
+//! leaves the order of ties open (the store gets it from the row order, see `load.rs`).
 
 use std::cmp::Ordering;
 

@@ -9,7 +9,9 @@
 //! that midnight; nulls first ascending; type rank null < bool < number < date < text < GUID <
 //! other; text by a hand-written accent and case fold of the test's own words (the store uses
 //! ICU4X ranks); lookups by the formatted name when the record has it, else SQL Server's GUID
-//! byte order (computed from the text, not with `uuid`); ties in store order; then `top`;
+//! byte order (computed from the text, not with `uuid`); ties by `activityid` in that byte
+//! order, as is the whole answer without orderBy (ids are drawn so that it is not load order);
+//! then `top`;
 //! projection with `@odata.etag` and, when asked, the selected properties' formatted values.
 use std::cmp::Ordering;
 
@@ -80,8 +82,16 @@ const COLUMNS: [&str; 9] = [
 /// 2026-11-20T00:00:00Z: "now" is drawn from the two days after it.
 pub(crate) const BASE: i64 = 1_795_132_800;
 
-fn id(n: usize) -> String {
-    format!("00000000-0000-4000-8000-{n:012x}")
+/// Record `n`'s activityid. `scramble` spreads `n` over the groups SQL Server compares last
+/// and first, so its GUID order is not load order (nor the text's order).
+fn id(n: usize, scramble: u64) -> String {
+    let mixed = (n as u64 + 1).wrapping_mul(scramble | 1);
+    format!(
+        "{:08x}-{:04x}-4000-8000-{:012x}",
+        n,
+        mixed >> 48,
+        mixed & 0xffff_ffff_ffff
+    )
 }
 
 /// A property that may be missing (`None`), `null`, or a value.
@@ -189,12 +199,12 @@ fn record() -> impl Strategy<Value = Map<String, Value>> {
 }
 
 pub(crate) fn store() -> impl Strategy<Value = Vec<Value>> {
-    proptest::collection::vec(record(), 0..40).prop_map(|records| {
+    (proptest::collection::vec(record(), 0..40), any::<u64>()).prop_map(|(records, scramble)| {
         records
             .into_iter()
             .enumerate()
             .map(|(n, mut record)| {
-                record.insert("activityid".to_owned(), Value::String(id(n)));
+                record.insert("activityid".to_owned(), Value::String(id(n, scramble)));
                 Value::Object(record)
             })
             .collect()
@@ -405,7 +415,9 @@ fn reference(records: &[Value], query: &Query, run: &Run) -> Vec<Value> {
                 return ordering;
             }
         }
-        Ordering::Equal
+        // Ties, and every row without orderBy: by the primary key, SQL Server's GUID order.
+        let key = |r: &Value| sql_guid(r["activityid"].as_str().unwrap()).unwrap();
+        key(a).cmp(&key(b))
     });
     matches.truncate(query.top.map_or(usize::MAX, |t| t as usize));
     matches

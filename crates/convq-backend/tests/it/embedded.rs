@@ -270,12 +270,12 @@ fn ordering_puts_nulls_first_ascending_last_descending_and_is_stable() {
     assert_eq!(
         order(json!([{"attributeName": "createdon"}])),
         [2, 4, 5, 1, 6, 3],
-        "nulls and missing first, equal dates keep store order, .5 s after the whole second"
+        "nulls and missing first, equal dates by activityid, .5 s after the whole second"
     );
     assert_eq!(
         order(json!([{"attributeName": "createdon", "descending": true}])),
         [3, 1, 6, 5, 2, 4],
-        "descending: nulls last, ties still in store order"
+        "descending: nulls last, ties still by activityid ascending"
     );
     assert_eq!(
         order(json!([
@@ -287,7 +287,7 @@ fn ordering_puts_nulls_first_ascending_last_descending_and_is_stable() {
 }
 
 /// The org's collation: case and accents do not count (`Äpfel` ties with `äpfel` and sorts
-/// among the A's, before `apple` as `apfel` does), ties keep store order.
+/// among the A's, before `apple` as `apfel` does), ties by activityid (here load order too).
 #[test]
 fn text_orders_by_the_orgs_collation() {
     let titled = |n: u32, title: &str| json!({"activityid": id(n), "_msdyn_activeagentid_value": AGENT, "msdyn_title": title});
@@ -305,7 +305,7 @@ fn text_orders_by_the_orgs_collation() {
             json!({"agentId": AGENT, "orderBy": [{"attributeName": "msdyn_title"}]})
         ),
         [2, 6, 3, 1, 4, 5],
-        "case and accent ties keep store order"
+        "case and accent ties by activityid"
     );
     assert_eq!(
         ids(
@@ -313,8 +313,46 @@ fn text_orders_by_the_orgs_collation() {
             json!({"agentId": AGENT, "orderBy": [{"attributeName": "msdyn_title", "descending": true}]})
         ),
         [5, 1, 4, 3, 2, 6],
-        "ties keep store order descending too"
+        "ties by activityid ascending, descending too"
     );
+}
+
+/// Ties, and the whole answer without orderBy, follow `activityid` as SQL Server orders
+/// `uniqueidentifier` (the last group first), not load order and not the text's order: what
+/// Dataverse answers for the `activityid asc` convq renders last, or for no order at all.
+#[test]
+fn ties_and_unordered_answers_follow_activityid_in_sql_server_order() {
+    let record = |id: &str, created: &str| json!({"activityid": id, "_msdyn_activeagentid_value": AGENT, "createdon": created});
+    // Loaded in reverse SQL Server order; as text, the order would be b, c, a.
+    let (a, b, c) = (
+        "ffffffff-0000-0000-0000-000000000001",
+        "00000000-0000-0000-0000-000000000002",
+        "0fffffff-0000-0000-0000-000000000003",
+    );
+    let store = store(&[
+        record(c, "2026-11-19T10:00:00Z"),
+        record(b, "2026-11-19T10:00:00Z"),
+        record(a, "2026-11-19T10:00:00Z"),
+        record(id(9).as_str(), "2026-11-18T10:00:00Z"),
+    ]);
+    let answer = |input: Value| -> Vec<String> {
+        query(&store, input, "2026-11-20T12:00:00Z")
+            .iter()
+            .map(|r| r["activityid"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let last = id(9);
+    assert_eq!(answer(json!({"agentId": AGENT})), [a, b, c, last.as_str()]);
+    for descending in [false, true] {
+        let order = answer(json!({"agentId": AGENT,
+            "orderBy": [{"attributeName": "createdon", "descending": descending}]}));
+        let ties: Vec<&str> = order
+            .iter()
+            .map(String::as_str)
+            .filter(|i| *i != last)
+            .collect();
+        assert_eq!(ties, [a, b, c], "descending: {descending}");
+    }
 }
 
 #[test]

@@ -3,10 +3,10 @@
 
 use std::process::Command;
 
-use crate::{convq, stderr, stdout, workspace_root};
+use crate::{assert_exit, convq, stderr, stdout, workspace_root};
 
 /// The subcommands and a few flags every completion script and man page must know.
-const SUBCOMMANDS: &[&str] = &["query", "get", "serve", "completions", "man"];
+const SUBCOMMANDS: &[&str] = &["query", "get", "serve", "completions", "man", "errors"];
 const FLAGS: &[&str] = &[
     "--ndjson",
     "--options",
@@ -161,5 +161,28 @@ fn man_pages_render_without_warnings_and_document_every_subcommand() {
     }
     for word in FLAGS.iter().chain(&["Exit status:", "Examples:"]) {
         assert!(rendered.contains(word), "the man pages lack {word}");
+    }
+}
+
+/// `docs/reference/errors.md` is what `convq errors` prints (`cargo xtask docs` writes it); the
+/// committed file must not be stale.
+#[test]
+fn the_error_reference_is_what_convq_errors_prints() {
+    let output = convq().arg("errors").output().unwrap();
+    assert_exit(&output, 0);
+    let committed = std::fs::read_to_string(workspace_root().join("docs/reference/errors.md"))
+        .unwrap()
+        .replace("\r\n", "\n");
+    assert!(
+        stdout(&output) == committed,
+        "docs/reference/errors.md is stale: run `cargo xtask docs`"
+    );
+    for code in [
+        "invalid_json",
+        "invalid_options",
+        "dataverse_throttled",
+        "address_in_use",
+    ] {
+        assert!(committed.contains(&format!("| `{code}` |")), "{code}");
     }
 }

@@ -380,7 +380,7 @@ fn check_structure(compiled: &Compiled, options: &Options) -> Result<(), TestCas
         "select has no duplicate columns"
     );
 
-    let keys: Vec<String> = ast
+    let mut keys: Vec<String> = ast
         .order_by
         .iter()
         .map(|k| {
@@ -391,6 +391,16 @@ fn check_structure(compiled: &Compiled, options: &Options) -> Result<(), TestCas
             )
         })
         .collect();
+    // The primary key breaks ties whenever there is an order and it is not already in it, so
+    // every order sent is total (paging neither repeats nor skips rows).
+    let tie_broken = !keys.is_empty()
+        && !ast
+            .order_by
+            .iter()
+            .any(|k| k.column.property == "activityid");
+    if tie_broken {
+        keys.push("activityid asc".to_owned());
+    }
     prop_assert_eq!(
         compiled.orderby.clone(),
         (!keys.is_empty()).then(|| keys.join(","))
@@ -418,7 +428,17 @@ fn check_structure(compiled: &Compiled, options: &Options) -> Result<(), TestCas
         );
     }
     prop_assert_eq!(xml.matches("<attribute ").count(), ast.select.len());
-    prop_assert_eq!(xml.matches("<order ").count(), ast.order_by.len());
+    prop_assert_eq!(
+        xml.matches("<order ").count(),
+        ast.order_by.len() + usize::from(tie_broken)
+    );
+    if tie_broken {
+        prop_assert!(
+            xml.contains(
+                "    <order attribute=\"activityid\" descending=\"false\" />\n    <filter"
+            )
+        );
+    }
     prop_assert_eq!(xml.matches('<').count(), xml.matches('>').count());
     Ok(())
 }

@@ -30,7 +30,7 @@ fn golden_options_string() {
         "?$select=msdyn_ocliveworkitemid,_msdyn_liveworkstreamid_value,_msdyn_lastsessionid_value,\
          statuscode,createdon,msdyn_title,msdyn_channel\
          &$filter=_msdyn_activeagentid_value eq 2b330c52-6844-4d36-8e05-03c78c9681dc and statuscode eq 3\
-         &$orderby=createdon desc"
+         &$orderby=createdon desc,activityid asc"
     );
     assert_eq!(compiled.top, None);
     assert!(compiled.warnings.is_empty(), "{:?}", compiled.warnings);
@@ -46,7 +46,7 @@ fn golden_request_path() {
          %2Cstatuscode%2Ccreatedon%2Cmsdyn_title%2Cmsdyn_channel\
          &$filter=_msdyn_activeagentid_value%20eq%202b330c52-6844-4d36-8e05-03c78c9681dc%20and\
          %20statuscode%20eq%203\
-         &$orderby=createdon%20desc"
+         &$orderby=createdon%20desc%2Cactivityid%20asc"
     );
     assert_eq!(compiled.url, None);
 }
@@ -161,10 +161,51 @@ fn top_is_the_last_option_and_a_fetch_attribute() {
     assert!(
         compiled
             .options
-            .ends_with("&$orderby=createdon asc&$top=10")
+            .ends_with("&$orderby=createdon asc,activityid asc&$top=10")
     );
-    assert!(compiled.path.ends_with("&$orderby=createdon%20asc&$top=10"));
+    assert!(
+        compiled
+            .path
+            .ends_with("&$orderby=createdon%20asc%2Cactivityid%20asc&$top=10")
+    );
     assert!(compiled.fetchxml.starts_with("<fetch top=\"10\">\n"));
+}
+
+#[test]
+fn the_primary_key_breaks_ties_unless_the_order_already_has_it_or_there_is_none() {
+    let order = |keys: serde_json::Value| {
+        let compiled = compile_json(
+            &json!({ "agentId": AGENT, "orderBy": keys }),
+            &Options::default(),
+        );
+        let fetch_keys: Vec<String> = compiled
+            .fetchxml
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("<order attribute=\""))
+            .map(|l| l.split('"').next().unwrap().to_owned())
+            .collect();
+        (compiled.orderby, fetch_keys.join(","))
+    };
+    // Not unique: the key goes last, ascending, in both renderings.
+    assert_eq!(
+        order(json!([{"attributeName": "msdyn_ocliveworkitemid", "descending": true}])),
+        (
+            Some("msdyn_ocliveworkitemid desc,activityid asc".to_owned()),
+            "msdyn_ocliveworkitemid,activityid".to_owned()
+        )
+    );
+    // Already total, wherever the key is: nothing added.
+    assert_eq!(
+        order(
+            json!([{"attributeName": "activityid", "descending": true}, {"attributeName": "createdon"}])
+        ),
+        (
+            Some("activityid desc,createdon asc".to_owned()),
+            "activityid,createdon".to_owned()
+        )
+    );
+    // No order: Dataverse orders by the primary key itself.
+    assert_eq!(order(json!([])), (None, String::new()));
 }
 
 #[test]
@@ -173,7 +214,10 @@ fn ordering_by_a_choice_sorts_fetchxml_by_value_like_web_api() {
         &json!({ "agentId": AGENT, "orderBy": [{"attributeName": "statuscode", "descending": true}] }),
         &Options::default(),
     );
-    assert_eq!(compiled.orderby.as_deref(), Some("statuscode desc"));
+    assert_eq!(
+        compiled.orderby.as_deref(),
+        Some("statuscode desc,activityid asc")
+    );
     assert!(
         compiled
             .fetchxml
@@ -194,7 +238,7 @@ fn lookups_use_value_properties_in_web_api_and_plain_names_in_fetchxml() {
     assert_eq!(compiled.select, format!("{DEFAULT_SELECT},_ownerid_value"));
     assert_eq!(
         compiled.orderby.as_deref(),
-        Some("_msdyn_queueid_value asc")
+        Some("_msdyn_queueid_value asc,activityid asc")
     );
     assert!(compiled.fetchxml.contains("<attribute name=\"ownerid\" />"));
     assert!(

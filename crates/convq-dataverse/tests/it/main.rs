@@ -8,6 +8,7 @@
 
 mod coalesce;
 mod dataverse;
+mod paging;
 
 use std::time::SystemTime;
 

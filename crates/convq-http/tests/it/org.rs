@@ -65,11 +65,17 @@ async fn respond(State(answer): State<Arc<Mutex<Answer>>>) -> Response {
 async fn a_503_is_unavailable_not_throttled() {
     let org = Org::start(Answer::Status(503)).await;
     let server = TestServer::dataverse(&org.url, Duration::from_secs(5), Limits::default()).await;
-    let body = assert_waiting_fails(&server, 502, "dataverse_unavailable").await;
+    let body = assert_waiting_fails(&server, 503, "dataverse_unavailable").await;
     assert!(error_text(&body, "hint").contains("maintenance"), "{body}");
     org.set(Answer::Status(429));
-    let (_, _, body) = parts(post_json(&server.url("/getConversations"), WAITING).await).await;
+    let response = post_json(&server.url("/getConversations"), WAITING).await;
+    // convq's callers learn they are throttled, and for how long: not a bare 502.
+    let retry_after = response.headers().get("retry-after").cloned();
+    let (status, _, body) = parts(response).await;
+    assert_eq!(status, 429, "{body}");
     assert_eq!(error_code(&body), "dataverse_throttled", "{body}");
+    let seconds: u64 = retry_after.unwrap().to_str().unwrap().parse().unwrap();
+    assert!(seconds >= 1, "{seconds}");
 }
 
 #[tokio::test]

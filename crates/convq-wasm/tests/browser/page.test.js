@@ -21,7 +21,7 @@ const DOCUMENTED_EXAMPLE = `{ "attributes": ["msdyn_title","msdyn_channel"],
 const EXPECTED_OPTIONS =
   "?$select=msdyn_ocliveworkitemid,_msdyn_liveworkstreamid_value,_msdyn_lastsessionid_value,statuscode,createdon,msdyn_title,msdyn_channel" +
   "&$filter=_msdyn_activeagentid_value eq 2b330c52-6844-4d36-8e05-03c78c9681dc and statuscode eq 3" +
-  "&$orderby=createdon desc";
+  "&$orderby=createdon desc,activityid asc";
 
 const TYPES = { ".html": "text/html; charset=utf-8", ".js": "text/javascript", ".wasm": "application/wasm", ".json": "application/json" };
 

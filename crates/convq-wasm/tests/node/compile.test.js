@@ -13,7 +13,7 @@ const AGENT = "2b330c52-6844-4d36-8e05-03c78c9681dc";
 const GOLDEN_OPTIONS =
   "?$select=msdyn_ocliveworkitemid,_msdyn_liveworkstreamid_value,_msdyn_lastsessionid_value,statuscode,createdon,msdyn_title,msdyn_channel" +
   "&$filter=_msdyn_activeagentid_value eq 2b330c52-6844-4d36-8e05-03c78c9681dc and statuscode eq 3" +
-  "&$orderby=createdon desc";
+  "&$orderby=createdon desc,activityid asc";
 // Beside the input: the same expected text the core's Rust test reads (domain spec section 4).
 const GOLDEN_FETCHXML = fs
   .readFileSync(GOLDEN_FIXTURE.replace(/\.json$/, ".fetchxml"), "utf8")
@@ -28,7 +28,7 @@ test("golden case: the documented example compiles byte for byte", () => {
     "msdyn_ocliveworkitemid,_msdyn_liveworkstreamid_value,_msdyn_lastsessionid_value,statuscode,createdon,msdyn_title,msdyn_channel",
   );
   assert.equal(compiled.filter, `_msdyn_activeagentid_value eq ${AGENT} and statuscode eq 3`);
-  assert.equal(compiled.orderby, "createdon desc");
+  assert.equal(compiled.orderby, "createdon desc,activityid asc");
   assert.equal(compiled.top, null);
   assert.equal(compiled.url, null);
   assert.deepEqual(compiled.warnings, []);
