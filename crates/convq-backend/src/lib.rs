@@ -236,6 +236,26 @@ pub trait Backend: Send + Sync {
         })
     }
 
+    /// The Dataverse user (`systemuserid`) whose Entra ID object id is `object_id`; `Ok(None)`
+    /// when the organization has no such user. Adapters use it to let a caller ask only for
+    /// their own conversations. Backends without users answer
+    /// [`BackendError::InvalidConfig`].
+    fn systemuser_of<'a>(
+        &'a self,
+        object_id: &'a str,
+        ctx: &'a RunContext,
+    ) -> BoxFuture<'a, Result<Option<String>, BackendError>> {
+        let _ = (object_id, ctx);
+        Box::pin(async move {
+            Err(BackendError::InvalidConfig {
+                reason: format!(
+                    "{} has no users to find an Entra ID object id among",
+                    self.describe()
+                ),
+            })
+        })
+    }
+
     /// One line for logs and readiness probes, e.g. `embedded store: 3000 conversations`.
     /// Never contains a token.
     fn describe(&self) -> String;

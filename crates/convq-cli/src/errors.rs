@@ -53,7 +53,9 @@ pub(crate) fn reference() -> String {
     }
     out.push_str(
         "\n## Dataverse\n\nIn the failure envelope of `convq get` (exit status 3) and of \
-         `/getConversations` (502, or 504 for a timeout).\n\n| Code | When |\n|---|---|\n",
+         `/getConversations` (502, or 504 for a timeout; in pass-through, `dataverse_unauthorized` \
+         is 401 with `WWW-Authenticate`: the caller's own token is to be renewed).\n\n\
+         | Code | When |\n|---|---|\n",
     );
     for (code, description) in dataverse {
         let _ = writeln!(out, "| `{code}` | {} |", cell(description));

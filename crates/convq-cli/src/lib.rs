@@ -39,8 +39,8 @@ pub enum StartError {
     /// A held credential or a data file on a non-loopback address with no caller checks.
     #[error(
         "refusing to serve {what} on {addr}, which other machines can reach, to anyone who \
-         connects: add --api-keys FILE or --entra-tenant TENANT --entra-audience AUDIENCE (or \
-         --allow-anonymous to serve it openly on purpose)"
+         connects: add --api-keys FILE or --entra-tenant TENANT-ID --entra-audience AUDIENCE \
+         --entra-roles ROLE (or --allow-anonymous to serve it openly on purpose)"
     )]
     Unprotected {
         /// The listen address.

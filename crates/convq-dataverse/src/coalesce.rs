@@ -494,6 +494,14 @@ impl Backend for Shared {
         self.inner.client.check_ready()
     }
 
+    fn systemuser_of<'a>(
+        &'a self,
+        object_id: &'a str,
+        ctx: &'a RunContext,
+    ) -> BoxFuture<'a, Result<Option<String>, BackendError>> {
+        self.inner.client.systemuser_of(object_id, ctx)
+    }
+
     fn describe(&self) -> String {
         let config = &self.inner.config;
         format!(

@@ -18,7 +18,9 @@
 //! - Bodies are read chunk by chunk and refused past `max_page_bytes` for a page or
 //!   `max_response_bytes` for all pages together (`dataverse_response_too_large`), so a huge
 //!   answer costs at most the cap in memory; error bodies are read up to 64 KiB.
-//! - A 401 or 403 makes [`Backend::is_ready`] false until a call succeeds again.
+//! - With a held credential, a 401 or 403 makes [`Backend::is_ready`] false until a call
+//!   succeeds again. In pass-through a 401/403 is one caller's, so readiness is whether the
+//!   organization answers at all (a tokenless request, at most one per 5 s).
 //!   Redirects are not followed: Web API does not redirect, a login page does.
 //! - The token comes from the configured [`DataverseAuth`]: a [`Credential`] (cached, refreshed
 //!   before expiry; a 401 forces one refresh and one retry of the page) or, in pass-through, the
@@ -151,7 +153,14 @@ pub struct DataverseClient {
     observer: Arc<dyn Observer>,
     /// False after a 401/403 until a call succeeds: the credentials are not accepted.
     accepted: AtomicBool,
+    /// The last reachability probe (pass-through readiness), and one probe at a time.
+    probed: Mutex<Option<(Instant, Result<(), String>)>>,
+    probing: tokio::sync::Mutex<()>,
 }
+
+/// How long a reachability probe's answer stands: probes come from every load balancer, and
+/// `/readyz` is open to anyone.
+const REACHABLE_FOR: Duration = Duration::from_secs(5);
 
 /// Scheme, host and port of a URL (the port made explicit).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -248,6 +257,8 @@ impl DataverseClient {
             config,
             observer: Arc::new(Nothing),
             accepted: AtomicBool::new(true),
+            probed: Mutex::new(None),
+            probing: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -310,15 +321,42 @@ impl DataverseClient {
                 waiting_for: format!("{} ran out while waiting for {}", limit, progress.get()),
             })
         });
+        // In pass-through a 401/403 is about one caller's token, not the service: anyone could
+        // otherwise take it out of rotation with a junk token.
+        let held = matches!(self.config.auth, DataverseAuth::Credential(_));
         match &result {
             Ok(_) => self.accepted.store(true, Ordering::Relaxed),
             Err(
                 BackendError::DataverseUnauthorized { .. }
                 | BackendError::DataverseForbidden { .. },
-            ) => self.accepted.store(false, Ordering::Relaxed),
+            ) if held => self.accepted.store(false, Ordering::Relaxed),
             Err(_) => {}
         }
         result
+    }
+
+    /// Whether the organization answers an HTTP request (any status: without a token the Web
+    /// API answers 401), asked at most once per [`REACHABLE_FOR`]; for pass-through readiness.
+    async fn reachable(&self) -> Result<(), String> {
+        let _one = self.probing.lock().await;
+        if let Some((at, answer)) = &*self.probed.lock().unwrap_or_else(|e| e.into_inner())
+            && at.elapsed() < REACHABLE_FOR
+        {
+            return answer.clone();
+        }
+        let url = format!("{}/api/data/v9.2/", self.org);
+        let timeout = self.config.connect_timeout + Duration::from_secs(5);
+        let answer = match tokio::time::timeout(timeout, self.http.get(&url).send()).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(error)) => Err(self.send_error(&error).to_string()),
+            Err(_) => Err(format!(
+                "the organization did not answer within {} s",
+                timeout.as_secs()
+            )),
+        };
+        *self.probed.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((Instant::now(), answer.clone()));
+        answer
     }
 
     /// The token for a call: the credential's (cached), or the caller's in pass-through.
@@ -760,8 +798,33 @@ impl Backend for DataverseClient {
         })
     }
 
-    /// Not ready while the organization rejects the credentials (the last call got a 401 or
-    /// 403); ready again once a call succeeds.
+    /// The Dataverse user whose `azureactivedirectoryobjectid` is `object_id`, under the
+    /// service's own identity (`systemusers?$select=systemuserid&$filter=...`).
+    fn systemuser_of<'a>(
+        &'a self,
+        object_id: &'a str,
+        ctx: &'a RunContext,
+    ) -> BoxFuture<'a, Result<Option<String>, BackendError>> {
+        Box::pin(async move {
+            // Not a GUID: no user has it (and nothing else goes into the filter).
+            let Ok(object_id) = uuid::Uuid::try_parse(object_id) else {
+                return Ok(None);
+            };
+            let path = format!(
+                "/api/data/v9.2/systemusers?$select=systemuserid\
+                 &$filter=azureactivedirectoryobjectid%20eq%20{object_id}"
+            );
+            let rows = self.fetch_path(&path, Some(1), ctx).await?;
+            Ok(rows
+                .first()
+                .and_then(|row| row.get("systemuserid"))
+                .and_then(Value::as_str)
+                .map(str::to_owned))
+        })
+    }
+
+    /// Not ready while the organization rejects the held credentials (the last call got a 401
+    /// or 403); ready again once a call succeeds. Pass-through: see `check_ready`.
     fn is_ready(&self) -> bool {
         self.accepted.load(Ordering::Relaxed)
     }
@@ -783,9 +846,13 @@ impl Backend for DataverseClient {
         )
     }
 
-    /// Ready while a token can be had and the organization did not reject the last call.
+    /// Ready while a token can be had and the organization did not reject the last call; in
+    /// pass-through, while the organization answers at all (no caller's token is involved).
     fn check_ready(&self) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async move {
+            if matches!(self.config.auth, DataverseAuth::Passthrough) {
+                return self.reachable().await;
+            }
             if !self.is_ready() {
                 return Err(
                     "the organization rejected the last call (401 or 403); ready again \

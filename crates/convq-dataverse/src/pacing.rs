@@ -9,6 +9,7 @@
 //! would outlast it.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -21,18 +22,25 @@ use convq_backend::BackendError;
 /// After a pause, the concurrency allowed doubles every step, from one.
 pub(crate) const RAMP_STEP: Duration = Duration::from_secs(1);
 
-/// The gates of every identity seen so far.
+/// The gates of the identities in use. In pass-through every caller's token is an identity, so
+/// idle gates are dropped (see [`Pacing::gate`]): junk or rotated tokens must not grow memory.
 #[derive(Debug)]
 pub(crate) struct Pacing {
     max_concurrent: usize,
     gates: Mutex<HashMap<String, Arc<Gate>>>,
+    /// The number of gates at which the idle ones are dropped next.
+    prune_at: AtomicUsize,
 }
+
+/// Gates kept before the first pruning.
+const PRUNE_AT: usize = 256;
 
 impl Pacing {
     pub(crate) fn new(max_concurrent: usize) -> Self {
         Self {
             max_concurrent: max_concurrent.max(1),
             gates: Mutex::default(),
+            prune_at: AtomicUsize::new(PRUNE_AT),
         }
     }
 
@@ -42,9 +50,25 @@ impl Pacing {
         if let Some(gate) = gates.get(identity) {
             return Arc::clone(gate);
         }
+        if gates.len() >= self.prune_at.load(Ordering::Relaxed) {
+            // Idle gates have no state worth keeping; one a request holds (even between its
+            // requests) stays, so that it keeps its pause and its slots.
+            gates.retain(|_, gate| Arc::strong_count(gate) > 1 || !gate.is_idle());
+            // Twice what is in use: pruning costs O(1) per new identity, amortized.
+            self.prune_at
+                .store((gates.len() * 2).max(PRUNE_AT), Ordering::Relaxed);
+        }
         let gate = Arc::new(Gate::new(self.max_concurrent));
         gates.insert(identity.to_owned(), Arc::clone(&gate));
         gate
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.gates
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 }
 
@@ -128,6 +152,16 @@ impl Gate {
 
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Nothing in flight, no pause and no ramp-up after one running: dropping the gate loses
+    /// nothing but a `x-ms-dop-hint`, which Dataverse sends again.
+    fn is_idle(&self) -> bool {
+        let now = Instant::now();
+        let state = self.state();
+        state.in_flight == 0
+            && state.pause.until.is_none_or(|until| until <= now)
+            && state.next_step(now).is_none()
     }
 
     /// When the identity's pause ends, if it is paused now.
@@ -278,6 +312,29 @@ mod tests {
         let other = pacing.gate("other");
         assert!(other.paused_until().is_none());
         assert_eq!(counters.snapshot().throttle_pauses, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_gates_are_dropped_and_busy_or_paused_ones_kept() {
+        let pacing = Pacing::new(2);
+        let counters = Counters::default();
+        let busy = pacing.gate("busy");
+        let permit = busy
+            .acquire(Instant::now() + Duration::from_secs(1), 0, &counters)
+            .await
+            .unwrap();
+        pacing
+            .gate("paused")
+            .pause(Duration::from_secs(60), 429, None, &counters);
+        // Ten thousand one-off tokens, as junk callers in pass-through would send.
+        for n in 0..10_000 {
+            drop(pacing.gate(&format!("bearer:{n}")));
+        }
+        assert!(pacing.len() <= 2 * PRUNE_AT, "{} gates", pacing.len());
+        // The busy gate is the same one (its slot is still taken); the paused one still waits.
+        assert!(Arc::ptr_eq(&busy, &pacing.gate("busy")));
+        assert!(pacing.gate("paused").paused_until().is_some());
+        drop(permit);
     }
 
     /// Dataverse's longest usual wait: the gate holds every request of the identity for all

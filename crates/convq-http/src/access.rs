@@ -4,10 +4,14 @@
 //! - API keys ([`ApiKeys`]): plain keys or `sha256:<hex>`, compared in constant time, re-read on
 //!   SIGHUP.
 //! - Entra ID access tokens ([`EntraConfig`]), checked against the tenant's JWKS: signature,
-//!   `iss`, `aud`, `exp`, `nbf`, app roles.
+//!   `iss` (the tenant GUID in its cloud's v2 and v1 forms), `aud` (client id and App ID URI),
+//!   `exp`, `nbf`, and an app role (`roles`) or delegated scope (`scp`): any app of the tenant
+//!   can get a token for the audience, so a configuration without either is refused unless it
+//!   says any app may call. Optionally a caller may only ask for their own agent
+//!   ([`AccessPolicy::with_own_agent_only`]).
 //! - In pass-through the caller's `Authorization: Bearer` goes to Dataverse as is.
 //!
-//! `/healthz`, `/readyz` and `/metrics` stay open; every other route goes through
+//! `/healthz`, `/readyz`, `/metrics` and `/openapi.json` stay open; every other route goes through
 //! [`authenticate`]. A refused call gets 401 (no or bad credential) or 403 (valid, not allowed)
 //! with the failure envelope and `WWW-Authenticate`. The access log names the caller
 //! (`key 2`, `oid <object id>`, `bearer:<fingerprint>`), never a key or token.
@@ -62,6 +66,7 @@ pub struct AccessPolicy {
     api_keys: Option<ApiKeys>,
     entra: Option<Arc<EntraValidator>>,
     passthrough: bool,
+    own_agent: Option<Arc<AgentIds>>,
 }
 
 impl fmt::Debug for AccessPolicy {
@@ -70,6 +75,7 @@ impl fmt::Debug for AccessPolicy {
             .field("api_keys", &self.api_keys.is_some())
             .field("entra", &self.entra.is_some())
             .field("passthrough", &self.passthrough)
+            .field("own_agent", &self.own_agent.is_some())
             .finish()
     }
 }
@@ -89,10 +95,14 @@ impl AccessPolicy {
     }
 
     /// Accepts Entra ID tokens.
-    #[must_use]
-    pub fn with_entra(mut self, entra: EntraConfig) -> Self {
+    ///
+    /// # Errors
+    /// The configuration asks for no role and no scope without
+    /// [`EntraConfig::any_app_of_tenant`].
+    pub fn with_entra(mut self, entra: EntraConfig) -> Result<Self, AccessError> {
+        entra.check()?;
         self.entra = Some(Arc::new(EntraValidator::new(entra)));
-        self
+        Ok(self)
     }
 
     /// Requires each call's `Authorization: Bearer` and passes it to the backend.
@@ -100,6 +110,20 @@ impl AccessPolicy {
     pub fn with_passthrough(mut self) -> Self {
         self.passthrough = true;
         self
+    }
+
+    /// Lets a caller signed in with an Entra ID token ask only for their own `agentId`: the
+    /// Dataverse user whose `azureactivedirectoryobjectid` is the token's `oid` (looked up
+    /// through the backend and remembered for `ttl`). Callers with an API key are not limited.
+    #[must_use]
+    pub fn with_own_agent_only(mut self, ttl: Duration) -> Self {
+        self.own_agent = Some(Arc::new(AgentIds::new(ttl)));
+        self
+    }
+
+    /// The `oid` → `systemuserid` map, when callers may only ask for their own agent.
+    pub(crate) fn own_agent(&self) -> Option<&AgentIds> {
+        self.own_agent.as_deref()
     }
 
     /// Whether callers must prove who they are (keys or Entra).
@@ -112,6 +136,53 @@ impl AccessPolicy {
     #[must_use]
     pub fn api_keys(&self) -> Option<&ApiKeys> {
         self.api_keys.as_ref()
+    }
+}
+
+/// Most `oid` → `systemuserid` answers kept; when full, expired ones go, then all.
+const MAX_AGENT_IDS: usize = 10_000;
+
+/// Remembered `oid` → `systemuserid` lookups (`None`: the organization has no such user), so
+/// that a caller's requests do not each cost a Dataverse call.
+pub(crate) struct AgentIds {
+    ttl: Duration,
+    known: std::sync::Mutex<HashMap<String, (Option<String>, Instant)>>,
+}
+
+impl AgentIds {
+    fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            known: std::sync::Mutex::default(),
+        }
+    }
+
+    /// The user of `oid`, looked up with `lookup` unless a recent answer is known.
+    pub(crate) async fn user_of<F>(
+        &self,
+        oid: &str,
+        lookup: F,
+    ) -> Result<Option<String>, convq_backend::BackendError>
+    where
+        F: std::future::Future<Output = Result<Option<String>, convq_backend::BackendError>>,
+    {
+        let lock = || self.known.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((user, at)) = lock().get(oid)
+            && at.elapsed() < self.ttl
+        {
+            return Ok(user.clone());
+        }
+        // Errors are not remembered: the next request asks again.
+        let user = lookup.await?.map(|u| u.to_ascii_lowercase());
+        let mut known = lock();
+        if known.len() >= MAX_AGENT_IDS {
+            known.retain(|_, (_, at)| at.elapsed() < self.ttl);
+            if known.len() >= MAX_AGENT_IDS {
+                known.clear();
+            }
+        }
+        known.insert(oid.to_owned(), (user.clone(), Instant::now()));
+        Ok(user)
     }
 }
 
@@ -205,15 +276,22 @@ fn parse_hex_digest(hex: &str) -> Option<[u8; 32]> {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct EntraConfig {
-    /// The tenant id (or domain).
+    /// The tenant id (a GUID: issuers carry the GUID, never a domain).
     pub tenant: String,
-    /// The accepted audience.
-    pub audience: String,
-    /// App roles of which one is required; empty: any valid token.
+    /// Accepted audiences (`aud`): the API's client id and its App ID URI (v1 tokens carry
+    /// either, as the client asked). [`EntraConfig::new`] adds the other form of an
+    /// `api://<client id>` URI or a client id.
+    pub audiences: Vec<String>,
+    /// App roles (`roles`, app-only tokens) of which one grants access.
     pub roles: Vec<String>,
+    /// Delegated scopes (`scp`, tokens on behalf of a user) of which one grants access.
+    pub scopes: Vec<String>,
+    /// Accept any valid token of the tenant without a role or scope. Any app registration in
+    /// the tenant can get an app-only token for this audience, so this must be asked for.
+    pub any_app_of_tenant: bool,
     /// Where the signing keys are.
     pub jwks_url: String,
-    /// Accepted issuers: the v2 and v1 forms for the tenant by default.
+    /// Accepted issuers: the v2 and v1 forms for the tenant in its cloud by default.
     pub issuers: Vec<String>,
     /// Shortest time between two key downloads caused by an unknown key id.
     pub min_refetch: Duration,
@@ -221,22 +299,116 @@ pub struct EntraConfig {
     pub max_age: Duration,
 }
 
+/// The Entra ID authority of Microsoft's public cloud.
+pub const PUBLIC_AUTHORITY: &str = "https://login.microsoftonline.com";
+
 impl EntraConfig {
-    /// The public cloud's keys and issuers for `tenant`.
-    #[must_use]
-    pub fn new(tenant: String, audience: String) -> Self {
-        Self {
-            jwks_url: format!("https://login.microsoftonline.com/{tenant}/discovery/v2.0/keys"),
-            issuers: vec![
-                format!("https://login.microsoftonline.com/{tenant}/v2.0"),
-                format!("https://sts.windows.net/{tenant}/"),
-            ],
+    /// The public cloud's keys and issuers for `tenant` (a GUID) and `audience`.
+    ///
+    /// # Errors
+    /// The tenant is not a GUID (a domain such as `contoso.onmicrosoft.com`: tokens carry the
+    /// tenant's GUID in `iss`, so a domain would refuse every token).
+    pub fn new(tenant: &str, audience: &str) -> Result<Self, AccessError> {
+        Self::in_cloud(tenant, &[audience.to_owned()], PUBLIC_AUTHORITY)
+    }
+
+    /// As [`EntraConfig::new`] in the cloud of `authority`
+    /// (`https://login.microsoftonline.us` for US Government,
+    /// `https://login.partner.microsoftonline.cn` for China), with several audiences.
+    ///
+    /// # Errors
+    /// The tenant is not a GUID, no audience is given, or the authority is not an `https://`
+    /// host.
+    pub fn in_cloud(
+        tenant: &str,
+        audiences: &[String],
+        authority: &str,
+    ) -> Result<Self, AccessError> {
+        let tenant = tenant_guid(tenant)?;
+        let authority = authority.trim_end_matches('/');
+        let host = authority.strip_prefix("https://").unwrap_or_default();
+        if host.is_empty() || host.contains(['/', '?', '#', '@']) {
+            return Err(AccessError::Entra(format!(
+                "--entra-authority {authority:?} is not an https:// host (e.g. \
+                 https://login.microsoftonline.us)"
+            )));
+        }
+        let mut accepted = Vec::new();
+        for audience in audiences.iter().map(|a| a.trim()).filter(|a| !a.is_empty()) {
+            let guid = audience.strip_prefix("api://").unwrap_or(audience);
+            let pair = uuid::Uuid::try_parse(guid)
+                .is_ok()
+                .then(|| [guid.to_owned(), format!("api://{guid}")]);
+            for form in pair
+                .into_iter()
+                .flatten()
+                .chain(std::iter::once(audience.to_owned()))
+            {
+                if !accepted.contains(&form) {
+                    accepted.push(form);
+                }
+            }
+        }
+        if accepted.is_empty() {
+            return Err(AccessError::Entra(
+                "--entra-audience is empty: give the API's client id or App ID URI".to_owned(),
+            ));
+        }
+        let mut issuers = vec![format!("{authority}/{tenant}/v2.0")];
+        issuers.extend(
+            v1_issuers(host)
+                .iter()
+                .map(|h| format!("https://{h}/{tenant}/")),
+        );
+        Ok(Self {
+            jwks_url: format!("{authority}/{tenant}/discovery/v2.0/keys"),
+            issuers,
             tenant,
-            audience,
+            audiences: accepted,
             roles: Vec::new(),
+            scopes: Vec::new(),
+            any_app_of_tenant: false,
             min_refetch: Duration::from_secs(5),
             max_age: Duration::from_secs(24 * 3600),
+        })
+    }
+
+    /// Refuses a configuration under which every app of the tenant could call.
+    fn check(&self) -> Result<(), AccessError> {
+        if self.roles.is_empty() && self.scopes.is_empty() && !self.any_app_of_tenant {
+            return Err(AccessError::Entra(
+                "--entra-tenant alone lets any app registration of the tenant call (each can get \
+                 an app-only token for this audience): add --entra-roles (app roles, checked \
+                 against `roles`) and/or --entra-scopes (delegated scopes, checked against \
+                 `scp`), or --entra-any-app-of-tenant to allow that on purpose"
+                    .to_owned(),
+            ));
         }
+        Ok(())
+    }
+}
+
+/// The tenant id, lower-case; a domain or anything else is refused with how to find the id.
+fn tenant_guid(tenant: &str) -> Result<String, AccessError> {
+    let tenant = tenant.trim();
+    match uuid::Uuid::try_parse(tenant) {
+        Ok(guid) => Ok(guid.hyphenated().to_string()),
+        Err(_) => Err(AccessError::Entra(format!(
+            "--entra-tenant {tenant:?} is not a tenant id: tokens name their tenant by its \
+             GUID, so give the GUID (`az account show --query tenantId -o tsv`, or Microsoft \
+             Entra admin center > Overview > Tenant ID)"
+        ))),
+    }
+}
+
+/// Hosts of the v1 (`sts`) issuers of the cloud whose authority is `host`: v1 tokens name the
+/// Security Token Service, not the login host. Unknown clouds: none (give `--entra-issuer`).
+fn v1_issuers(host: &str) -> &'static [&'static str] {
+    match host {
+        "login.microsoftonline.com" => &["sts.windows.net"],
+        "login.microsoftonline.us" => &["sts.windows.net", "login.microsoftonline.us"],
+        "login.partner.microsoftonline.cn" | "login.chinacloudapi.cn" => &["sts.chinacloudapi.cn"],
+        _ => &[],
     }
 }
 
@@ -264,6 +436,18 @@ struct Claims {
     sub: Option<String>,
     #[serde(default)]
     roles: Vec<String>,
+    /// Delegated scopes, space-separated.
+    #[serde(default)]
+    scp: Option<String>,
+}
+
+/// A caller whose Entra ID token was accepted, for handlers that look at who it is.
+#[derive(Debug, Clone)]
+pub(crate) struct EntraCaller {
+    /// The token's `oid`: the object id of the user or the app's service principal.
+    pub(crate) oid: Option<String>,
+    /// Who the access log names: `oid <object id>`, else `sub <subject>`.
+    name: String,
 }
 
 /// Why a token was refused: 401 (not valid) or 403 (valid, lacks a role).
@@ -275,7 +459,7 @@ enum Refusal {
 impl EntraValidator {
     fn new(config: EntraConfig) -> Self {
         let mut validation = Validation::new(Algorithm::RS256);
-        validation.set_audience(&[config.audience.as_str()]);
+        validation.set_audience(&config.audiences);
         validation.set_issuer(&config.issuers);
         validation.set_required_spec_claims(&["exp", "aud", "iss"]);
         validation.validate_nbf = true;
@@ -297,7 +481,7 @@ impl EntraValidator {
         }
     }
 
-    async fn check(&self, token: &str) -> Result<String, Refusal> {
+    async fn check(&self, token: &str) -> Result<EntraCaller, Refusal> {
         let header = jsonwebtoken::decode_header(token)
             .map_err(|e| Refusal::Invalid(format!("the token is not a signed JWT ({e})")))?;
         if header.alg != Algorithm::RS256 {
@@ -313,18 +497,35 @@ impl EntraValidator {
         let data = jsonwebtoken::decode::<Claims>(token, &key, &self.validation)
             .map_err(|e| Refusal::Invalid(format!("the token is not valid here ({e})")))?;
         let claims = data.claims;
-        if !self.config.roles.is_empty()
-            && !claims.roles.iter().any(|r| self.config.roles.contains(r))
-        {
+        let config = &self.config;
+        let role = claims.roles.iter().any(|r| config.roles.contains(r));
+        let scope = claims
+            .scp
+            .as_deref()
+            .unwrap_or_default()
+            .split(' ')
+            .any(|s| config.scopes.iter().any(|wanted| wanted == s));
+        if !(role || scope || config.any_app_of_tenant) {
+            let mut wanted = Vec::new();
+            if !config.roles.is_empty() {
+                wanted.push(format!("app roles ({})", config.roles.join(", ")));
+            }
+            if !config.scopes.is_empty() {
+                wanted.push(format!("delegated scopes ({})", config.scopes.join(", ")));
+            }
             return Err(Refusal::Forbidden(format!(
-                "the token has none of the required app roles ({})",
-                self.config.roles.join(", ")
+                "the token has none of the required {}",
+                wanted.join(" or ")
             )));
         }
-        Ok(match (claims.oid, claims.sub) {
+        let name = match (&claims.oid, claims.sub) {
             (Some(oid), _) => format!("oid {oid}"),
             (None, Some(sub)) => format!("sub {sub}"),
             (None, None) => "entra token".to_owned(),
+        };
+        Ok(EntraCaller {
+            oid: claims.oid,
+            name,
         })
     }
 
@@ -413,7 +614,7 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// `WWW-Authenticate` of a 401/403 (RFC 6750); the description never contains the token.
-fn challenge(error: Option<&str>, description: &str) -> HeaderValue {
+pub(crate) fn challenge(error: Option<&str>, description: &str) -> HeaderValue {
     let description: String = description
         .chars()
         .filter(|c| c.is_ascii() && !c.is_ascii_control() && *c != '"' && *c != '\\')
@@ -441,14 +642,14 @@ impl Refusal {
                 HttpCode::Forbidden,
                 reason,
                 "insufficient_scope",
-                "ask for one of the service's app roles",
+                "ask for one of the service's app roles or scopes",
             ),
         };
         refuse(code, reason, Some(error), hint)
     }
 }
 
-fn refuse(code: HttpCode, message: String, error: Option<&str>, hint: &str) -> Response {
+pub(crate) fn refuse(code: HttpCode, message: String, error: Option<&str>, hint: &str) -> Response {
     let www = challenge(error, &message);
     let mut response = ApiError::new(code, message).with_hint(hint).into_response();
     response.headers_mut().insert(header::WWW_AUTHENTICATE, www);
@@ -465,14 +666,14 @@ pub(crate) async fn authenticate(
     let api_key = headers
         .get("x-api-key")
         .and_then(|v| v.to_str().ok())
-        .map(str::trim);
+        .map(|key| key.trim().to_owned());
     let bearer_token = bearer(headers).map(str::to_owned);
 
     let mut caller = None;
     if policy.checks_callers() {
         // In pass-through the bearer is the caller's Dataverse token, so keys come from x-api-key.
-        let presented = match (api_key, policy.passthrough) {
-            (Some(key), _) => Some(key.to_owned()),
+        let presented = match (&api_key, policy.passthrough) {
+            (Some(key), _) => Some(key.clone()),
             (None, false) => bearer_token.clone(),
             (None, true) => None,
         };
@@ -488,9 +689,12 @@ pub(crate) async fn authenticate(
         };
         if let Some(number) = policy.api_keys.as_ref().and_then(|k| k.find(&presented)) {
             caller = Some(format!("key {number}"));
-        } else if let (Some(entra), None) = (&policy.entra, api_key) {
+        } else if let (Some(entra), None) = (&policy.entra, &api_key) {
             match entra.check(&presented).await {
-                Ok(who) => caller = Some(who),
+                Ok(who) => {
+                    caller = Some(who.name.clone());
+                    request.extensions_mut().insert(who);
+                }
                 Err(refusal) => return refusal.response(),
             }
         } else {
@@ -581,6 +785,114 @@ mod tests {
         assert_eq!(bearer(&headers), Some("abc"));
         headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
         assert_eq!(bearer(&headers), None);
+    }
+
+    #[test]
+    fn tenants_are_guids_and_audiences_come_in_both_forms() {
+        let error = EntraConfig::new("contoso.onmicrosoft.com", "api://convq")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("GUID"), "{error}");
+        let config =
+            EntraConfig::new("72F988BF-86F1-41AF-91AB-2D7CD011DB47", "api://convq").unwrap();
+        assert_eq!(config.tenant, "72f988bf-86f1-41af-91ab-2d7cd011db47");
+        assert_eq!(config.audiences, ["api://convq"]);
+        let client = "6731de76-14a6-49ae-97bc-6eba6914391e";
+        for given in [client.to_owned(), format!("api://{client}")] {
+            let config = EntraConfig::new(&config.tenant, &given).unwrap();
+            assert_eq!(config.audiences.len(), 2, "{given}");
+            assert!(config.audiences.contains(&client.to_owned()));
+            assert!(config.audiences.contains(&format!("api://{client}")));
+        }
+        assert!(
+            EntraConfig::in_cloud(&config.tenant, &[" ".to_owned()], PUBLIC_AUTHORITY).is_err()
+        );
+    }
+
+    #[test]
+    fn each_cloud_has_its_issuers_and_keys() {
+        let tenant = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+        let audience = ["api://convq".to_owned()];
+        let us =
+            EntraConfig::in_cloud(tenant, &audience, "https://login.microsoftonline.us/").unwrap();
+        assert_eq!(
+            us.jwks_url,
+            format!("https://login.microsoftonline.us/{tenant}/discovery/v2.0/keys")
+        );
+        assert!(
+            us.issuers
+                .contains(&format!("https://login.microsoftonline.us/{tenant}/v2.0"))
+        );
+        let cn = EntraConfig::in_cloud(
+            tenant,
+            &audience,
+            "https://login.partner.microsoftonline.cn",
+        )
+        .unwrap();
+        assert_eq!(
+            cn.issuers,
+            [
+                format!("https://login.partner.microsoftonline.cn/{tenant}/v2.0"),
+                format!("https://sts.chinacloudapi.cn/{tenant}/"),
+            ]
+        );
+        for bad in [
+            "http://login.microsoftonline.us",
+            "login.microsoftonline.us",
+            "https://",
+        ] {
+            assert!(
+                EntraConfig::in_cloud(tenant, &audience, bad).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_role_a_scope_or_an_explicit_opening_is_required() {
+        let config =
+            EntraConfig::new("72f988bf-86f1-41af-91ab-2d7cd011db47", "api://convq").unwrap();
+        let error = AccessPolicy::open()
+            .with_entra(config.clone())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("--entra-roles") && error.contains("--entra-scopes"),
+            "{error}"
+        );
+        let settings: [fn(&mut EntraConfig); 3] = [
+            |c| c.roles = vec!["Conversations.Read".into()],
+            |c| c.scopes = vec!["Conversations.Read".into()],
+            |c| c.any_app_of_tenant = true,
+        ];
+        for set in settings {
+            let mut config = config.clone();
+            set(&mut config);
+            assert!(AccessPolicy::open().with_entra(config).is_ok());
+        }
+    }
+
+    #[tokio::test]
+    async fn agent_lookups_are_remembered_for_their_time() {
+        let agents = AgentIds::new(Duration::from_secs(60));
+        let lookups = std::sync::atomic::AtomicUsize::new(0);
+        let lookup = || async {
+            lookups.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(Some("2B330C52-6844-4D36-8E05-03C78C9681DC".to_owned()))
+        };
+        for _ in 0..3 {
+            let user = agents.user_of("oid-1", lookup()).await.unwrap();
+            assert_eq!(
+                user.as_deref(),
+                Some("2b330c52-6844-4d36-8e05-03c78c9681dc")
+            );
+        }
+        assert_eq!(lookups.load(std::sync::atomic::Ordering::SeqCst), 1);
+        for n in 0..MAX_AGENT_IDS + 5 {
+            agents.user_of(&format!("oid-{n}"), lookup()).await.unwrap();
+        }
+        let known = agents.known.lock().unwrap().len();
+        assert!(known <= MAX_AGENT_IDS, "{known}");
     }
 
     #[test]

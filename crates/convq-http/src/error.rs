@@ -34,7 +34,7 @@ pub enum HttpCode {
     InvalidBatch,
     /// No credential, or one the service does not accept; WWW-Authenticate says which.
     Unauthorized,
-    /// A valid Entra ID token without any of the app roles the service requires.
+    /// A valid Entra ID token without a required app role or scope, or asking for another agent than its own.
     Forbidden,
     /// The request took longer than the server's request timeout.
     RequestTimeout,
@@ -58,7 +58,7 @@ convq_core::error_codes! {
         Self::HostNotAllowed => ("host_not_allowed", 421, "The Host header names a host this server does not answer for (on loopback: localhost, 127.0.0.1, [::1] and --allowed-host values)."),
         Self::InvalidBatch => ("invalid_batch", 400, "The body of /getConversations/batch is not {\"inputs\": [...]} or has more than 1,000 inputs."),
         Self::Unauthorized => ("unauthorized", 401, "No credential, or one the service does not accept (API key, Entra ID token, or the pass-through bearer token); WWW-Authenticate says which."),
-        Self::Forbidden => ("forbidden", 403, "A valid Entra ID token without any of the app roles the service requires."),
+        Self::Forbidden => ("forbidden", 403, "A valid Entra ID token without a required app role or scope, or (with --entra-own-agent) asking for another agent than its own."),
         Self::RequestTimeout => ("request_timeout", 504, "The request took longer than the server's request timeout."),
         Self::InternalError => ("internal_error", 500, "A bug in the server; the log line with the same correlation id has the details."),
     }

@@ -11,13 +11,16 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::AppState;
-use crate::access::PassthroughBearer;
+use crate::access::{EntraCaller, PassthroughBearer, challenge, refuse};
 use crate::error::{ApiError, HttpCode, json_bytes, json_response, quote};
 use crate::metrics::Metrics;
 use crate::middleware::{CorrelationId, Deadline, is_json};
 
 /// `POST /getConversations`: the getConversations envelope.
 pub(crate) async fn get_conversations(State(state): State<AppState>, posted: Posted) -> Response {
+    if let Err(refused) = check_own_agent(&state, &posted, &[posted.text.as_str()]).await {
+        return refused;
+    }
     let ctx = posted.run_context(&state);
     let (text, strict) = (posted.text.as_str(), posted.params.strict);
     // The envelope's JSON text, written by the backend without a serde_json::Value per record
@@ -51,8 +54,29 @@ pub(crate) async fn get_conversations(State(state): State<AppState>, posted: Pos
         Outcome::Failure(ErrorKind::Unavailable) => StatusCode::SERVICE_UNAVAILABLE,
         Outcome::Failure(_) => StatusCode::BAD_GATEWAY,
     };
+    let rejected_callers_token = posted.extensions.get::<PassthroughBearer>().is_some()
+        && run
+            .error
+            .as_ref()
+            .is_some_and(|error| error.code == "dataverse_unauthorized");
+    // In pass-through a 401 from Dataverse is about the caller's own token: 401 with a
+    // challenge, so that a web app knows to get a new one (502 would say the service failed).
+    let status = if rejected_callers_token {
+        StatusCode::UNAUTHORIZED
+    } else {
+        status
+    };
     let retry_after = run.retry_after;
     let mut response = json_bytes(status, run.body);
+    if rejected_callers_token {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            challenge(
+                Some("invalid_token"),
+                "Dataverse rejected the token: get a new one for the organization",
+            ),
+        );
+    }
     if let Some(wait) = retry_after {
         // Whole seconds, rounded up, at least one.
         let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
@@ -130,6 +154,10 @@ pub(crate) async fn batch(State(state): State<AppState>, posted: Posted) -> Resp
         .with_hint("split it into several batches")
         .into_response();
     }
+    let inputs: Vec<&str> = batch.inputs.iter().map(|input| input.get()).collect();
+    if let Err(refused) = check_own_agent(&state, &posted, &inputs).await {
+        return refused;
+    }
     let (strict, ctx) = (posted.params.strict, posted.run_context(&state));
     let runs: Vec<_> = batch
         .inputs
@@ -171,6 +199,67 @@ pub(crate) async fn batch(State(state): State<AppState>, posted: Posted) -> Resp
         .headers_mut()
         .insert(header::AGE, HeaderValue::from(age.as_secs()));
     response
+}
+
+/// With [`AccessPolicy::with_own_agent_only`](crate::AccessPolicy::with_own_agent_only):
+/// refuses (403) inputs of an Entra ID caller that ask for another agent than the caller's own
+/// Dataverse user. Inputs that do not compile are left to the run, which reports them.
+async fn check_own_agent(
+    state: &AppState,
+    posted: &Posted,
+    inputs: &[&str],
+) -> Result<(), Response> {
+    let Some(agents) = state.access().own_agent() else {
+        return Ok(());
+    };
+    let Some(caller) = posted.extensions.get::<EntraCaller>() else {
+        return Ok(());
+    };
+    let forbidden = |message: &str| {
+        refuse(
+            HttpCode::Forbidden,
+            message.to_owned(),
+            Some("insufficient_scope"),
+            "ask for your own agentId: this service answers each agent only their own conversations",
+        )
+    };
+    let Some(oid) = caller.oid.as_deref() else {
+        return Err(forbidden(
+            "the token has no oid, so the agent it belongs to is unknown",
+        ));
+    };
+    let ctx = posted.run_context(state);
+    let user = agents
+        .user_of(oid, state.backend().systemuser_of(oid, &ctx))
+        .await
+        .map_err(|error| {
+            let status = if error.kind() == ErrorKind::Timeout {
+                StatusCode::GATEWAY_TIMEOUT
+            } else {
+                StatusCode::BAD_GATEWAY
+            };
+            ApiError {
+                status,
+                body: error.to_body(),
+            }
+            .into_response()
+        })?;
+    let Some(user) = user.and_then(|user| uuid::Uuid::try_parse(&user).ok()) else {
+        return Err(forbidden(&format!(
+            "no user of the organization has the token's object id ({oid})"
+        )));
+    };
+    for input in inputs {
+        if let Ok(compiled) = convq_core::compile(input, state.options_for(posted.params.strict))
+            && compiled.ast.agent_id != user
+        {
+            return Err(forbidden(&format!(
+                "the token belongs to agent {user}; it may not ask for agent {}",
+                compiled.ast.agent_id
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A posted input (or batch), read alike by `/getConversations`, `/getConversations/batch` and

@@ -45,7 +45,7 @@ use axum::routing::{get, post};
 use convq_backend::Backend;
 use convq_core::Options;
 
-pub use access::{AccessError, AccessPolicy, ApiKeys, EntraConfig};
+pub use access::{AccessError, AccessPolicy, ApiKeys, EntraConfig, PUBLIC_AUTHORITY};
 pub use error::{HTTP_ERROR_CODES, HttpCode};
 pub use openapi::document as openapi_document;
 pub use server::{
@@ -406,12 +406,12 @@ impl FromRef<AppState> for Arc<metrics::Metrics> {
 /// The service: every route, with the limits, CORS, metrics, correlation ids and access log of
 /// `state`. Bind it with [`serve`] / [`Server`], or call it in-process.
 pub fn router(state: AppState) -> Router {
-    // Callers are checked on these; /healthz, /readyz and /metrics stay open for probes.
+    // Callers are checked on these; /healthz, /readyz and /metrics stay open for probes, and
+    // /openapi.json for clients that read how to call before they have a credential.
     let protected = Router::new()
         .route("/getConversations", post(handlers::get_conversations))
         .route("/getConversations/batch", post(handlers::batch))
         .route("/query", post(handlers::query))
-        .route("/openapi.json", get(handlers::openapi))
         // The routes above (the work) share the concurrency limit; the routes below answer even
         // when every slot is busy, so probes keep working under load.
         .route_layer(middleware::work_limit(&state))
@@ -421,7 +421,8 @@ pub fn router(state: AppState) -> Router {
         ));
     let mut routes = protected
         .route("/healthz", get(handlers::healthz))
-        .route("/readyz", get(handlers::readyz));
+        .route("/readyz", get(handlers::readyz))
+        .route("/openapi.json", get(handlers::openapi));
     if state.inner.config.metrics_addr.is_none() {
         routes = routes.route("/metrics", get(handlers::metrics));
     }

@@ -53,6 +53,12 @@ impl Components {
     }
 }
 
+const UNAUTHORIZED: &str = "When the service checks callers (--api-keys, --entra-*) or passes callers' \
+     tokens through: no credential, or a bad one (`unauthorized`), or in pass-through a token \
+     Dataverse rejected (`dataverse_unauthorized`: get a new one); WWW-Authenticate is set.";
+const FORBIDDEN: &str = "A valid Entra ID token without a required app role or scope, or (with \
+     --entra-own-agent) asking for another agent than the token's own; WWW-Authenticate is set.";
+
 /// The OpenAPI 3.1 document served at `/openapi.json`.
 #[must_use]
 pub fn document() -> Value {
@@ -144,12 +150,8 @@ pub fn document() -> Value {
                 (408, "The body did not arrive in time."),
                 (413, "Body too large."),
                 (415, "Body not declared as JSON."),
-                (
-                    401,
-                    "When the service checks callers (--api-keys, --entra-*) or passes callers' \
-                     tokens through: no credential, or a bad one; WWW-Authenticate is set.",
-                ),
-                (403, "A valid Entra ID token without a required app role."),
+                (401, UNAUTHORIZED),
+                (403, FORBIDDEN),
             ],
         );
         body_operation(
@@ -233,6 +235,8 @@ pub fn document() -> Value {
             (405, "Method not allowed."),
             (413, "Body too large."),
             (415, "Body not declared as JSON."),
+            (401, UNAUTHORIZED),
+            (403, FORBIDDEN),
         ],
     );
     common(&mut batch_responses);
@@ -263,9 +267,10 @@ pub fn document() -> Value {
             .expect("responses is an object"),
     );
 
+    // The probes, the metrics and this document are open to anyone who can reach the port.
     let simple_get = |summary: &str, id: &str, mut responses: Map<String, Value>| {
         common(&mut responses);
-        json!({ "get": { "summary": summary, "operationId": id, "responses": responses } })
+        json!({ "get": { "summary": summary, "operationId": id, "responses": responses, "security": [] } })
     };
     let one = |status: &str, response: Value| {
         let mut map = Map::new();
@@ -315,8 +320,23 @@ pub fn document() -> Value {
                             Every response carries the request's correlation id in x-correlation-id.",
             "license": { "name": "MIT OR Apache-2.0", "identifier": "MIT OR Apache-2.0" },
         },
+        // Relative: the service answers wherever it is reached.
+        "servers": [{ "url": "/", "description": "This service" }],
+        // The work routes ask for what the service is started with: nothing (loopback, the
+        // sample store), an API key, or a bearer token.
+        "security": [{}, { "apiKey": [] }, { "bearer": [] }],
         "paths": paths,
         "components": {
+            "securitySchemes": {
+                "apiKey": {
+                    "type": "apiKey", "in": "header", "name": "x-api-key",
+                    "description": "One of the keys of --api-keys (also accepted as Authorization: Bearer, except in pass-through).",
+                },
+                "bearer": {
+                    "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                    "description": "With --entra-*: an Entra ID access token for this service's audience, with one of its app roles (`roles`) or delegated scopes (`scp`). With --auth passthrough: the caller's own Dataverse token, sent on to Dataverse.",
+                },
+            },
             "schemas": schemas,
             "parameters": {
                 "CorrelationIdHeader": {

@@ -73,15 +73,23 @@ pub(crate) struct AccessArgs {
     #[arg(long, value_name = "FILE")]
     pub(crate) api_keys: Option<PathBuf>,
 
-    /// Accept Entra ID access tokens issued by this tenant (id or domain); needs --entra-audience.
-    #[arg(long, value_name = "TENANT", requires = "entra_audience")]
+    /// Accept Entra ID access tokens issued by this tenant: its id, a GUID (tokens carry the
+    /// GUID, not a domain). Needs --entra-audience and --entra-roles or --entra-scopes.
+    #[arg(long, value_name = "TENANT-ID", requires = "entra_audience")]
     pub(crate) entra_tenant: Option<String>,
 
-    /// The audience Entra ID tokens must carry (this API's app id URI or client id).
-    #[arg(long, value_name = "AUDIENCE", requires = "entra_tenant")]
-    pub(crate) entra_audience: Option<String>,
+    /// The audience tokens must carry: this API's client id and/or App ID URI (comma-separated
+    /// or repeated; the other form of an api://<client id> URI is accepted too).
+    #[arg(
+        long,
+        value_name = "AUDIENCE,...",
+        value_delimiter = ',',
+        requires = "entra_tenant"
+    )]
+    pub(crate) entra_audience: Vec<String>,
 
-    /// App roles of which a token must carry at least one (comma-separated).
+    /// App roles (the token's `roles`, app-only callers) of which one grants access
+    /// (comma-separated).
     #[arg(
         long,
         value_name = "ROLE,...",
@@ -90,15 +98,64 @@ pub(crate) struct AccessArgs {
     )]
     pub(crate) entra_roles: Vec<String>,
 
-    /// Where the token signing keys come from (JWKS); the tenant's keys by default. For
-    /// sovereign clouds.
+    /// Delegated scopes (the token's `scp`, apps calling for a signed-in user) of which one
+    /// grants access (comma-separated).
+    #[arg(
+        long,
+        value_name = "SCOPE,...",
+        value_delimiter = ',',
+        requires = "entra_tenant"
+    )]
+    pub(crate) entra_scopes: Vec<String>,
+
+    /// Accept any valid token of the tenant for the audience, without a role or scope: any app
+    /// registration of the tenant can get one, so this opens the service to all of them.
+    #[arg(long, requires = "entra_tenant")]
+    pub(crate) entra_any_app_of_tenant: bool,
+
+    /// The Entra ID authority of the tenant's cloud: its issuers and signing keys. For US
+    /// Government https://login.microsoftonline.us, for China
+    /// https://login.partner.microsoftonline.cn.
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value = convq_http::PUBLIC_AUTHORITY,
+        requires = "entra_tenant"
+    )]
+    pub(crate) entra_authority: String,
+
+    /// Accept exactly these token issuers (`iss`) instead of the authority's v2 and v1 forms
+    /// (repeat for several).
+    #[arg(long, value_name = "URL", requires = "entra_tenant")]
+    pub(crate) entra_issuer: Vec<String>,
+
+    /// Where the token signing keys come from (JWKS); the authority's keys for the tenant by
+    /// default.
     #[arg(long, value_name = "URL", requires = "entra_tenant")]
     pub(crate) jwks_url: Option<String>,
+
+    /// A caller with an Entra ID token may only ask for their own agentId: the Dataverse user
+    /// whose Entra object id is the token's `oid` (looked up once per 5 minutes per caller), as
+    /// getConversations runs as the agent in Dynamics 365. Needs --dataverse.
+    #[arg(long, requires_all = ["entra_tenant", "dataverse"])]
+    pub(crate) entra_own_agent: bool,
 
     /// Serve a held credential or a --data file on a non-loopback address without --api-keys
     /// or --entra-*.
     #[arg(long)]
     pub(crate) allow_anonymous: bool,
+}
+
+/// How long an `oid` → agent lookup of --entra-own-agent is kept.
+const OWN_AGENT_TTL: Duration = Duration::from_secs(300);
+
+/// The values, trimmed, without empty ones (`--entra-roles ""` asks for none).
+fn nonempty(values: &[String]) -> Vec<String> {
+    values
+        .iter()
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .collect()
 }
 
 impl AccessArgs {
@@ -111,7 +168,7 @@ impl AccessArgs {
         if let Some(path) = &self.api_keys {
             policy = policy.with_api_keys(ApiKeys::load(path)?);
         }
-        if let (Some(tenant), Some(audience)) = (&self.entra_tenant, &self.entra_audience) {
+        if let Some(tenant) = &self.entra_tenant {
             if passthrough {
                 return Err(AccessError::Entra(
                     "--entra-* checks tokens issued for this service, but --auth passthrough \
@@ -120,12 +177,21 @@ impl AccessArgs {
                         .to_owned(),
                 ));
             }
-            let mut config = EntraConfig::new(tenant.clone(), audience.clone());
-            config.roles = self.entra_roles.clone();
-            if let Some(url) = &self.jwks_url {
-                config.jwks_url = url.clone();
+            let mut config =
+                EntraConfig::in_cloud(tenant, &self.entra_audience, &self.entra_authority)?;
+            config.roles = nonempty(&self.entra_roles);
+            config.scopes = nonempty(&self.entra_scopes);
+            config.any_app_of_tenant = self.entra_any_app_of_tenant;
+            if !self.entra_issuer.is_empty() {
+                config.issuers.clone_from(&self.entra_issuer);
             }
-            policy = policy.with_entra(config);
+            if let Some(url) = &self.jwks_url {
+                config.jwks_url.clone_from(url);
+            }
+            policy = policy.with_entra(config)?;
+            if self.entra_own_agent {
+                policy = policy.with_own_agent_only(OWN_AGENT_TTL);
+            }
         }
         if passthrough {
             policy = policy.with_passthrough();

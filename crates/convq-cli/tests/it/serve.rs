@@ -5,6 +5,9 @@
 //!
 //! - `auth`: managed identity across token lifetimes, pass-through, API keys, Entra ID tokens,
 //!   the non-loopback safe default, `--metrics-addr`.
+//! - `entra`: what an Entra ID token must carry (roles or scopes), both audience forms,
+//!   sovereign clouds, start-up refusals, `--entra-own-agent`.
+//! - `passthrough`: a caller's rejected token gets 401 and never takes `/readyz` down.
 //! - `signin`: client secret and workload identity against a local Entra ID token endpoint over
 //!   TLS (a test CA).
 //! - `signals`: SIGTERM/SIGINT with a request in flight, the grace period, coded start errors.
@@ -18,7 +21,9 @@ use std::process::Stdio;
 use crate::{assert_exit, convq};
 
 mod auth;
+mod entra;
 mod org;
+mod passthrough;
 // The scripted organization of convq-http's tests, shared rather than copied.
 #[path = "../../../convq-http/tests/it/peer.rs"]
 #[allow(dead_code)]

@@ -297,3 +297,69 @@ async fn real_answers_conform_to_the_documented_responses() {
             .is_valid(&serde_json::json!({"status": true, "result": {"values": []}}))
     );
 }
+
+#[tokio::test]
+async fn the_document_declares_how_to_call_and_is_readable_without_a_credential() {
+    let doc = document();
+    let schemes = &doc["components"]["securitySchemes"];
+    assert_eq!(schemes["apiKey"]["type"], "apiKey");
+    assert_eq!(schemes["apiKey"]["in"], "header");
+    assert_eq!(schemes["apiKey"]["name"], "x-api-key");
+    assert_eq!(schemes["bearer"]["type"], "http");
+    assert_eq!(schemes["bearer"]["scheme"], "bearer");
+    assert_eq!(doc["servers"][0]["url"], "/");
+    let security = doc["security"].as_array().expect("top-level security");
+    for scheme in ["apiKey", "bearer"] {
+        assert!(security.iter().any(|s| s.get(scheme).is_some()), "{scheme}");
+    }
+    for path in ["/healthz", "/readyz", "/metrics", "/openapi.json"] {
+        assert_eq!(
+            doc["paths"][path]["get"]["security"],
+            serde_json::json!([]),
+            "{path}"
+        );
+    }
+    for path in ["/getConversations", "/getConversations/batch"] {
+        let responses = &doc["paths"][path]["post"]["responses"];
+        assert!(
+            responses["401"].is_object() && responses["403"].is_object(),
+            "{path}"
+        );
+    }
+
+    // A service that checks callers still serves the document to anyone, like its probes.
+    let keys = std::env::temp_dir().join(format!("convq-openapi-keys-{}", std::process::id()));
+    std::fs::write(&keys, "k-1\n").unwrap();
+    let access =
+        convq_http::AccessPolicy::open().with_api_keys(convq_http::ApiKeys::load(&keys).unwrap());
+    std::fs::remove_file(&keys).unwrap();
+    let state = convq_http::AppState::builder(convq_core::Options::default())
+        .access(access)
+        .build(std::sync::Arc::new(convq_backend::EmbeddedStore::sample()));
+    let config = convq_http::ServerConfig::default()
+        .with_addr(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+    let server = convq_http::Server::bind(&config, &state).await.unwrap();
+    let addr = server.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(server.run(async {
+        let _ = stopped.await;
+    }));
+    let served = client()
+        .get(format!("http://{addr}/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(served.status(), 200);
+    let served: Value = served.json().await.unwrap();
+    assert_eq!(served, doc);
+    let work = client()
+        .post(format!("http://{addr}/getConversations"))
+        .header("content-type", "application/json")
+        .body(WAITING)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(work.status(), 401, "the work routes still check");
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
+}
