@@ -271,9 +271,8 @@ pub enum Error {
         /// What is wrong with it.
         reason: &'static str,
     },
-    /// The compile options (not the input) are not valid: an unknown key, a value of the wrong
-    /// type, or a base URL that is not an organization URL. [`Error::path`] points into the
-    /// options.
+    /// The compile options (not the input) are not valid: not an object, an unknown key, or a
+    /// value of the wrong type. [`Error::path`] points into the options.
     #[error("the options are not valid: {message}")]
     InvalidOptions {
         /// JSON pointer into the options (`""`: the options as a whole).
@@ -380,8 +379,8 @@ error_codes! {
         ),
         Self::InvalidOptions { .. } => (
             "invalid_options",
-            "The compile options have an unknown key, a value of the wrong type or an unusable \
-             base URL; `path` points into the options."
+            "The compile options are not an object, or have an unknown key or a value of the \
+             wrong type; `path` points into the options."
                 .into(),
         ),
         Self::RequestTooLong { .. } => (

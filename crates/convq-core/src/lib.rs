@@ -139,7 +139,7 @@ fn compile_json(input: &json::Json<'_>, options: &Options) -> Result<Compiled, E
 }
 
 /// Validates an organization URL and returns it without a trailing slash.
-pub(crate) fn base_url(value: &str) -> Result<&str, Error> {
+fn base_url(value: &str) -> Result<&str, Error> {
     let invalid = |reason| Error::InvalidBaseUrl {
         value: value.to_owned(),
         reason,

@@ -77,8 +77,8 @@ impl Options {
 impl Options {
     /// Reads options from their JSON text (`{"baseUrl": "...", "unknownColumns": "error"}`), the
     /// one way every adapter takes them (`--options`, the HTTP service, JavaScript), so the same
-    /// text gets the same answer everywhere. The base URL is checked here, once, rather than
-    /// failing every compile.
+    /// text gets the same answer everywhere. (The base URL is checked by `compile`, whose
+    /// `invalid_base_url` names it.)
     ///
     /// # Errors
     /// [`Error::InvalidOptions`] with the JSON pointer of the offending value in the options: the
@@ -98,9 +98,6 @@ impl Options {
         }
         let options: Self = serde_path_to_error::deserialize(value)
             .map_err(|e| invalid(pointer(e.path()), crate::json_error_message(e.inner())))?;
-        if let Some(url) = &options.base_url {
-            crate::base_url(url).map_err(|e| invalid("/baseUrl".to_owned(), e.to_string()))?;
-        }
         Ok(options)
     }
 }

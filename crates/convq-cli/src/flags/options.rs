@@ -76,7 +76,7 @@ fn read_options(given: &str) -> Result<Options, OptionsError> {
     };
     // The core's reading, as the HTTP service and the wasm package read options; the message
     // names the pointer so a long options file can be fixed.
-    Options::from_json(&text).map_err(|error| {
+    let options = Options::from_json(&text).map_err(|error| {
         let at = match error.path() {
             "" => String::new(),
             pointer => format!(" (at {pointer})"),
@@ -86,5 +86,13 @@ fn read_options(given: &str) -> Result<Options, OptionsError> {
             other => other.to_string(),
         };
         OptionsError::Invalid(format!("{message}{at}{from}"))
-    })
+    })?;
+    // Checked once here: a bad base URL would otherwise fail every request.
+    if let Err(error) = convq_core::compile(
+        r#"{"agentId":"00000000-0000-0000-0000-000000000000"}"#,
+        &options,
+    ) {
+        return Err(OptionsError::Invalid(format!("{error}{from}")));
+    }
+    Ok(options)
 }
