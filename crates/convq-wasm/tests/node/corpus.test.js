@@ -38,6 +38,10 @@ test("every core error code that the corpus exercises comes out of wasm with its
     const result = outcome(compile, fixture.input, fixture.options);
     if (result.status === false) seen.set(result.error.code, result.error.path);
   }
+  // Options errors come from the options, not from an input fixture.
+  const badOptions = outcome(compile, { agentId: "2b330c52-6844-4d36-8e05-03c78c9681dc" }, { statusFilter: "in" });
+  assert.equal(badOptions.error.path, "/statusFilter");
+  seen.set(badOptions.error.code, badOptions.error.path);
   const documented = fs.readFileSync(path.join(ROOT, "docs", "reference", "errors.md"), "utf8");
   // The input errors: the page's first section; the store, Dataverse, HTTP and start-up codes
   // after it never come from compile.
