@@ -20,6 +20,7 @@ use crate::flags::service::{AccessArgs, ServiceArgs};
 #[derive(Debug, Clone, clap::Args)]
 // A fixed "now" is for the stores; Dataverse always uses its own clock (`get` ignores it there).
 #[command(mut_arg("now", |arg| arg.conflicts_with("dataverse")))]
+#[command(mut_args(crate::config::with_env))]
 pub(crate) struct ServeArgs {
     #[command(flatten)]
     data: DataArgs,
@@ -42,7 +43,7 @@ pub(crate) struct ServeArgs {
 
 /// Starts the service and blocks until SIGINT/SIGTERM, after the requests in flight finished.
 pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<Outcome> {
-    crate::init_tracing("info");
+    crate::init_tracing("info", args.service.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
