@@ -61,8 +61,11 @@ enum Command {
     Get(get::GetArgs),
     /// Serve getConversations over HTTP until SIGINT or SIGTERM.
     ///
-    /// Routes: POST /getConversations, POST /query, GET /healthz, /readyz, /openapi.json,
-    /// /metrics. Logs go to stderr (RUST_LOG=debug for more).
+    /// Routes: POST /getConversations, POST /getConversations/batch ({"inputs":[...]}), POST
+    /// /query, GET /healthz, /readyz, /openapi.json, /metrics. Logs go to stderr (RUST_LOG=debug
+    /// for more; --log-format json for log pipelines). Every flag can also be set by its CONVQ_*
+    /// variable or in a --config file; a flag wins over its variable, the variable over the file.
+    #[command(after_help = serve::EXAMPLES, after_long_help = long_help_footer(serve::EXAMPLES))]
     // Boxed: the service's flags are several times the size of the other commands'.
     Serve(Box<serve::ServeArgs>),
     #[command(after_help = docs::COMPLETIONS_EXAMPLES)]
