@@ -18,9 +18,14 @@ pub(crate) fn env_name(long: &str) -> String {
 
 /// Gives a `serve` flag its environment variable (applied to every argument of the command).
 pub(crate) fn with_env(arg: clap::Arg) -> clap::Arg {
-    match arg.get_long().map(env_name) {
-        Some(name) => arg.env(name),
-        None => arg,
+    let Some(name) = arg.get_long().map(env_name) else {
+        return arg;
+    };
+    // A repeatable flag's variable holds a comma-separated list (CONVQ_CORS_ORIGIN=a,b).
+    if matches!(arg.get_action(), clap::ArgAction::Append) && arg.get_value_delimiter().is_none() {
+        arg.env(name).value_delimiter(',')
+    } else {
+        arg.env(name)
     }
 }
 

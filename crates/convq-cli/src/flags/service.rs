@@ -13,7 +13,8 @@ use super::parse_duration;
 #[derive(Debug, Clone, clap::Args)]
 #[command(next_help_heading = "Service")]
 pub(crate) struct ServiceArgs {
-    /// Address to listen on. Port 0 picks a free port (the log line says which).
+    /// Address to listen on. Port 0 picks a free port (the log line says which). Without it or
+    /// CONVQ_ADDR, PORT=N (the container platforms' convention) means 0.0.0.0:N.
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "HOST:PORT")]
     pub(crate) addr: SocketAddr,
 
