@@ -20,6 +20,7 @@ mod config;
 mod docs;
 mod flags;
 mod get;
+mod health;
 mod input;
 mod output;
 mod query;
@@ -68,6 +69,8 @@ enum Command {
     #[command(after_help = serve::EXAMPLES, after_long_help = long_help_footer(serve::EXAMPLES))]
     // Boxed: the service's flags are several times the size of the other commands'.
     Serve(Box<serve::ServeArgs>),
+    #[command(after_help = health::EXAMPLES)]
+    Healthcheck(health::HealthcheckArgs),
     #[command(after_help = docs::COMPLETIONS_EXAMPLES)]
     Completions(docs::CompletionsArgs),
     #[command(after_help = docs::MAN_EXAMPLES)]
@@ -117,6 +120,7 @@ fn main() -> ExitCode {
         Command::Query(args) => query::run(args),
         Command::Get(args) => get::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Healthcheck(args) => health::run(args),
         Command::Completions(args) => docs::completions(args),
         Command::Man(args) => docs::man(args),
     };

@@ -6,7 +6,7 @@ use std::process::Command;
 use crate::{convq, stderr, stdout, workspace_root};
 
 /// The subcommands and a few flags every completion script and man page must know.
-const SUBCOMMANDS: &[&str] = &["query", "get", "serve", "completions", "man"];
+const SUBCOMMANDS: &[&str] = &["query", "get", "serve", "healthcheck", "completions", "man"];
 const FLAGS: &[&str] = &[
     "--ndjson",
     "--options",

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::process::Process;
 use super::{WAITING, client, post_json, serve_local};
-use crate::{assert_exit_saying, convq};
+use crate::{assert_exit, assert_exit_saying, convq};
 
 /// The settings the "listening on" line reports, from a JSON log.
 fn listening(process: &Process) -> Value {
@@ -261,4 +261,29 @@ async fn json_logs_and_dataverse_get_the_correlation_id_and_trace_context() {
     assert_eq!(first["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
     assert!(first["latency_us"].is_u64(), "{first}");
     process.assert_log_free_of(&["key-one-secret", "token-secret"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn healthcheck_finds_the_service_at_the_port_of_its_variables() {
+    let process = Process::start(&[], &[]).await;
+    let port = process.addr().rsplit(':').next().unwrap().to_owned();
+    let healthcheck = |env: &[(&str, &str)], args: &[&str]| {
+        let mut command = convq();
+        command.arg("healthcheck").args(args).env_remove("CONVQ_ADDR").env_remove("PORT");
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        command.output().unwrap()
+    };
+    let output = tokio::task::block_in_place(|| healthcheck(&[("PORT", &port)], &[]));
+    assert_exit(&output, 0);
+    let addr = format!("0.0.0.0:{port}");
+    let output = tokio::task::block_in_place(|| healthcheck(&[("CONVQ_ADDR", &addr)], &[]));
+    assert_exit(&output, 0);
+    let missing = process.url("/no-such-route");
+    let output = tokio::task::block_in_place(|| healthcheck(&[], &[&missing]));
+    assert_exit_saying(&output, 1, "404");
+    let closed = format!("http://{}/healthz", super::closed_port());
+    let output = tokio::task::block_in_place(|| healthcheck(&[], &[&closed]));
+    assert_exit_saying(&output, 1, "no answer from");
 }
