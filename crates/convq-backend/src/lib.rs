@@ -209,7 +209,8 @@ fn closest_time_zone(name: &str) -> Option<String> {
             best = Some((score, zone.to_owned()));
         }
     }
-    best.filter(|(score, _)| *score >= 0.85).map(|(_, zone)| zone)
+    best.filter(|(score, _)| *score >= 0.85)
+        .map(|(_, zone)| zone)
 }
 
 /// [`RunContext::identity_key`] of a run under the backend's own credential.
@@ -476,7 +477,11 @@ mod tests {
             let error = parse_time_zone(given).unwrap_err();
             assert_eq!(error.suggestion.as_deref(), suggested, "{given}");
             if let Some(zone) = suggested {
-                assert!(error.to_string().ends_with(&format!("; did you mean {zone}?")));
+                assert!(
+                    error
+                        .to_string()
+                        .ends_with(&format!("; did you mean {zone}?"))
+                );
             }
         }
         assert!(parse_time_zone("europe/paris").is_ok());

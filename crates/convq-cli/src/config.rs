@@ -62,7 +62,10 @@ pub(crate) fn serve_args(
         let text = std::fs::read_to_string(path)
             .map_err(|error| format!("cannot read the config file {}: {error}", path.display()))?;
         let table: toml::Table = toml::from_str(&text).map_err(|error| {
-            format!("the config file {} is not valid TOML: {error}", path.display())
+            format!(
+                "the config file {} is not valid TOML: {error}",
+                path.display()
+            )
         })?;
         for (key, value) in &table {
             let arg = command

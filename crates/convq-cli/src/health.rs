@@ -39,7 +39,11 @@ pub(crate) fn run(args: &HealthcheckArgs) -> anyhow::Result<Outcome> {
             .no_proxy()
             .timeout(args.timeout)
             .build()?;
-        client.get(&url).send().await.map(|response| response.status())
+        client
+            .get(&url)
+            .send()
+            .await
+            .map(|response| response.status())
     });
     let status = status.with_context(|| format!("no answer from {url}"))?;
     if !status.is_success() {

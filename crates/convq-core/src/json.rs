@@ -106,7 +106,10 @@ pub(crate) fn parse(text: &str) -> Result<Json<'_>, Error> {
         let column = e.column().max(1);
         let mut message = json_error_message(&e);
         // An empty file or body is a common mistake; say so rather than "EOF while parsing".
-        if text.bytes().all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r')) {
+        if text
+            .bytes()
+            .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+        {
             message = "it is empty".to_owned();
         }
         match message.strip_prefix(DUPLICATE_MARKER) {

@@ -465,7 +465,11 @@ mod tests {
         assert!(continued[36..52].bytes().any(|b| b != b'0'));
         // A later version with more fields is read as version 00.
         let future = trace(&["01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00-extra"]);
-        assert!(future.unwrap().starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"));
+        assert!(
+            future
+                .unwrap()
+                .starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-")
+        );
         for bad in [
             "",
             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",

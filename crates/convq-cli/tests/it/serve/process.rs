@@ -81,7 +81,9 @@ impl Process {
         // The address comes from the test when it sets it (a flag, CONVQ_ADDR, PORT or a
         // config file), else a free loopback port.
         let addr_given = args.iter().any(|arg| ["--addr", "--config"].contains(arg))
-            || env.iter().any(|(name, _)| ["CONVQ_ADDR", "PORT"].contains(name));
+            || env
+                .iter()
+                .any(|(name, _)| ["CONVQ_ADDR", "PORT"].contains(name));
         if !addr_given {
             command.args(["--addr", "127.0.0.1:0"]);
         }

@@ -73,12 +73,18 @@ concurrency-limit = 3
     );
     let process = Process::start(
         &["--config", &config, "--body-limit", "3000"],
-        &[("CONVQ_BODY_LIMIT", "2000"), ("CONVQ_REQUEST_TIMEOUT", "8s")],
+        &[
+            ("CONVQ_BODY_LIMIT", "2000"),
+            ("CONVQ_REQUEST_TIMEOUT", "8s"),
+        ],
     )
     .await;
     let settings = listening(&process);
     assert_eq!(settings["body_limit"], 3000, "the flag: {settings}");
-    assert_eq!(settings["request_timeout_ms"], 8000, "the variable: {settings}");
+    assert_eq!(
+        settings["request_timeout_ms"], 8000,
+        "the variable: {settings}"
+    );
     assert_eq!(settings["concurrency_limit"], 3, "the file: {settings}");
     assert_eq!(settings["max_connections"], 1024, "the default: {settings}");
     // The body limit in force is the flag's.
@@ -139,10 +145,7 @@ async fn port_listens_on_every_interface_and_warns_about_the_open_sample_store()
 #[test]
 fn bad_settings_are_refused_with_what_to_fix() {
     let (_dir, typo) = write_config("adr = \"127.0.0.1:0\"\n");
-    let output = convq()
-        .args(["serve", "--config", &typo])
-        .output()
-        .unwrap();
+    let output = convq().args(["serve", "--config", &typo]).output().unwrap();
     assert_exit_saying(&output, 1, "adr in the config file");
     assert_exit_saying(&output, 1, "did you mean addr?");
 
@@ -158,16 +161,28 @@ fn bad_settings_are_refused_with_what_to_fix() {
         .args(["serve", "--config", &invalid])
         .output()
         .unwrap();
-    assert_exit_saying(&output, 1, "invalid value 'lots' for '--body-limit <BYTES>'");
+    assert_exit_saying(
+        &output,
+        1,
+        "invalid value 'lots' for '--body-limit <BYTES>'",
+    );
 
-    let output = convq().args(["serve"]).env("PORT", "http").output().unwrap();
+    let output = convq()
+        .args(["serve"])
+        .env("PORT", "http")
+        .output()
+        .unwrap();
     assert_exit_saying(&output, 1, "PORT=\"http\" is not a port number");
 
     let output = convq()
         .args(["serve", "--config", "/nonexistent/convq.toml"])
         .output()
         .unwrap();
-    assert_exit_saying(&output, 1, "cannot read the config file /nonexistent/convq.toml");
+    assert_exit_saying(
+        &output,
+        1,
+        "cannot read the config file /nonexistent/convq.toml",
+    );
 }
 
 /// The headers of every request a Dataverse stand-in received.
@@ -218,8 +233,14 @@ async fn json_logs_and_dataverse_get_the_correlation_id_and_trace_context() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let continued = response.headers()["traceparent"].to_str().unwrap().to_owned();
-    assert!(continued.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"), "{continued}");
+    let continued = response.headers()["traceparent"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        continued.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
+        "{continued}"
+    );
     assert!(continued.ends_with("-01"));
     assert_ne!(continued, trace, "the service's own span id");
 
@@ -269,7 +290,11 @@ async fn healthcheck_finds_the_service_at_the_port_of_its_variables() {
     let port = process.addr().rsplit(':').next().unwrap().to_owned();
     let healthcheck = |env: &[(&str, &str)], args: &[&str]| {
         let mut command = convq();
-        command.arg("healthcheck").args(args).env_remove("CONVQ_ADDR").env_remove("PORT");
+        command
+            .arg("healthcheck")
+            .args(args)
+            .env_remove("CONVQ_ADDR")
+            .env_remove("PORT");
         for (name, value) in env {
             command.env(name, value);
         }
