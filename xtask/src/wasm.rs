@@ -418,7 +418,6 @@ fn package_json(version: &str) -> String {
   "version": {version},
   "description": "Build the Dataverse Web API query of Omnichannel getConversations in the browser or Node (WebAssembly)",
   "license": "MIT OR Apache-2.0",
-  "repository": {{ "type": "git", "url": "https://github.com/convq/convq" }},
   "keywords": ["dynamics-365", "omnichannel", "dataverse", "odata", "fetchxml", "webassembly"],
   "main": "./node/convq.js",
   "module": "./web/convq.js",

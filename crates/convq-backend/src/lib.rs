@@ -63,6 +63,9 @@ pub struct RunContext {
     pub formatted_values: bool,
     /// getConversations' second argument, for telemetry. It never changes the answer.
     pub correlation_id: Option<String>,
+    /// The caller's W3C trace context (`traceparent`, already validated), sent on to Dataverse
+    /// so that a trace crosses the service.
+    pub traceparent: Option<String>,
     /// The caller's own bearer token, when the service passes callers' tokens through to
     /// Dataverse (`--auth passthrough`); `None` when the backend's own credential is used.
     pub bearer: Option<Secret>,
@@ -81,6 +84,7 @@ impl RunContext {
             time_zone: TimeZone::UTC,
             formatted_values: false,
             correlation_id: None,
+            traceparent: None,
             bearer: None,
             deadline: None,
         }
@@ -90,6 +94,13 @@ impl RunContext {
     #[must_use]
     pub fn with_correlation_id(mut self, id: impl Into<String>) -> Self {
         self.correlation_id = Some(id.into());
+        self
+    }
+
+    /// Sets the W3C `traceparent` to send on (a valid one: the caller checks it).
+    #[must_use]
+    pub fn with_traceparent(mut self, traceparent: impl Into<String>) -> Self {
+        self.traceparent = Some(traceparent.into());
         self
     }
 
@@ -136,21 +147,47 @@ impl RunContext {
 
 /// A time zone name that is not in the IANA time zone database.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{name:?} is not an IANA time zone name such as Europe/Paris, America/New_York or UTC")]
+#[error(
+    "{name:?} is not an IANA time zone name such as Europe/Paris, America/New_York or UTC{}",
+    suggestion.as_ref().map_or_else(String::new, |zone| format!("; did you mean {zone}?"))
+)]
 pub struct InvalidTimeZone {
     /// The name as given.
     pub name: String,
+    /// The database's closest name (`Paris` → `Europe/Paris`, `Europe/Pari` → `Europe/Paris`).
+    pub suggestion: Option<String>,
 }
 
 /// The IANA time zone `name` (`Europe/Paris`, `UTC`), from the time zone database built into
 /// convq (the same answer on every machine, wasm included).
 ///
 /// # Errors
-/// [`InvalidTimeZone`] when the database has no such zone.
+/// [`InvalidTimeZone`] when the database has no such zone, with the closest name it has.
 pub fn parse_time_zone(name: &str) -> Result<TimeZone, InvalidTimeZone> {
     TimeZone::get(name.trim()).map_err(|_| InvalidTimeZone {
         name: name.to_owned(),
+        suggestion: closest_time_zone(name.trim()),
     })
+}
+
+/// The zone whose last part is `name` (a city given alone), else the most similar name.
+fn closest_time_zone(name: &str) -> Option<String> {
+    let name = name.to_ascii_lowercase().replace(' ', "_");
+    let mut best: Option<(f64, String)> = None;
+    for zone in jiff::tz::db().available() {
+        let zone = zone.as_str();
+        let lower = zone.to_ascii_lowercase();
+        let score = if lower.rsplit('/').next() == Some(name.as_str()) {
+            2.0
+        } else {
+            strsim::jaro_winkler(&name, &lower)
+        };
+        if best.as_ref().is_none_or(|(top, _)| score > *top) {
+            best = Some((score, zone.to_owned()));
+        }
+    }
+    best.filter(|(score, _)| *score >= 0.85)
+        .map(|(_, zone)| zone)
 }
 
 /// [`RunContext::identity_key`] of a run under the backend's own credential.
@@ -522,6 +559,27 @@ async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unknown_time_zones_suggest_the_closest() {
+        for (given, suggested) in [
+            ("Paris", Some("Europe/Paris")),
+            ("Europe/Pariss", Some("Europe/Paris")),
+            ("america/new york", Some("America/New_York")),
+            ("Xyzzy/Plugh", None),
+        ] {
+            let error = parse_time_zone(given).unwrap_err();
+            assert_eq!(error.suggestion.as_deref(), suggested, "{given}");
+            if let Some(zone) = suggested {
+                assert!(
+                    error
+                        .to_string()
+                        .ends_with(&format!("; did you mean {zone}?"))
+                );
+            }
+        }
+        assert!(parse_time_zone("europe/paris").is_ok());
+    }
 
     #[test]
     fn identity_keys_name_the_caller_without_the_token() {

@@ -142,7 +142,7 @@ fn backend(args: &GetArgs, options: &Options) -> anyhow::Result<Box<dyn Backend>
         }
         // Warnings on stderr; RUST_LOG=info also says which credential signed in. (Why none
         // did is in the error itself.)
-        crate::init_tracing("warn");
+        crate::init_tracing("warn", crate::flags::service::LogFormat::Text);
         let auth = args
             .dataverse
             .dataverse_auth()

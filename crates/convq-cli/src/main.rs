@@ -16,10 +16,12 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod config;
 mod docs;
 mod errors;
 mod flags;
 mod get;
+mod health;
 mod input;
 mod output;
 mod query;
@@ -61,10 +63,15 @@ enum Command {
     Get(get::GetArgs),
     /// Serve getConversations over HTTP until SIGINT or SIGTERM.
     ///
-    /// Routes: POST /getConversations, POST /query, GET /healthz, /readyz, /openapi.json,
-    /// /metrics. Logs go to stderr (RUST_LOG=debug for more).
+    /// Routes: POST /getConversations, POST /getConversations/batch ({"inputs":[...]}), POST
+    /// /query, GET /healthz, /readyz, /openapi.json, /metrics. Logs go to stderr (RUST_LOG=debug
+    /// for more; --log-format json for log pipelines). Every flag can also be set by its CONVQ_*
+    /// variable or in a --config file; a flag wins over its variable, the variable over the file.
+    #[command(after_help = serve::EXAMPLES, after_long_help = long_help_footer(serve::EXAMPLES))]
     // Boxed: the service's flags are several times the size of the other commands'.
     Serve(Box<serve::ServeArgs>),
+    #[command(after_help = health::EXAMPLES)]
+    Healthcheck(health::HealthcheckArgs),
     #[command(after_help = docs::COMPLETIONS_EXAMPLES)]
     Completions(docs::CompletionsArgs),
     #[command(after_help = docs::MAN_EXAMPLES)]
@@ -98,7 +105,7 @@ enum Outcome {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match parse() {
         Ok(cli) => cli,
         Err(error) => {
             // Help and version go to stdout and succeed; usage errors exit with 1, keeping 2
@@ -115,6 +122,7 @@ fn main() -> ExitCode {
         Command::Query(args) => query::run(args),
         Command::Get(args) => get::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Healthcheck(args) => health::run(args),
         Command::Completions(args) => docs::completions(args),
         Command::Man(args) => docs::man(args),
         Command::Errors(args) => errors::run(args),
@@ -138,10 +146,29 @@ fn main() -> ExitCode {
     }
 }
 
+/// The command line, with `serve`'s settings from `PORT` and `--config` (see [`config`]).
+fn parse() -> Result<Cli, clap::Error> {
+    use clap::FromArgMatches;
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let mut matches = command().try_get_matches_from(&args)?;
+    if let Some(("serve", serve)) = matches.subcommand() {
+        let serve_command = command()
+            .find_subcommand("serve")
+            .cloned()
+            .expect("serve is a subcommand");
+        let reparse = config::serve_args(&serve_command, serve, &args)
+            .map_err(|message| command().error(clap::error::ErrorKind::InvalidValue, message))?;
+        if let Some(args) = reparse {
+            matches = command().try_get_matches_from(&args)?;
+        }
+    }
+    Cli::from_arg_matches(&matches)
+}
+
 /// Logs to stderr, one line per event; `RUST_LOG` overrides `default` (`info` for the service,
 /// `warn` for `convq get`), except for the line that says where the server listens, which is
 /// always printed (with port 0 it is the only way to learn the port).
-pub(crate) fn init_tracing(default: &str) {
+pub(crate) fn init_tracing(default: &str, format: flags::service::LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default))
         .add_directive(
@@ -149,11 +176,22 @@ pub(crate) fn init_tracing(default: &str) {
                 .parse()
                 .expect("a valid directive"),
         );
-    // A second call keeps the first subscriber.
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(std::io::stderr);
+    // A second call keeps the first subscriber.
+    let _ = match format {
+        // One object per line, the event's fields (correlation_id, caller, route, status,
+        // latency_us) at the top level beside timestamp, level, target and message.
+        flags::service::LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .try_init(),
         // Colour codes only for a person at a terminal, not in files and log collectors.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+        flags::service::LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+    };
 }

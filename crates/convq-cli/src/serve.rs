@@ -15,10 +15,18 @@ use crate::flags::dataverse::{DataverseArgs, ResponseCapArgs};
 use crate::flags::options::OptionsArgs;
 use crate::flags::service::{AccessArgs, ServiceArgs};
 
+pub(crate) const EXAMPLES: &str = "\
+Examples:
+  convq serve                                   # the sample store on 127.0.0.1:8080
+  convq serve --data conversations.json --addr 0.0.0.0:8080 --api-keys /etc/convq/keys
+  CONVQ_DATAVERSE=https://contoso.crm.dynamics.com CONVQ_AUTH=managed-identity PORT=8080 convq serve
+  convq serve --config convq.toml --log-format json";
+
 /// Flags of the getConversations service.
 #[derive(Debug, Clone, clap::Args)]
 // A fixed "now" is for the stores; Dataverse always uses its own clock (`get` ignores it there).
 #[command(mut_arg("now", |arg| arg.conflicts_with("dataverse")))]
+#[command(mut_args(crate::config::with_env))]
 pub(crate) struct ServeArgs {
     #[command(flatten)]
     data: DataArgs,
@@ -41,7 +49,7 @@ pub(crate) struct ServeArgs {
 
 /// Starts the service and blocks until SIGINT/SIGTERM, after the requests in flight finished.
 pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<Outcome> {
-    crate::init_tracing("info");
+    crate::init_tracing("info", args.service.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -81,6 +89,17 @@ fn build(args: &ServeArgs) -> anyhow::Result<AppState> {
         !addr.ip().is_loopback() && !access.checks_callers() && !args.access.allow_anonymous;
     if let (Some(what), true) = (exposed, unprotected) {
         return Err(coded(StartError::Unprotected { addr, what }));
+    }
+    if exposed.is_none()
+        && args.dataverse.dataverse.is_none()
+        && !addr.ip().is_loopback()
+        && !access.checks_callers()
+    {
+        tracing::warn!(
+            "the built-in sample store (made-up conversations, not an organization's) is served \
+             on {addr} to anyone who can reach it, with /openapi.json and /metrics; add \
+             --api-keys or --entra-tenant/--entra-audience to restrict it"
+        );
     }
     let state = AppState::builder(options.clone());
     let backend_error =

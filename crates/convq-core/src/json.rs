@@ -104,7 +104,14 @@ pub(crate) fn parse(text: &str) -> Result<Json<'_>, Error> {
     value.map_err(|e| {
         // serde_json says column 0 for an error before a line's first character (empty input).
         let column = e.column().max(1);
-        let message = json_error_message(&e);
+        let mut message = json_error_message(&e);
+        // An empty file or body is a common mistake; say so rather than "EOF while parsing".
+        if text
+            .bytes()
+            .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+        {
+            message = "it is empty".to_owned();
+        }
         match message.strip_prefix(DUPLICATE_MARKER) {
             Some(path) => Error::DuplicateKey {
                 path: path.to_owned(),

@@ -503,7 +503,17 @@ impl DataverseClient {
         (page, budget, progress): (u32, &mut u64, &Progress),
     ) -> Result<Page, BackendError> {
         let gate = self.pacing.gate(&ctx.identity_key());
-        let headers = self.request_headers(ctx.formatted_values);
+        let mut headers = self.request_headers(ctx.formatted_values);
+        // The caller's correlation id (as Dataverse's client request id) and trace context, so
+        // that an org's own telemetry can be joined to the service's log.
+        for (name, value) in [
+            ("x-ms-client-request-id", &ctx.correlation_id),
+            ("traceparent", &ctx.traceparent),
+        ] {
+            if let Some(value) = value.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
+                headers.insert(name, value);
+            }
+        }
         let mut retries = 0;
         loop {
             progress.set(page, Stage::Queue);

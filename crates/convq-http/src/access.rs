@@ -69,6 +69,27 @@ pub struct AccessPolicy {
     own_agent: Option<Arc<AgentIds>>,
 }
 
+impl AccessPolicy {
+    /// The credentials a caller may present, as configured: a 401 names only these.
+    fn wanted(&self) -> &'static str {
+        match (&self.api_keys, &self.entra, self.passthrough) {
+            (Some(_), None, true) => "an API key (x-api-key)",
+            (Some(_), None, false) => "an API key (x-api-key or Authorization: Bearer)",
+            (None, Some(_), _) => "an Entra ID access token (Authorization: Bearer)",
+            _ => "an API key (x-api-key) or an Entra ID access token (Authorization: Bearer)",
+        }
+    }
+
+    /// The hint of a 401 without a credential.
+    fn ask(&self) -> &'static str {
+        match (&self.api_keys, &self.entra) {
+            (Some(_), None) => "ask the service's operator for a key",
+            (None, Some(_)) => "ask the service's operator how to get a token for it",
+            _ => "ask the service's operator for a key or how to get a token",
+        }
+    }
+}
+
 impl fmt::Debug for AccessPolicy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AccessPolicy")
@@ -680,11 +701,9 @@ pub(crate) async fn authenticate(
         let Some(presented) = presented else {
             return refuse(
                 HttpCode::Unauthorized,
-                "this service needs a credential: an API key (x-api-key) or an Entra ID \
-                 access token (Authorization: Bearer)"
-                    .to_owned(),
+                format!("this service needs a credential: {}", policy.wanted()),
                 None,
-                "ask the service's operator for a key or how to get a token",
+                policy.ask(),
             );
         };
         if let Some(number) = policy.api_keys.as_ref().and_then(|k| k.find(&presented)) {
@@ -700,9 +719,16 @@ pub(crate) async fn authenticate(
         } else {
             return refuse(
                 HttpCode::Unauthorized,
-                "the credential is not one this service accepts".to_owned(),
+                format!(
+                    "the credential is not one this service accepts ({})",
+                    policy.wanted()
+                ),
                 Some("invalid_token"),
-                "check the API key or get a new token",
+                match (&policy.api_keys, &policy.entra) {
+                    (Some(_), None) => "check the API key",
+                    (None, Some(_)) => "get a new token",
+                    _ => "check the API key or get a new token",
+                },
             );
         }
     }

@@ -14,7 +14,7 @@ use crate::AppState;
 use crate::access::{EntraCaller, PassthroughBearer, challenge, refuse};
 use crate::error::{ApiError, HttpCode, json_bytes, json_response, quote};
 use crate::metrics::Metrics;
-use crate::middleware::{CorrelationId, Deadline, is_json};
+use crate::middleware::{CorrelationId, Deadline, Traceparent, is_json};
 
 /// `POST /getConversations`: the getConversations envelope.
 pub(crate) async fn get_conversations(State(state): State<AppState>, posted: Posted) -> Response {
@@ -319,6 +319,9 @@ impl Posted {
         }
         if let Some(&Deadline(deadline)) = self.extensions.get() {
             ctx = ctx.with_deadline(deadline);
+        }
+        if let Some(Traceparent(trace)) = self.extensions.get() {
+            ctx = ctx.with_traceparent(trace.clone());
         }
         ctx
     }

@@ -33,6 +33,14 @@ use crate::{AppState, CORRELATION_HEADER, Limits};
 #[derive(Debug, Clone)]
 pub(crate) struct CorrelationId(pub(crate) String);
 
+/// The W3C trace context this request continues (`traceparent`, with the service's own span
+/// id), for handlers to send on to Dataverse.
+#[derive(Debug, Clone)]
+pub(crate) struct Traceparent(pub(crate) String);
+
+/// The W3C trace context header (<https://www.w3.org/TR/trace-context/>).
+const TRACEPARENT: &str = "traceparent";
+
 /// When the request times out (its start plus the request timeout), for handlers: a backend
 /// call gives up before it, with its own error.
 #[derive(Debug, Clone, Copy)]
@@ -54,8 +62,12 @@ pub(crate) fn apply(routes: Router, state: &AppState) -> Router {
                 .allow_headers([
                     header::CONTENT_TYPE,
                     HeaderName::from_static(CORRELATION_HEADER),
+                    HeaderName::from_static(TRACEPARENT),
                 ])
-                .expose_headers([HeaderName::from_static(CORRELATION_HEADER)]),
+                .expose_headers([
+                    HeaderName::from_static(CORRELATION_HEADER),
+                    HeaderName::from_static(TRACEPARENT),
+                ]),
         );
     }
     router
@@ -128,11 +140,19 @@ async fn observe(State(state): State<AppState>, mut request: Request, next: Next
     let route = request.extensions().get::<MatchedPath>().cloned();
     let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
 
+    // A trace the caller started continues here with a span of its own; an invalid or missing
+    // `traceparent` is ignored, as the specification says, not an error.
+    let trace = continue_trace(request.headers());
     let (id, response) = match correlation_id(request.headers(), request.uri().query()) {
         Ok(id) => {
             request
                 .extensions_mut()
                 .insert(CorrelationId(id.to_str().unwrap_or_default().to_owned()));
+            if let Some(trace) = &trace {
+                request
+                    .extensions_mut()
+                    .insert(Traceparent(trace.to_str().unwrap_or_default().to_owned()));
+            }
             let timeout = state.limits().request_timeout;
             request.extensions_mut().insert(Deadline(started + timeout));
             let response = match tokio::time::timeout(timeout, next.run(request)).await {
@@ -159,6 +179,14 @@ async fn observe(State(state): State<AppState>, mut request: Request, next: Next
     response
         .headers_mut()
         .insert(CORRELATION_HEADER, id.clone());
+    if let Some(trace) = &trace {
+        response.headers_mut().insert(TRACEPARENT, trace.clone());
+    }
+    // The trace id alone joins this line to the caller's trace (the span ids are per hop).
+    let trace_id = trace
+        .as_ref()
+        .and_then(|value| value.to_str().ok())
+        .map_or("-", |value| &value[3..35]);
 
     let status = response.status();
     let elapsed = started.elapsed();
@@ -174,6 +202,7 @@ async fn observe(State(state): State<AppState>, mut request: Request, next: Next
         status = status.as_u16(),
         latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
         correlation_id = id.to_str().unwrap_or_default(),
+        trace_id,
         caller,
         "request"
     );
@@ -249,6 +278,44 @@ fn correlation_id(
         }
     }
     Ok(given.unwrap_or_else(generated))
+}
+
+/// The `traceparent` to send on for a request's valid `traceparent` header: the same version
+/// 00 trace id and flags, with a new span id (this service's); `None` when the header is
+/// absent, repeated, or not the W3C format (version 2 hex digits but not `ff`, then a 32-digit
+/// trace id and a 16-digit parent id, neither all zeros, and 2 digits of flags, lowercase).
+fn continue_trace(headers: &HeaderMap) -> Option<HeaderValue> {
+    let mut values = headers.get_all(TRACEPARENT).iter();
+    let value = values.next()?.to_str().ok()?;
+    if values.next().is_some() {
+        return None;
+    }
+    let hex = |part: &str, len: usize| {
+        part.len() == len && part.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    };
+    let mut parts = value.splitn(5, '-');
+    let (version, trace_id, parent_id, flags) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let rest = parts.next();
+    let valid = hex(version, 2)
+        && version != "ff"
+        // Version 00 has exactly four fields; later versions may append more.
+        && (version != "00" || rest.is_none())
+        && hex(trace_id, 32)
+        && trace_id.bytes().any(|b| b != b'0')
+        && hex(parent_id, 16)
+        && parent_id.bytes().any(|b| b != b'0')
+        && hex(flags, 2);
+    if !valid {
+        return None;
+    }
+    let span = loop {
+        let span = uuid::Uuid::new_v4().as_u128() as u64;
+        if span != 0 {
+            break span;
+        }
+    };
+    HeaderValue::from_str(&format!("00-{trace_id}-{span:016x}-{flags}")).ok()
 }
 
 fn valid_correlation_id(id: &str) -> bool {
@@ -379,6 +446,46 @@ mod tests {
             map.append(CORRELATION_HEADER, HeaderValue::from_str(value).unwrap());
         }
         map
+    }
+
+    #[test]
+    fn trace_context() {
+        let trace = |values: &[&str]| {
+            let mut map = HeaderMap::new();
+            for value in values {
+                map.append(TRACEPARENT, HeaderValue::from_str(value).unwrap());
+            }
+            continue_trace(&map).map(|v| v.to_str().unwrap().to_owned())
+        };
+        let given = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let continued = trace(&[given]).unwrap();
+        assert_eq!(&continued[..36], &given[..36], "same version and trace id");
+        assert_eq!(&continued[53..], "01", "same flags");
+        assert_ne!(&continued[36..52], "00f067aa0ba902b7", "a new span id");
+        assert!(continued[36..52].bytes().any(|b| b != b'0'));
+        // A later version with more fields is read as version 00.
+        let future = trace(&["01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00-extra"]);
+        assert!(
+            future
+                .unwrap()
+                .starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-")
+        );
+        for bad in [
+            "",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1",
+            "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x",
+        ] {
+            assert_eq!(trace(&[bad]), None, "{bad:?}");
+        }
+        assert_eq!(trace(&[]), None);
+        assert_eq!(trace(&[given, given]), None, "repeated");
     }
 
     #[test]

@@ -13,7 +13,8 @@ use super::parse_duration;
 #[derive(Debug, Clone, clap::Args)]
 #[command(next_help_heading = "Service")]
 pub(crate) struct ServiceArgs {
-    /// Address to listen on. Port 0 picks a free port (the log line says which).
+    /// Address to listen on. Port 0 picks a free port (the log line says which). Without it or
+    /// CONVQ_ADDR, PORT=N (the container platforms' convention) means 0.0.0.0:N.
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "HOST:PORT")]
     pub(crate) addr: SocketAddr,
 
@@ -62,6 +63,25 @@ pub(crate) struct ServiceArgs {
     /// Serve /metrics on this address instead of the main one.
     #[arg(long, value_name = "HOST:PORT")]
     pub(crate) metrics_addr: Option<SocketAddr>,
+
+    /// Log lines as text, or as one JSON object per line (for log pipelines).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, value_name = "FORMAT")]
+    pub(crate) log_format: LogFormat,
+
+    /// Read settings from this TOML file: the flags' names without `--` (addr = "0.0.0.0:8080",
+    /// api-keys = "/etc/convq/keys", cors-origin = ["https://a.example"]). A flag wins over its
+    /// CONVQ_* variable, which wins over the file.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+}
+
+/// How log lines are written (`--log-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum LogFormat {
+    /// One human-readable line per event.
+    Text,
+    /// One JSON object per line, the event's fields at the top level.
+    Json,
 }
 
 /// Who may call the service (inbound; how it signs in to Dataverse is in the Dataverse group).

@@ -6,7 +6,15 @@ use std::process::Command;
 use crate::{assert_exit, convq, stderr, stdout, workspace_root};
 
 /// The subcommands and a few flags every completion script and man page must know.
-const SUBCOMMANDS: &[&str] = &["query", "get", "serve", "completions", "man", "errors"];
+const SUBCOMMANDS: &[&str] = &[
+    "query",
+    "get",
+    "serve",
+    "healthcheck",
+    "completions",
+    "man",
+    "errors",
+];
 const FLAGS: &[&str] = &[
     "--ndjson",
     "--options",

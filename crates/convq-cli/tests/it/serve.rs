@@ -13,6 +13,8 @@
 //! - `signals`: SIGTERM/SIGINT with a request in flight, the grace period, coded start errors.
 //! - `org`: a 400 MiB page refused at the cap, with the server's peak memory.
 //! - `scale`: coalescing, the cache's `Age` and the upstream metrics against the simulated org.
+//! - `settings`: `CONVQ_*` variables, `PORT`, `--config` and their precedence, JSON logs, the
+//!   trace context and correlation id sent on to Dataverse.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -30,6 +32,7 @@ mod passthrough;
 mod peer;
 mod process;
 mod scale;
+mod settings;
 mod signals;
 mod signin;
 

@@ -115,8 +115,8 @@ async fn cors_allows_the_configured_origins_only() {
     );
     assert_eq!(
         header(&response, "access-control-expose-headers"),
-        Some("x-correlation-id"),
-        "browsers may read the correlation id"
+        Some("x-correlation-id,traceparent"),
+        "browsers may read the correlation id and the trace context"
     );
 
     let response = preflight(&server, "https://evil.example.com").await;

@@ -78,12 +78,26 @@ impl Process {
     async fn spawn(logging: Logging, args: &[&str], env: &[(&str, &str)]) -> Result<Self, String> {
         let mut command = Command::new(env!("CARGO_BIN_EXE_convq"));
         command.arg("serve");
-        if !args.contains(&"--addr") {
+        // The address comes from the test when it sets it (a flag, CONVQ_ADDR, PORT or a
+        // config file), else a free loopback port.
+        let addr_given = args.iter().any(|arg| ["--addr", "--config"].contains(arg))
+            || env
+                .iter()
+                .any(|(name, _)| ["CONVQ_ADDR", "PORT"].contains(name));
+        if !addr_given {
             command.args(["--addr", "127.0.0.1:0"]);
         }
         command.args(args);
         for name in SCRUBBED {
             command.env_remove(name);
+        }
+        // Every flag of serve reads a CONVQ_* variable, and PORT the address: none leaks in
+        // from the environment the tests run in.
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            if name.starts_with("CONVQ_") || name == "PORT" {
+                command.env_remove(&*name);
+            }
         }
         match logging {
             Logging::Trace => command.env("RUST_LOG", "trace").env("NO_COLOR", "1"),
@@ -109,8 +123,14 @@ impl Process {
                 if let Some(rest) = line.split("listening on ").nth(1)
                     && let Some(tx) = tx.take()
                 {
-                    let addr = rest.split_whitespace().next().unwrap_or_default();
-                    let _ = tx.send(addr.to_owned());
+                    // Text or JSON logs: the URL ends at a space or a quote. Every interface
+                    // (PORT) is reached through loopback.
+                    let addr = rest
+                        .split(|c: char| c.is_whitespace() || c == '"')
+                        .next()
+                        .unwrap_or_default()
+                        .replace("//0.0.0.0:", "//127.0.0.1:");
+                    let _ = tx.send(addr);
                 }
                 sink.lock().unwrap().push(line);
             }
