@@ -35,6 +35,7 @@ mod coalesce;
 mod dataverse;
 mod encoding;
 mod error;
+mod live;
 mod observe;
 #[cfg(feature = "dataverse")]
 mod pacing;
@@ -43,6 +44,7 @@ mod secret;
 pub mod simorg;
 mod store;
 mod timestamp;
+pub mod watch;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -63,6 +65,7 @@ pub use encoding::{CONVERT_UTF16, utf16_encoding};
 pub use error::{BACKEND_ERROR_CODES, BackendError, RecordLocation, STORE_ERROR_CODES, StoreError};
 pub use jiff::tz::TimeZone;
 pub use observe::{Counters, CountersSnapshot, Observer};
+pub use live::LiveStore;
 pub use secret::Secret;
 pub use store::EmbeddedStore;
 pub use timestamp::{InvalidTimestamp, parse_timestamp};

@@ -16,6 +16,8 @@
 //! - Limits per identity: `max_requests` per sliding `window`, `max_concurrent` in flight;
 //!   over either, 429 with `Retry-After` (whole seconds, at least 1) and Dataverse's error code.
 //! - `GET /_simorg/stats`: the counts, as JSON ([`SimStats`]).
+//! - `PUT /_simorg/data`: replaces every record (a body in any store format), so a test or a
+//!   load run can change the org mid-stream ([`SimOrg::replace_store`] in-process).
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -99,7 +101,7 @@ pub struct SimOrg {
 
 #[derive(Debug)]
 struct OrgState {
-    store: EmbeddedStore,
+    store: crate::LiveStore,
     config: SimOrgConfig,
     identities: Mutex<HashMap<String, Usage>>,
     counts: Counts,
@@ -136,7 +138,7 @@ impl SimOrg {
             tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).await?;
         let url = format!("http://{}", listener.local_addr()?);
         let state = Arc::new(OrgState {
-            store,
+            store: crate::LiveStore::new(store),
             config,
             identities: Mutex::default(),
             counts: Counts::default(),
@@ -144,6 +146,7 @@ impl SimOrg {
         let app = Router::new()
             .route(PATH, get(conversations))
             .route("/_simorg/stats", get(stats))
+            .route("/_simorg/data", axum::routing::put(replace_data))
             .with_state(Arc::clone(&state));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
@@ -170,6 +173,11 @@ impl SimOrg {
     #[must_use]
     pub fn stats(&self) -> SimStats {
         self.state.stats()
+    }
+
+    /// Answers from `store` from now on (a change of the org's data, for live lists' tests).
+    pub fn replace_store(&self, store: EmbeddedStore) {
+        self.state.store.replace(store);
     }
 }
 
@@ -231,6 +239,13 @@ impl OrgState {
         if let Some(usage) = identities.get_mut(identity) {
             usage.in_flight = usage.in_flight.saturating_sub(1);
         }
+    }
+}
+
+async fn replace_data(State(state): State<Arc<OrgState>>, body: axum::body::Bytes) -> Response {
+    match state.store.replace_bytes(&body) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => error(StatusCode::BAD_REQUEST, "0x80040203", &e.to_string()),
     }
 }
 
@@ -342,6 +357,7 @@ fn answer(
         input["orderBy"] = Value::Array(keys?);
     }
     let now = state.config.now.unwrap_or_else(SystemTime::now);
+    let store = state.store.current();
     let mut answers = Vec::with_capacity(filter.agents.len());
     for agent in &filter.agents {
         input["agentId"] = json!(agent);
@@ -349,8 +365,7 @@ fn answer(
             .map_err(|e| format!("{e} at {}", e.path()))?
             .ast;
         answers.push(
-            state
-                .store
+            store
                 .query(&query, &crate::RunContext::at(now))
                 .into_iter(),
         );
