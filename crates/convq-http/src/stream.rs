@@ -142,11 +142,17 @@ struct Subscriber {
 }
 
 impl Subscriber {
-    /// Queues `messages`, or drops the subscriber (false) when they do not fit.
-    fn send(&mut self, messages: &[Message], events: &AtomicU64) -> bool {
+    /// Queues `messages`, or drops the subscriber (false) when they do not fit. More changes
+    /// at once than a queue holds go as one `snapshot` (the same id as the last change).
+    fn send(&mut self, messages: &[Message], snapshot: &[Message], events: &AtomicU64) -> bool {
         if self.tx.is_closed() {
             return false;
         }
+        let messages = if messages.len() >= self.tx.max_capacity() && !snapshot.is_empty() {
+            snapshot
+        } else {
+            messages
+        };
         if self.tx.capacity() < messages.len() + 1 {
             let _ = self.tx.try_send(Message::Dropped);
             return false;
@@ -354,17 +360,14 @@ fn attach(
         });
         entry.idle_since = None;
         if entry.feed.is_ready() {
+            let snapshot: Vec<Message> =
+                entry.feed.snapshot().map(Message::Event).into_iter().collect();
             let start = match last_event_id.map(|id| entry.feed.resume(id)) {
                 Some(Resume::Replay(events)) => events.into_iter().map(Message::Event).collect(),
-                _ => entry
-                    .feed
-                    .snapshot()
-                    .map(Message::Event)
-                    .into_iter()
-                    .collect::<Vec<_>>(),
+                _ => snapshot.clone(),
             };
             subscriber.needs_snapshot = false;
-            if !subscriber.send(&start, &hub.events) {
+            if !subscriber.send(&start, &snapshot, &hub.events) {
                 return;
             }
         }
@@ -424,12 +427,12 @@ fn deliver(
     entry.subscribers.retain_mut(|subscriber| {
         if subscriber.needs_snapshot && !snapshot.is_empty() {
             subscriber.needs_snapshot = false;
-            subscriber.send(&snapshot, counter)
+            subscriber.send(&snapshot, &[], counter)
         } else if messages.is_empty() {
             !subscriber.tx.is_closed()
         } else {
             // Changes, or (before the first answer) a failure.
-            subscriber.send(&messages, counter)
+            subscriber.send(&messages, &snapshot, counter)
         }
     });
 }
