@@ -285,6 +285,8 @@ async fn get_by_fields_and_the_subscriber_limit() {
     let live = LiveStore::new(store(&[record(AGENT_A, 1, "a1")]));
     let mut stream = fast_stream();
     stream.max_per_caller = 2;
+    // Heartbeats are the writes that reveal a closed connection.
+    stream.heartbeat = INTERVAL;
     let server = TestServer::start(
         Arc::new(live),
         Options::default(),
