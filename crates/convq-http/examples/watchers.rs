@@ -5,7 +5,8 @@
 //!
 //! Prints one JSON line: subscribers, events by kind, changes made, changes seen (each
 //! `changed` event whose title carries a change time), latency from the change to the event
-//! (p50/p99/max ms), and streams that ended early.
+//! (p50/p99/max ms), and streams that ended early. Changes stop `--drain` seconds (default 10)
+//! before the end.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -173,7 +174,9 @@ async fn main() {
     let mut made = 0u64;
     let mut next = 0usize;
     let mut tick = tokio::time::interval(every);
-    while Instant::now() + every < end {
+    // Changes stop `--drain` seconds before the end, so the last ones can still arrive.
+    let drain = Duration::from_secs_f64(arg("--drain", "10").parse().unwrap());
+    while Instant::now() + every + drain < end {
         tick.tick().await;
         let at = unix_ms();
         for _ in 0..changes {

@@ -478,8 +478,14 @@ async fn poll(state: AppState, key: GroupKey, group: Arc<Group>) {
         };
         // All at once: a coalescing backend turns them into one request per shape.
         let backend: &dyn Backend = state.backend();
+        let started = Instant::now();
         let answers =
             futures_util::future::join_all(work.iter().map(|c| backend.fetch(c, &ctx))).await;
+        tracing::debug!(
+            agents = work.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "live lists polled"
+        );
         let mut group_state = group.state.lock().unwrap_or_else(PoisonError::into_inner);
         let events = &state.inner.stream.events;
         for (compiled, answer) in work.iter().zip(answers) {
