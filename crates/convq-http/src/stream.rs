@@ -423,7 +423,16 @@ fn deliver(
             vec![Message::Failed(body.to_string().into())]
         }
     };
-    let snapshot: Vec<Message> = entry.feed.snapshot().map(Message::Event).into_iter().collect();
+    // The whole list is written only when someone needs it (most polls: nobody).
+    let needed = entry
+        .subscribers
+        .iter()
+        .any(|s| s.needs_snapshot || messages.len() >= s.tx.max_capacity());
+    let snapshot: Vec<Message> = if needed {
+        entry.feed.snapshot().map(Message::Event).into_iter().collect()
+    } else {
+        Vec::new()
+    };
     entry.subscribers.retain_mut(|subscriber| {
         if subscriber.needs_snapshot && !snapshot.is_empty() {
             subscriber.needs_snapshot = false;
