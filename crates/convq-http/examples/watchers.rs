@@ -116,7 +116,7 @@ async fn main() {
                 t.ended += 1;
                 t.first_problem.get_or_insert(text);
             };
-            let response = match client
+            let mut response = match client
                 .post(&url)
                 .header("content-type", "application/json")
                 .body(body)
@@ -128,7 +128,6 @@ async fn main() {
                 Err(e) => return problem(&tally, e.to_string()),
             };
             tally.lock().unwrap().connected += 1;
-            let mut response = response;
             let mut buffer = String::new();
             loop {
                 let chunk = tokio::time::timeout_at(end.into(), response.chunk()).await;
