@@ -27,9 +27,11 @@
 
 mod encoding;
 mod error;
+mod live;
 mod secret;
 mod store;
 mod timestamp;
+pub mod watch;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -40,6 +42,7 @@ use convq_core::{Compiled, Envelope, Options};
 pub use encoding::{CONVERT_UTF16, utf16_encoding};
 pub use error::{BACKEND_ERROR_CODES, BackendError, RecordLocation, STORE_ERROR_CODES, StoreError};
 pub use jiff::tz::TimeZone;
+pub use live::LiveStore;
 pub use secret::Secret;
 pub use store::{EmbeddedStore, LoadWarning};
 pub use timestamp::{InvalidTimestamp, parse_timestamp};

@@ -18,6 +18,8 @@ use crate::flags::options::OptionsArgs;
 use crate::input::{self, InputArgs, NdjsonLines, Source};
 use crate::output;
 
+pub(crate) mod watch;
+
 pub(crate) const EXAMPLES: &str = "\
 Examples:
   convq get examples/waiting.json
@@ -60,6 +62,9 @@ pub(crate) struct GetArgs {
 
     #[command(flatten)]
     page: PageSizeArgs,
+
+    #[command(flatten)]
+    watch: crate::flags::stream::WatchArgs,
 }
 
 /// How long `get` waits for Dataverse unless `--dataverse-timeout` says otherwise.
@@ -86,6 +91,10 @@ pub(crate) fn run(args: &GetArgs) -> anyhow::Result<Outcome> {
         // The full request URL, checked against Dataverse's 32,768 characters as
         // `query --base-url` checks it: a longer one is an input error, not a failed request.
         options = options.with_base_url(url.as_str());
+    }
+    if args.watch.watch {
+        drop(reader);
+        return watch::run(args, backend, &options, ctx);
     }
     // Workers run the lines (--ndjson) while this thread reads the input: a read waiting on a
     // pipe never holds up the lines in flight.

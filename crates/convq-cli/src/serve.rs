@@ -45,6 +45,9 @@ pub(crate) struct ServeArgs {
 
     #[command(flatten)]
     access: AccessArgs,
+
+    #[command(flatten)]
+    stream: crate::flags::stream::StreamArgs,
 }
 
 /// Starts the service and blocks until SIGINT/SIGTERM, after the requests in flight finished.
@@ -120,10 +123,22 @@ fn build(args: &ServeArgs) -> anyhow::Result<AppState> {
             connect.observer = Some(state.upstream_observer());
             Arc::new(convq_dataverse::connect(url, auth, &connect).map_err(backend_error)?)
         }
-        (None, Some(path)) => Arc::new(
-            EmbeddedStore::from_path(path)
-                .map_err(|error| backend_error(convq_backend::BackendError::from(error)))?,
-        ),
+        (None, Some(path)) => {
+            let store = EmbeddedStore::from_path(path)
+                .map_err(|error| backend_error(convq_backend::BackendError::from(error)))?;
+            // Read again when the file changes, so live lists see the change.
+            let live = convq_backend::LiveStore::new(store);
+            let mut reload = crate::get::watch::Reload::new(path.clone());
+            let (watched, period) = (live.clone(), args.stream.stream_interval);
+            tokio::spawn(async move {
+                let mut ticks = tokio::time::interval(period);
+                loop {
+                    ticks.tick().await;
+                    reload.check(&watched);
+                }
+            });
+            Arc::new(live)
+        }
         (None, None) => Arc::new(EmbeddedStore::sample()),
     };
     let mut cors_origins = Vec::with_capacity(args.service.cors_origins.len());
@@ -153,7 +168,8 @@ fn build(args: &ServeArgs) -> anyhow::Result<AppState> {
                 .with_max_connections(service.max_connections as usize)
                 .with_shutdown_grace(service.shutdown_grace),
         )
-        .with_run_defaults(run_defaults);
+        .with_run_defaults(run_defaults)
+        .with_stream(args.stream.config());
     config.cors_origins = cors_origins;
     config.allowed_hosts.clone_from(&service.allowed_hosts);
     config.fixed_now = args.data.now;

@@ -754,6 +754,7 @@ pub(crate) async fn authenticate(
         request.extensions_mut().insert(PassthroughBearer(token));
     }
     let caller = Caller(caller.unwrap_or_else(|| "anonymous".to_owned()));
+    request.extensions_mut().insert(caller.clone());
     let mut response = next.run(request).await;
     response.extensions_mut().insert(caller);
     response

@@ -38,6 +38,8 @@ pub enum HttpCode {
     Forbidden,
     /// The request took longer than the server's request timeout.
     RequestTimeout,
+    /// /getConversations/stream has as many subscribers as it takes, from this caller or in total.
+    TooManySubscribers,
     /// A bug in the server; the log line with the same correlation id has the details.
     InternalError,
 }
@@ -60,6 +62,7 @@ convq_core::error_codes! {
         Self::Unauthorized => ("unauthorized", 401, "No credential, or one the service does not accept (API key, Entra ID token, or the pass-through bearer token); WWW-Authenticate says which."),
         Self::Forbidden => ("forbidden", 403, "A valid Entra ID token without a required app role or scope, or (with --entra-own-agent) asking for another agent than its own."),
         Self::RequestTimeout => ("request_timeout", 504, "The request took longer than the server's request timeout."),
+        Self::TooManySubscribers => ("too_many_subscribers", 429, "/getConversations/stream has as many live-list subscribers as it takes, from this caller or in total."),
         Self::InternalError => ("internal_error", 500, "A bug in the server; the log line with the same correlation id has the details."),
     }
 }

@@ -266,9 +266,9 @@ async fn check_own_agent(
 /// `/query`: the query parameters, the body as UTF-8 JSON text, and the request's extensions
 /// that its run context needs.
 pub(crate) struct Posted {
-    params: Params,
-    text: String,
-    extensions: axum::http::Extensions,
+    pub(crate) params: Params,
+    pub(crate) text: String,
+    pub(crate) extensions: axum::http::Extensions,
 }
 
 impl FromRequest<AppState> for Posted {
@@ -293,7 +293,7 @@ impl Posted {
     /// own, or the clock), the time zone and formatted values the query parameters or the
     /// defaults ask for, with `--auth passthrough` the caller's own token, and the request's
     /// deadline so a Dataverse call gives up in time to answer dataverse_timeout.
-    fn run_context(&self, state: &AppState) -> RunContext {
+    pub(crate) fn run_context(&self, state: &AppState) -> RunContext {
         let defaults = state.run_defaults();
         let time_zone = self
             .params
@@ -530,9 +530,9 @@ fn is_length_limit(error: &axum::Error) -> bool {
 
 /// The query parameters of `/getConversations` and `/query`.
 #[derive(Debug, Default)]
-struct Params {
+pub(crate) struct Params {
     /// `strict=true`: reject unknown columns.
-    strict: bool,
+    pub(crate) strict: bool,
     /// `timeZone=Europe/Paris`: the IANA time zone of `createdBeforeDays`' day boundaries.
     time_zone: Option<convq_backend::TimeZone>,
     /// `formattedValues=true`: answer the formatted values too.
@@ -552,7 +552,7 @@ fn boolean(name: &str, value: &str) -> Result<bool, ApiError> {
 
 /// `?strict=true` rejects unknown columns, `timeZone` and `formattedValues` set how the query
 /// runs; `correlationId` is read by the middleware.
-fn params(query: Option<&str>) -> Result<Params, ApiError> {
+pub(crate) fn params(query: Option<&str>) -> Result<Params, ApiError> {
     let mut params = Params::default();
     for (key, value) in query
         .into_iter()

@@ -7,6 +7,7 @@
 //! | route | answers |
 //! |---|---|
 //! | `POST /getConversations` | the envelope: 200, 400 (input), 429/503 with `Retry-After` (Dataverse throttled/unavailable), 502/504 (backend), 413, 415 |
+//! | `GET\|POST /getConversations/stream` | Server-Sent Events: the list, then its changes (`stream`) |
 //! | `POST /getConversations/batch` | `{"inputs":[...]}` → `{"results":[envelope, ...]}`, in order |
 //! | `POST /query` | the [`convq_core::Compiled`] query, or 400 with the envelope |
 //! | `GET /healthz` | 200 while the process serves |
@@ -33,6 +34,7 @@ mod metrics;
 mod middleware;
 mod openapi;
 mod server;
+mod stream;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -52,6 +54,7 @@ pub use server::{
     ConnectionLimits, LISTENING_TARGET, SERVE_ERROR_CODES, ServeError, Server, run, serve,
     shutdown_signal,
 };
+pub use stream::StreamConfig;
 
 /// The header (and, as `correlationId`, the query parameter) that carries the correlation id.
 pub const CORRELATION_HEADER: &str = "x-correlation-id";
@@ -108,6 +111,8 @@ pub struct ServerConfig {
     pub metrics_addr: Option<SocketAddr>,
     /// What a `/getConversations` request runs with unless its query parameters say otherwise.
     pub run_defaults: RunDefaults,
+    /// Live lists (`/getConversations/stream`): interval, heartbeat, subscriber limits.
+    pub stream: StreamConfig,
 }
 
 impl Default for ServerConfig {
@@ -121,6 +126,7 @@ impl Default for ServerConfig {
             fixed_now: None,
             metrics_addr: None,
             run_defaults: RunDefaults::default(),
+            stream: StreamConfig::default(),
         }
     }
 }
@@ -175,6 +181,13 @@ impl ServerConfig {
         self
     }
 
+    /// Sets the live lists' settings.
+    #[must_use]
+    pub fn with_stream(mut self, stream: StreamConfig) -> Self {
+        self.stream = stream;
+        self
+    }
+
     /// Sets the run defaults.
     #[must_use]
     pub fn with_run_defaults(mut self, run_defaults: RunDefaults) -> Self {
@@ -202,6 +215,8 @@ struct Inner {
     access: AccessPolicy,
     metrics: Arc<metrics::Metrics>,
     openapi: Vec<u8>,
+    /// Live lists' subscribers and poll tasks.
+    stream: Arc<stream::Hub>,
 }
 
 /// What a `/getConversations` request runs with unless its query parameters say otherwise
@@ -290,6 +305,7 @@ impl StateBuilder {
                 access,
                 metrics,
                 openapi,
+                stream: Arc::default(),
             }),
         }
     }
@@ -415,6 +431,11 @@ pub fn router(state: AppState) -> Router {
         // The routes above (the work) share the concurrency limit; the routes below answer even
         // when every slot is busy, so probes keep working under load.
         .route_layer(middleware::work_limit(&state))
+        // Streams last; they take no work slot (they would hold it for hours).
+        .route(
+            "/getConversations/stream",
+            get(stream::subscribe_get).post(stream::subscribe_post),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             access::authenticate,

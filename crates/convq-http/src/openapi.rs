@@ -289,8 +289,60 @@ pub fn document() -> Value {
         ),
     );
 
+    // Live lists: the events are described in docs/live-lists.md.
+    let events = correlated(
+        "Server-Sent Events (`text/event-stream`): `snapshot` `{agentId, values}` first, then \
+         `added` / `changed` `{agentId, id, position, record}` and `removed` `{agentId, id}` \
+         with ids (`Last-Event-ID` resumes), `failed` `{agentId, error}` when the backend \
+         failed an interval, `dropped` last for a client that read too slowly; heartbeat \
+         comments."
+            .to_owned(),
+        json!({ "text/event-stream": { "schema": { "type": "string" } } }),
+    );
+    let mut stream_post = input_operation(
+        "Subscribe to a live list",
+        "The input's list, then its changes, as Server-Sent Events. The backend is polled \
+         once per interval per identity and query shape, for every subscriber together.",
+        "getConversationsStream",
+        events.clone(),
+    );
+    let too_many = (429, "Too many subscribers, from this caller or in total.");
+    add_failures(
+        stream_post["responses"]
+            .as_object_mut()
+            .expect("responses is an object"),
+        &[too_many],
+    );
+    let mut stream_get = stream_post.clone();
+    stream_get["operationId"] = json!("getConversationsStreamGet");
+    stream_get["description"] = json!(
+        "As the POST, for EventSource: the input as `input=<JSON>` or as its fields \
+         (`agentId`, `status` comma-separated, `createdBeforeDays`, `top`, `attributes` \
+         comma-separated)."
+    );
+    if let Some(get) = stream_get.as_object_mut() {
+        get.remove("requestBody");
+    }
+    for name in [
+        "input",
+        "agentId",
+        "status",
+        "createdBeforeDays",
+        "top",
+        "attributes",
+    ] {
+        stream_get["parameters"]
+            .as_array_mut()
+            .expect("parameters is an array")
+            .push(json!({
+                "name": name, "in": "query", "required": false,
+                "schema": { "type": "string" },
+            }));
+    }
+
     let paths = json!({
         "/getConversations": { "post": get_conversations },
+        "/getConversations/stream": { "get": stream_get, "post": stream_post },
         "/getConversations/batch": { "post": batch },
         "/query": { "post": query },
         "/healthz": simple_get("Liveness", "healthz", one("200", correlated("The process serves requests.".to_owned(), json_content(&health)))),

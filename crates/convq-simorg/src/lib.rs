@@ -23,6 +23,8 @@
 //!   `Retry-After` (whole seconds, at least 1) and that error code. A request's execution time
 //!   is `latency` plus `execution_per_agent` for each agent its filter names (what it sleeps).
 //! - `GET /_simorg/stats`: the counts, as JSON ([`SimStats`]).
+//! - `PUT /_simorg/data`: replaces every record (a body in any store format), so a test or a
+//!   load run can change the org mid-stream ([`SimOrg::replace_store`] in-process).
 //!
 //! Or, for tests of the client's edges, a scripted organization ([`SimOrg::scripted`]): each
 //! request gets the [`Reply`] a test's script gives it (a 429 with `Retry-After`, a 401, a 5xx,
@@ -50,7 +52,7 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use convq_backend::{EmbeddedStore, RunContext};
+use convq_backend::{EmbeddedStore, LiveStore, RunContext};
 
 /// The entity set path convq queries.
 const PATH: &str = "/api/data/v9.2/msdyn_ocliveworkitems";
@@ -129,12 +131,14 @@ pub struct SimOrg {
     counts: Arc<Counts>,
     /// The requests received, when scripted.
     seen: Arc<Mutex<Vec<Seen>>>,
+    /// The records, replaceable (not when scripted).
+    data: Option<LiveStore>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 #[derive(Debug)]
 struct OrgState {
-    store: EmbeddedStore,
+    store: LiveStore,
     config: SimOrgConfig,
     identities: Mutex<HashMap<String, Usage>>,
     counts: Arc<Counts>,
@@ -185,7 +189,7 @@ impl SimOrg {
         let url = format!("http://{}", listener.local_addr()?);
         let counts = Arc::new(Counts::default());
         let state = Arc::new(OrgState {
-            store,
+            store: LiveStore::new(store),
             config,
             identities: Mutex::default(),
             counts: Arc::clone(&counts),
@@ -193,8 +197,11 @@ impl SimOrg {
         let app = Router::new()
             .route(PATH, get(conversations))
             .route("/_simorg/stats", get(stats))
-            .with_state(state);
-        Ok(Self::serve(listener, app, url, counts, Arc::default()))
+            .route("/_simorg/data", axum::routing::put(replace_data))
+            .with_state(Arc::clone(&state));
+        let mut org = Self::serve(listener, app, url, counts, Arc::default());
+        org.data = Some(state.store.clone());
+        Ok(org)
     }
 
     /// Starts on a free port of 127.0.0.1, answering every request (any method and path) with
@@ -238,6 +245,7 @@ impl SimOrg {
             url,
             counts,
             seen,
+            data: None,
             stop: Some(stop),
         }
     }
@@ -274,6 +282,14 @@ impl SimOrg {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         true
+    }
+
+    /// Answers from `store` from now on (a change of the org's data, for live lists' tests). A
+    /// scripted organization has no data: there it does nothing.
+    pub fn replace_store(&self, store: EmbeddedStore) {
+        if let Some(data) = &self.data {
+            data.replace(store);
+        }
     }
 }
 
@@ -370,6 +386,13 @@ impl OrgState {
             usage.executions.push_back((Instant::now(), execution));
             usage.execution += execution;
         }
+    }
+}
+
+async fn replace_data(State(state): State<Arc<OrgState>>, body: axum::body::Bytes) -> Response {
+    match state.store.replace_bytes(&body) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => error(StatusCode::BAD_REQUEST, "0x80040203", &e.to_string()),
     }
 }
 
@@ -530,13 +553,14 @@ fn answer(
         }
         _ => None,
     };
+    let store = state.store.current();
     let mut answers = Vec::with_capacity(filter.agents.len());
     for agent in &filter.agents {
         input["agentId"] = json!(agent);
         let query: Query = convq_core::compile(&input.to_string(), &Options::default())
             .map_err(|e| format!("{e} at {}", e.path()))?
             .ast;
-        let mut rows = state.store.query(&query, &RunContext::at(now));
+        let mut rows = store.query(&query, &RunContext::at(now));
         if let Some(seed) = ties {
             shuffle_ties(&mut rows, &keys, seed);
         }

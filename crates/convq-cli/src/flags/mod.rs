@@ -10,6 +10,7 @@ pub(crate) mod data;
 pub(crate) mod dataverse;
 pub(crate) mod options;
 pub(crate) mod service;
+pub(crate) mod stream;
 
 /// An RFC 3339 instant (`--now`).
 pub(crate) fn parse_time(text: &str) -> Result<SystemTime, String> {

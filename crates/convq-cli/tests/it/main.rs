@@ -12,6 +12,7 @@ mod help;
 mod ndjson;
 mod options;
 mod serve;
+mod watch;
 
 /// The golden case of the issue: the options string for `examples/waiting.json`.
 const GOLDEN_OPTIONS: &str = "?$select=msdyn_ocliveworkitemid,_msdyn_liveworkstreamid_value,_msdyn_lastsessionid_value,statuscode,createdon,msdyn_title,msdyn_channel&$filter=_msdyn_activeagentid_value eq 2b330c52-6844-4d36-8e05-03c78c9681dc and statuscode eq 3&$orderby=createdon desc,activityid asc";

@@ -15,6 +15,7 @@
 //! - `parity`: `/query` answers exactly what `convq_core::compile` returns, for every fixture.
 //! - `scale`: `/getConversations/batch` (each input alone, in order).
 //! - `shutdown`: graceful stop in-process, and work that outlasts the grace period.
+//! - `stream`: live lists (`/getConversations/stream`): changes, resumes, slow consumers.
 //!
 //! The backends are the real ones: the embedded sample store, and the Dataverse client talking
 //! to the simulated organization (`convq-simorg`) on 127.0.0.1, scripted by `peer` (slow or
@@ -32,6 +33,7 @@ mod peer;
 mod routes;
 mod scale;
 mod shutdown;
+mod stream;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

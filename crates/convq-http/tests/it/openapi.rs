@@ -13,6 +13,8 @@ use crate::{TestServer, WAITING, client};
 const ROUTES: &[(&str, &str)] = &[
     ("/getConversations", "post"),
     ("/getConversations/batch", "post"),
+    ("/getConversations/stream", "get"),
+    ("/getConversations/stream", "post"),
     ("/query", "post"),
     ("/healthz", "get"),
     ("/readyz", "get"),

@@ -1,0 +1,91 @@
+//! [`LiveStore`]: an embedded store whose records can be replaced while it serves, so live
+//! lists (`/getConversations/stream`, `convq get --watch`) can be tested offline: a `--data`
+//! file reloaded when it changes, or a test that swaps the records mid-stream.
+
+use std::path::Path;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::SystemTime;
+
+use convq_core::Compiled;
+use serde_json::Value;
+
+use crate::{Backend, BackendError, BoxFuture, EmbeddedStore, RunContext, StoreError};
+
+/// An [`EmbeddedStore`] that can be replaced as a whole. Queries running during a
+/// replacement answer from the store they started with. Clones share the store.
+#[derive(Debug, Clone)]
+pub struct LiveStore {
+    current: Arc<RwLock<Arc<EmbeddedStore>>>,
+}
+
+impl LiveStore {
+    /// Serves `store` until it is replaced.
+    #[must_use]
+    pub fn new(store: EmbeddedStore) -> Self {
+        Self {
+            current: Arc::new(RwLock::new(Arc::new(store))),
+        }
+    }
+
+    /// The store queries answer from now.
+    #[must_use]
+    pub fn current(&self) -> Arc<EmbeddedStore> {
+        Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Answers from `store` from now on.
+    pub fn replace(&self, store: EmbeddedStore) {
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(store);
+    }
+
+    /// Loads `bytes` (any store format) and answers from them; on error the store is kept.
+    ///
+    /// # Errors
+    /// As [`EmbeddedStore::from_bytes`].
+    pub fn replace_bytes(&self, bytes: &[u8]) -> Result<(), StoreError> {
+        self.replace(EmbeddedStore::from_bytes(bytes)?);
+        Ok(())
+    }
+
+    /// Reloads the file at `path`; on error the store is kept.
+    ///
+    /// # Errors
+    /// As [`EmbeddedStore::from_path`].
+    pub fn reload(&self, path: &Path) -> Result<(), StoreError> {
+        self.replace(EmbeddedStore::from_path(path)?);
+        Ok(())
+    }
+}
+
+impl Backend for LiveStore {
+    fn fetch<'a>(
+        &'a self,
+        compiled: &'a Compiled,
+        ctx: &'a RunContext,
+    ) -> BoxFuture<'a, Result<Vec<Value>, BackendError>> {
+        let values = self.current().query(&compiled.ast, ctx);
+        Box::pin(std::future::ready(Ok(values)))
+    }
+
+    fn fetch_json<'a>(
+        &'a self,
+        compiled: &'a Compiled,
+        ctx: &'a RunContext,
+        out: &'a mut Vec<u8>,
+    ) -> BoxFuture<'a, Result<usize, BackendError>> {
+        let count = self.current().query_json(&compiled.ast, ctx, out);
+        Box::pin(std::future::ready(Ok(count)))
+    }
+
+    fn warnings(&self, compiled: &Compiled) -> Vec<convq_core::Warning> {
+        self.current().warnings(compiled)
+    }
+
+    fn reference_now(&self) -> Option<SystemTime> {
+        self.current().reference_now()
+    }
+
+    fn describe(&self) -> String {
+        format!("{} (replaceable)", self.current().describe())
+    }
+}
