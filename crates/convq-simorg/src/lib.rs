@@ -27,8 +27,11 @@
 //! Or, for tests of the client's edges, a scripted organization ([`SimOrg::scripted`]): each
 //! request gets the [`Reply`] a test's script gives it (a 429 with `Retry-After`, a 401, a 5xx,
 //! a slow, malformed or huge answer), and every request is recorded ([`SimOrg::requests`]).
+//!
+//! [`testkit`]: what the service tests of convq-http and convq-cli share.
 
 mod script;
+pub mod testkit;
 
 pub use script::{Call, Reply, Seen};
 
