@@ -169,14 +169,12 @@ async fn app_roles_or_delegated_scopes_grant_access() {
     }
 }
 
+/// A claim's values, each with the status a call with it gets.
+type Statuses<'a> = &'a [(&'a str, u16)];
+
 /// Starts `convq serve` granting the app role `Conversations.Read`, with `flags`, and checks the
 /// status of a call with a token whose `claim` is each value of `cases` (value, status).
-async fn assert_claim_statuses(
-    signer: &Signer,
-    flags: &[&str],
-    claim: &str,
-    cases: &[(&str, u16)],
-) {
+async fn assert_claim_statuses(signer: &Signer, flags: &[&str], claim: &str, cases: Statuses<'_>) {
     let mut args = vec!["--entra-roles", "Conversations.Read"];
     args.extend(flags);
     let process = entra_service(signer, &args).await;
@@ -198,7 +196,7 @@ async fn both_audience_forms_are_accepted() {
     let custom = "https://contoso.example/convq";
     let both = format!("{custom},{CLIENT}");
     let signer = Signer::generate("key-1");
-    let cases: [(&str, &[(&str, u16)]); 2] = [
+    let cases: [(&str, Statuses<'_>); 2] = [
         // The default App ID URI: its client id is accepted too.
         (
             &app_id_uri,
@@ -234,7 +232,7 @@ async fn sovereign_clouds_have_their_own_issuers() {
     let china_v1 = format!("https://sts.chinacloudapi.cn/{TENANT}/");
     let other = format!("https://sts.contoso.example/{TENANT}/");
     // (flag, its value, the token's issuer and the status it gets)
-    let cases: [(&str, &str, &[(&str, u16)]); 3] = [
+    let cases: [(&str, &str, Statuses<'_>); 3] = [
         (
             "--entra-authority",
             "https://login.microsoftonline.us",
