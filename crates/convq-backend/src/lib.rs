@@ -221,12 +221,7 @@ pub trait Backend: Send + Sync {
     ) -> BoxFuture<'a, Result<usize, BackendError>> {
         Box::pin(async move {
             let values = self.fetch(compiled, ctx).await?;
-            for (index, value) in values.iter().enumerate() {
-                if index > 0 {
-                    out.push(b',');
-                }
-                append_json(out, value);
-            }
+            append_json_list(out, &values);
             Ok(values.len())
         })
     }
@@ -491,6 +486,17 @@ static SUCCESS_FRAME: std::sync::LazyLock<(Vec<u8>, Vec<u8>)> = std::sync::LazyL
 /// finite numbers). `serde_json::Value`'s own `Display` relies on the same fact.
 fn append_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
     serde_json::to_writer(out, value).expect("serializing JSON values into a Vec cannot fail");
+}
+
+/// Appends `records` to `out` comma-separated (`{...},{...}`, no brackets), as
+/// [`Backend::fetch_json`] writes them; for backends that hold their records as values.
+pub fn append_json_list(out: &mut Vec<u8>, records: &[serde_json::Value]) {
+    for (index, record) in records.iter().enumerate() {
+        if index > 0 {
+            out.push(b',');
+        }
+        append_json(out, record);
+    }
 }
 
 /// What a run fetched: the records as values, or (when they went into a JSON body) nothing

@@ -150,10 +150,10 @@ fn build(args: &ServeArgs) -> anyhow::Result<AppState> {
         cors_origins.push(value);
     }
     let service = &args.service;
-    let mut run_defaults = RunDefaults::default().with_formatted_values(args.data.formatted_values);
-    if let Some(zone) = &args.data.time_zone {
-        run_defaults = run_defaults.with_time_zone(zone.clone());
-    }
+    let run_defaults = RunDefaults {
+        time_zone: args.data.time_zone.clone(),
+        formatted_values: args.data.formatted_values,
+    };
     let mut limits = Limits::default();
     limits.body_limit = service.body_limit;
     limits.request_timeout = service.request_timeout;

@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use convq_backend::{Backend, BackendError, BoxFuture, RunContext};
+use convq_backend::{Backend, BackendError, BoxFuture, RunContext, append_json_list};
 
 use crate::cache::{Cache, Key};
 use crate::dataverse::DataverseClient;
@@ -455,18 +455,6 @@ impl Backend for Shared {
         })
     }
 
-    fn fetch_json<'a>(
-        &'a self,
-        compiled: &'a Compiled,
-        ctx: &'a RunContext,
-        out: &'a mut Vec<u8>,
-    ) -> BoxFuture<'a, Result<usize, BackendError>> {
-        Box::pin(async move {
-            let (count, _) = self.fetch_json_aged(compiled, ctx, out).await?;
-            Ok(count)
-        })
-    }
-
     fn fetch_json_aged<'a>(
         &'a self,
         compiled: &'a Compiled,
@@ -475,13 +463,7 @@ impl Backend for Shared {
     ) -> BoxFuture<'a, Result<(usize, Duration), BackendError>> {
         Box::pin(async move {
             let (rows, age) = self.rows(compiled, ctx).await?;
-            for (index, row) in rows.iter().enumerate() {
-                if index > 0 {
-                    out.push(b',');
-                }
-                serde_json::to_writer(&mut *out, row)
-                    .expect("serializing JSON values into a Vec cannot fail");
-            }
+            append_json_list(out, &rows);
             Ok((rows.len(), age))
         })
     }

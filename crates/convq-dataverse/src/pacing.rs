@@ -280,32 +280,38 @@ mod tests {
     use super::*;
     use crate::observe::Counters;
 
+    /// `gate` told by a 429 to wait `seconds` (`Retry-After`).
+    fn throttled(gate: &Gate, seconds: u64, counters: &Counters) {
+        let wait = Duration::from_secs(seconds);
+        gate.pause(wait, 429, Some(wait), counters);
+    }
+
+    /// A slot of `gate` for a call whose deadline is `seconds` after `started`.
+    async fn acquire_by<'g>(
+        gate: &'g Gate,
+        started: Instant,
+        seconds: u64,
+        counters: &Counters,
+    ) -> Result<Permit<'g>, BackendError> {
+        gate.acquire(started + Duration::from_secs(seconds), 0, counters)
+            .await
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_pause_holds_every_request_and_a_deadline_past_it_fails() {
         let pacing = Pacing::new(2);
         let gate = pacing.gate("held");
         let counters = Counters::default();
-        gate.pause(
-            Duration::from_secs(5),
-            429,
-            Some(Duration::from_secs(5)),
-            &counters,
-        );
+        throttled(&gate, 5, &counters);
         let started = Instant::now();
-        let error = gate
-            .acquire(started + Duration::from_secs(1), 0, &counters)
-            .await
-            .unwrap_err();
+        let error = acquire_by(&gate, started, 1, &counters).await.unwrap_err();
         assert_eq!(error.code(), "dataverse_throttled");
         assert_eq!(
             started.elapsed(),
             Duration::ZERO,
             "fails at once, not at the deadline"
         );
-        let permit = gate
-            .acquire(started + Duration::from_secs(10), 0, &counters)
-            .await
-            .unwrap();
+        let permit = acquire_by(&gate, started, 10, &counters).await.unwrap();
         assert_eq!(started.elapsed(), Duration::from_secs(5));
         drop(permit);
         // Another identity was never paused.
@@ -345,15 +351,9 @@ mod tests {
         let gate = pacing.gate("held");
         let counters = Counters::default();
         let started = Instant::now();
-        gate.pause(
-            Duration::from_secs(300),
-            429,
-            Some(Duration::from_secs(300)),
-            &counters,
-        );
+        throttled(&gate, 300, &counters);
         // A call whose deadline ends sooner fails at once, told how long is left.
-        let error = gate
-            .acquire(started + Duration::from_secs(299), 0, &counters)
+        let error = acquire_by(&gate, started, 299, &counters)
             .await
             .unwrap_err();
         assert_eq!(error.code(), "dataverse_throttled");
@@ -362,10 +362,7 @@ mod tests {
             "{error:?}"
         );
         tokio::time::sleep(Duration::from_secs(100)).await;
-        let permit = gate
-            .acquire(started + Duration::from_secs(600), 0, &counters)
-            .await
-            .unwrap();
+        let permit = acquire_by(&gate, started, 600, &counters).await.unwrap();
         assert_eq!(started.elapsed(), Duration::from_secs(300));
         drop(permit);
     }

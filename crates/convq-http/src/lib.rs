@@ -222,28 +222,11 @@ struct Inner {
 /// What a `/getConversations` request runs with unless its query parameters say otherwise
 /// (`timeZone`, `formattedValues`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct RunDefaults {
     /// The time zone of `createdBeforeDays`' day boundaries (UTC by default).
     pub time_zone: Option<convq_backend::TimeZone>,
     /// Whether to answer formatted values.
     pub formatted_values: bool,
-}
-
-impl RunDefaults {
-    /// Sets the time zone.
-    #[must_use]
-    pub fn with_time_zone(mut self, time_zone: convq_backend::TimeZone) -> Self {
-        self.time_zone = Some(time_zone);
-        self
-    }
-
-    /// Sets whether to answer formatted values.
-    #[must_use]
-    pub fn with_formatted_values(mut self, formatted_values: bool) -> Self {
-        self.formatted_values = formatted_values;
-        self
-    }
 }
 
 /// Builds an [`AppState`]: the options first, then the configuration and the access policy, and

@@ -29,8 +29,11 @@
 //! Or, for tests of the client's edges, a scripted organization ([`SimOrg::scripted`]): each
 //! request gets the [`Reply`] a test's script gives it (a 429 with `Retry-After`, a 401, a 5xx,
 //! a slow, malformed or huge answer), and every request is recorded ([`SimOrg::requests`]).
+//!
+//! [`testkit`]: what the service tests of convq-http and convq-cli share.
 
 mod script;
+pub mod testkit;
 
 pub use script::{Call, Reply, Seen};
 
@@ -45,7 +48,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use convq_core::{Options, Query};
+use convq_core::{DaysReading, Options, Query};
 use reqwest::Url;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -660,14 +663,15 @@ struct Filter {
     days: Option<u32>,
 }
 
-/// Reads the `$filter` convq renders.
+/// Reads the `$filter` convq renders: one agent or an `or` of agents (a coalesced request), then
+/// the status and created terms of a one-agent query, read back as convq-core reads an options
+/// string ([`convq_core::read_options_string`]).
 fn parse_filter(text: &str) -> Result<Filter, String> {
     const AGENT: &str = "_msdyn_activeagentid_value eq ";
-    const IN: &str = "Microsoft.Dynamics.CRM.In(PropertyName='statuscode',PropertyValues=[";
-    const DAYS: &str = "Microsoft.Dynamics.CRM.LastXDays(PropertyName='createdon',PropertyValue=";
     let bad = || format!("unsupported $filter: {text}");
-    let mut parts = text.split(" and ");
-    let agents = parts.next().ok_or_else(bad)?;
+    let (agents, terms) = text
+        .split_once(" and ")
+        .map_or((text, None), |(agents, terms)| (agents, Some(terms)));
     let agents = agents
         .strip_prefix('(')
         .and_then(|a| a.strip_suffix(')'))
@@ -677,24 +681,22 @@ fn parse_filter(text: &str) -> Result<Filter, String> {
         let id = agent.strip_prefix(AGENT).ok_or_else(bad)?;
         filter.agents.push(Uuid::parse_str(id).map_err(|_| bad())?);
     }
-    for part in parts {
-        if let Some(days) = part.strip_prefix(DAYS).and_then(|d| d.strip_suffix(')')) {
-            filter.days = Some(days.parse().map_err(|_| bad())?);
-        } else if let Some(list) = part.strip_prefix(IN).and_then(|d| d.strip_suffix("])")) {
-            for value in list.split(',') {
-                let value = value.trim_matches('\'');
-                filter.status.push(value.parse().map_err(|_| bad())?);
-            }
-        } else {
-            let statuses = part
-                .strip_prefix('(')
-                .and_then(|p| p.strip_suffix(')'))
-                .unwrap_or(part);
-            for status in statuses.split(" or ") {
-                let value = status.strip_prefix("statuscode eq ").ok_or_else(bad)?;
-                filter.status.push(value.parse().map_err(|_| bad())?);
-            }
+    if let Some(terms) = terms {
+        let one_agent = format!("$filter={AGENT}{} and {terms}", filter.agents[0]);
+        let read = convq_core::read_options_string(&one_agent, &[])
+            .map_err(|error| format!("{}: {error}", bad()))?;
+        // The organization counts days as LastXDays does; convq renders nothing else for it.
+        if read.reading == Some(DaysReading::OlderThanXDays) {
+            return Err(bad());
         }
+        if let Some(status) = read.input.get("status") {
+            filter.status = serde_json::from_value(status.clone()).map_err(|_| bad())?;
+        }
+        filter.days = read
+            .input
+            .get("createdBeforeDays")
+            .and_then(Value::as_u64)
+            .and_then(|days| u32::try_from(days).ok());
     }
     Ok(filter)
 }
@@ -773,5 +775,13 @@ mod tests {
         .unwrap();
         assert_eq!((f.agents.len(), f.status.as_slice()), (1, &[1, 4][..]));
         assert!(parse_filter("statuscode eq 3").is_err());
+        // A term convq does not render, and the days reading the organization does not count.
+        for term in [
+            "contains(msdyn_title,'x')",
+            "Microsoft.Dynamics.CRM.OlderThanXDays(PropertyName='createdon',PropertyValue=7)",
+        ] {
+            let error = parse_filter(&format!("_msdyn_activeagentid_value eq {a} and {term}"));
+            assert!(error.unwrap_err().starts_with("unsupported $filter: "));
+        }
     }
 }

@@ -98,61 +98,9 @@ pub(crate) struct AccessArgs {
     #[arg(long, value_name = "TENANT-ID", requires = "entra_audience")]
     pub(crate) entra_tenant: Option<String>,
 
-    /// The audience tokens must carry: this API's client id and/or App ID URI (comma-separated
-    /// or repeated; the other form of an api://<client id> URI is accepted too).
-    #[arg(
-        long,
-        value_name = "AUDIENCE,...",
-        value_delimiter = ',',
-        requires = "entra_tenant"
-    )]
-    pub(crate) entra_audience: Vec<String>,
-
-    /// App roles (the token's `roles`, app-only callers) of which one grants access
-    /// (comma-separated).
-    #[arg(
-        long,
-        value_name = "ROLE,...",
-        value_delimiter = ',',
-        requires = "entra_tenant"
-    )]
-    pub(crate) entra_roles: Vec<String>,
-
-    /// Delegated scopes (the token's `scp`, apps calling for a signed-in user) of which one
-    /// grants access (comma-separated).
-    #[arg(
-        long,
-        value_name = "SCOPE,...",
-        value_delimiter = ',',
-        requires = "entra_tenant"
-    )]
-    pub(crate) entra_scopes: Vec<String>,
-
-    /// Accept any valid token of the tenant for the audience, without a role or scope: any app
-    /// registration of the tenant can get one, so this opens the service to all of them.
-    #[arg(long, requires = "entra_tenant")]
-    pub(crate) entra_any_app_of_tenant: bool,
-
-    /// The Entra ID authority of the tenant's cloud: its issuers and signing keys. For US
-    /// Government https://login.microsoftonline.us, for China
-    /// https://login.partner.microsoftonline.cn.
-    #[arg(
-        long,
-        value_name = "URL",
-        default_value = convq_http::PUBLIC_AUTHORITY,
-        requires = "entra_tenant"
-    )]
-    pub(crate) entra_authority: String,
-
-    /// Accept exactly these token issuers (`iss`) instead of the authority's v2 and v1 forms
-    /// (repeat for several).
-    #[arg(long, value_name = "URL", requires = "entra_tenant")]
-    pub(crate) entra_issuer: Vec<String>,
-
-    /// Where the token signing keys come from (JWKS); the authority's keys for the tenant by
-    /// default.
-    #[arg(long, value_name = "URL", requires = "entra_tenant")]
-    pub(crate) jwks_url: Option<String>,
+    // What the tenant's tokens must carry (each flag needs --entra-tenant).
+    #[command(flatten)]
+    pub(crate) entra: EntraArgs,
 
     /// A caller with an Entra ID token may only ask for their own agentId: the Dataverse user
     /// whose Entra object id is the token's `oid` (looked up once per 5 minutes per caller), as
@@ -164,6 +112,49 @@ pub(crate) struct AccessArgs {
     /// or --entra-*.
     #[arg(long)]
     pub(crate) allow_anonymous: bool,
+}
+
+/// What an Entra ID token must be to be accepted; each needs --entra-tenant (the group
+/// requires it once).
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Access")]
+#[group(id = "entra", multiple = true, requires = "entra_tenant")]
+pub(crate) struct EntraArgs {
+    /// The audience tokens must carry: this API's client id and/or App ID URI (comma-separated
+    /// or repeated; the other form of an api://<client id> URI is accepted too).
+    #[arg(long, value_name = "AUDIENCE,...", value_delimiter = ',')]
+    pub(crate) entra_audience: Vec<String>,
+
+    /// App roles (the token's `roles`, app-only callers) of which one grants access
+    /// (comma-separated).
+    #[arg(long, value_name = "ROLE,...", value_delimiter = ',')]
+    pub(crate) entra_roles: Vec<String>,
+
+    /// Delegated scopes (the token's `scp`, apps calling for a signed-in user) of which one
+    /// grants access (comma-separated).
+    #[arg(long, value_name = "SCOPE,...", value_delimiter = ',')]
+    pub(crate) entra_scopes: Vec<String>,
+
+    /// Accept any valid token of the tenant for the audience, without a role or scope: any app
+    /// registration of the tenant can get one, so this opens the service to all of them.
+    #[arg(long)]
+    pub(crate) entra_any_app_of_tenant: bool,
+
+    /// The Entra ID authority of the tenant's cloud: its issuers and signing keys. For US
+    /// Government https://login.microsoftonline.us, for China
+    /// https://login.partner.microsoftonline.cn.
+    #[arg(long, value_name = "URL", default_value = convq_http::PUBLIC_AUTHORITY)]
+    pub(crate) entra_authority: String,
+
+    /// Accept exactly these token issuers (`iss`) instead of the authority's v2 and v1 forms
+    /// (repeat for several).
+    #[arg(long, value_name = "URL")]
+    pub(crate) entra_issuer: Vec<String>,
+
+    /// Where the token signing keys come from (JWKS); the authority's keys for the tenant by
+    /// default.
+    #[arg(long, value_name = "URL")]
+    pub(crate) jwks_url: Option<String>,
 }
 
 /// How long an `oid` → agent lookup of --entra-own-agent is kept.
@@ -197,15 +188,18 @@ impl AccessArgs {
                         .to_owned(),
                 ));
             }
-            let mut config =
-                EntraConfig::in_cloud(tenant, &self.entra_audience, &self.entra_authority)?;
-            config.roles = nonempty(&self.entra_roles);
-            config.scopes = nonempty(&self.entra_scopes);
-            config.any_app_of_tenant = self.entra_any_app_of_tenant;
-            if !self.entra_issuer.is_empty() {
-                config.issuers.clone_from(&self.entra_issuer);
+            let mut config = EntraConfig::in_cloud(
+                tenant,
+                &self.entra.entra_audience,
+                &self.entra.entra_authority,
+            )?;
+            config.roles = nonempty(&self.entra.entra_roles);
+            config.scopes = nonempty(&self.entra.entra_scopes);
+            config.any_app_of_tenant = self.entra.entra_any_app_of_tenant;
+            if !self.entra.entra_issuer.is_empty() {
+                config.issuers.clone_from(&self.entra.entra_issuer);
             }
-            if let Some(url) = &self.jwks_url {
+            if let Some(url) = &self.entra.jwks_url {
                 config.jwks_url.clone_from(url);
             }
             policy = policy.with_entra(config)?;

@@ -20,10 +20,18 @@ fn help_output() {
     }
 }
 
+/// A bad value and a misspelt flag: clap's usage errors, exit 1 (not clap's 2).
 #[test]
 fn usage_errors_exit_1_not_2() {
-    assert_cmd_snapshot!(convq().args(["query", "--format", "sql", "examples/waiting.json"]));
-    assert_cmd_snapshot!(convq().args(["query", "--frmat", "url", "examples/waiting.json"]));
+    for (name, args) in [
+        ("usage_errors_exit_1_not_2", ["--format", "sql"]),
+        ("usage_errors_exit_1_not_2-2", ["--frmat", "url"]),
+    ] {
+        assert_cmd_snapshot!(
+            name,
+            convq().arg("query").args(args).arg("examples/waiting.json")
+        );
+    }
 }
 
 /// `convq serve --help`: every flag of the service under its heading (Data, Compile options,

@@ -21,104 +21,20 @@ use std::net::TcpStream;
 use std::process::Stdio;
 
 use crate::{assert_exit, convq};
+// The client, checks and scripted organizations shared with convq-http's tests.
+use convq_simorg::testkit::{
+    WAITING, client, closed_port, error_code, get_status, get_text, parts, post_json, serve_local,
+};
 
 mod auth;
 mod entra;
 mod org;
 mod passthrough;
-// The scripted organization of convq-http's tests, shared rather than copied.
-#[path = "../../../convq-http/tests/it/peer.rs"]
-#[allow(dead_code)]
-mod peer;
 mod process;
 mod scale;
 mod settings;
 mod signals;
 mod signin;
-
-/// The documentation's example: waiting conversations of one agent, newest first.
-const WAITING: &str = r#"{
-  "attributes": ["msdyn_title", "msdyn_channel"],
-  "agentId": "2b330c52-6844-4d36-8e05-03c78c9681dc",
-  "status": [3],
-  "orderBy": [{ "attributeName": "createdon", "descending": true }]
-}"#;
-
-/// A client that never uses a proxy (the environment may set one; our servers are local).
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .expect("reqwest client")
-}
-
-/// POSTs `body` as JSON.
-async fn post_json(url: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
-    post_as(url, Some("application/json"), body).await
-}
-
-/// POSTs `body` with this `Content-Type` (`None`: no such header at all).
-async fn post_as(
-    url: &str,
-    content_type: Option<&str>,
-    body: impl Into<reqwest::Body>,
-) -> reqwest::Response {
-    let mut request = client().post(url).body(body);
-    if let Some(content_type) = content_type {
-        request = request.header("content-type", content_type);
-    }
-    request.send().await.expect("the server answers")
-}
-
-/// The status of a GET (e.g. `/readyz`).
-async fn get_status(url: &str) -> u16 {
-    let response = client().get(url).send().await.expect("the server answers");
-    response.status().as_u16()
-}
-
-/// The body of a GET that must succeed at the transport level (e.g. `/metrics`).
-async fn get_text(url: &str) -> String {
-    let response = client().get(url).send().await.expect("the server answers");
-    response.text().await.expect("body")
-}
-
-/// A loopback address nothing listens on: the port was just released.
-fn closed_port() -> std::net::SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener.local_addr().expect("bound address")
-}
-
-/// Serves `router` on a free loopback port (a stand-in for a remote service); its base URL.
-async fn serve_local(router: axum::Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind 127.0.0.1:0");
-    let base = format!("http://{}", listener.local_addr().expect("bound address"));
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    base
-}
-
-/// Status, correlation id header and JSON body of a response.
-async fn parts(response: reqwest::Response) -> (u16, String, serde_json::Value) {
-    let status = response.status().as_u16();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    let id = response
-        .headers()
-        .get("x-correlation-id")
-        .expect("every response has a correlation id")
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let text = response.text().await.expect("body");
-    assert_eq!(content_type, "application/json", "{status}: {text}");
-    let body = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
-    (status, id, body)
-}
 
 /// A raw HTTP/1.1 exchange (the CLI's tests have no HTTP client, and need none).
 fn http(addr: &str, request: &str) -> String {
@@ -277,15 +193,4 @@ fn serve_without_a_token_for_dataverse_exits_1() {
         ),
         "{stderr}"
     );
-}
-
-/// The `error.code` of a failure envelope, after checking the envelope's shape.
-fn error_code(body: &serde_json::Value) -> &str {
-    assert_eq!(body["status"], false, "{body}");
-    let error = body["error"].as_object().expect("error object");
-    for key in ["code", "message", "path"] {
-        assert!(error[key].is_string(), "{key} missing: {body}");
-    }
-    assert!(!error["message"].as_str().unwrap().is_empty(), "{body}");
-    error["code"].as_str().unwrap()
 }

@@ -170,113 +170,103 @@ proptest! {
 
 /// Distinct agents of one shape share requests: 1,000 calls, ten upstream requests (the URL
 /// limit would allow about 400 agents per request; the execution-time bound allows 100).
-#[test]
-fn a_thousand_agents_cost_a_few_requests() {
-    let runtime = runtime();
-    runtime.block_on(async {
-        let store = convq_simorg::generated_store(1_000, 3, now(), 11);
-        let org = start_org(store, |c| c.now = Some(now())).await;
-        let counters = Arc::new(Counters::default());
-        let mut dv = DataverseConfig::new(org.url(), "token-a");
-        dv.total_timeout = Duration::from_secs(20);
-        let shared = Shared::new(
-            DataverseClient::new(dv).unwrap().with_observer(counters.clone()),
-            shared_config(|c| c.coalesce_window = Duration::from_millis(200)),
-        );
-        let calls: Vec<_> = (0..1_000)
-            .map(|i| {
-                let input = json!({"agentId": convq_simorg::generated_agent(i), "status": [1, 2, 3, 4, 5, 6, 7]});
-                let c = compile(&input.to_string(), &Options::default()).unwrap();
-                let shared = shared.clone();
-                tokio::spawn(async move { shared.fetch(&c, &ctx()).await.map(|rows| rows.len()) })
-            })
-            .collect();
-        let mut rows = 0;
-        for call in calls {
-            rows += call.await.unwrap().unwrap();
-        }
-        assert_eq!(rows, 3_000);
-        let stats = org.stats();
-        // At most 100 agents a request (SharedConfig::max_agents_per_request): 10 requests,
-        // a few more when a busy machine spreads the calls over two coalescing windows.
-        assert!((10..=15).contains(&stats.requests), "{stats:?}");
-        assert!(stats.max_agents <= 100, "{stats:?}");
-        assert_eq!(stats.agents, 1_000, "{stats:?}");
-        let snapshot = counters.snapshot();
-        assert_eq!(snapshot.calls, 1_000);
-        assert_eq!(snapshot.upstream_queries, stats.requests);
-    });
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_agents_cost_a_few_requests() {
+    let org = generated_org(1_000, 3, 11, |_| {}).await;
+    let counters = Arc::new(Counters::default());
+    let mut dv = DataverseConfig::new(org.url(), "token-a");
+    dv.total_timeout = Duration::from_secs(20);
+    let shared = Shared::new(
+        DataverseClient::new(dv)
+            .unwrap()
+            .with_observer(counters.clone()),
+        shared_config(|c| c.coalesce_window = Duration::from_millis(200)),
+    );
+    let calls: Vec<_> = (0..1_000)
+        .map(|i| {
+            let input = json!({"agentId": convq_simorg::generated_agent(i), "status": [1, 2, 3, 4, 5, 6, 7]});
+            let c = compile(&input.to_string(), &Options::default()).unwrap();
+            let shared = shared.clone();
+            tokio::spawn(async move { shared.fetch(&c, &ctx()).await.map(|rows| rows.len()) })
+        })
+        .collect();
+    let mut rows = 0;
+    for call in calls {
+        rows += call.await.unwrap().unwrap();
+    }
+    assert_eq!(rows, 3_000);
+    let stats = org.stats();
+    // At most 100 agents a request (SharedConfig::max_agents_per_request): 10 requests,
+    // a few more when a busy machine spreads the calls over two coalescing windows.
+    assert!((10..=15).contains(&stats.requests), "{stats:?}");
+    assert!(stats.max_agents <= 100, "{stats:?}");
+    assert_eq!(stats.agents, 1_000, "{stats:?}");
+    let snapshot = counters.snapshot();
+    assert_eq!(snapshot.calls, 1_000);
+    assert_eq!(snapshot.upstream_queries, stats.requests);
 }
 
 /// A cache hit says its age; another identity or a different input misses.
-#[test]
-fn the_cache_answers_with_an_age() {
-    let runtime = runtime();
-    runtime.block_on(async {
-        let store = EmbeddedStore::sample();
-        let org = start_org(store, |c| c.latency = Duration::from_millis(1)).await;
-        let counters = Arc::new(Counters::default());
-        let shared = Shared::new(
-            client(&org, 5_000, 32_768).with_observer(counters.clone()),
-            shared_config(|c| c.cache_ttl = Duration::from_secs(60)),
-        );
-        let c = &compiled(&[json!({"agentId": AGENTS[0]}).to_string()])[0];
-        let ctx = RunContext::at(SystemTime::now());
-        let mut first = Vec::new();
-        let (_, age) = shared.fetch_json_aged(c, &ctx, &mut first).await.unwrap();
-        assert_eq!(age, Duration::ZERO);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        let mut second = Vec::new();
-        let (_, age) = shared.fetch_json_aged(c, &ctx, &mut second).await.unwrap();
-        assert!(age >= Duration::from_millis(20), "{age:?}");
-        assert_eq!(first, second);
-        assert_eq!(counters.snapshot().cache_hits, 1);
-        assert_eq!(org.stats().requests, 1);
-    });
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cache_answers_with_an_age() {
+    let store = EmbeddedStore::sample();
+    let org = start_org(store, |c| c.latency = Duration::from_millis(1)).await;
+    let counters = Arc::new(Counters::default());
+    let shared = Shared::new(
+        client(&org, 5_000, 32_768).with_observer(counters.clone()),
+        shared_config(|c| c.cache_ttl = Duration::from_secs(60)),
+    );
+    let c = &compiled(&[json!({"agentId": AGENTS[0]}).to_string()])[0];
+    let ctx = RunContext::at(SystemTime::now());
+    let mut first = Vec::new();
+    let (_, age) = shared.fetch_json_aged(c, &ctx, &mut first).await.unwrap();
+    assert_eq!(age, Duration::ZERO);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut second = Vec::new();
+    let (_, age) = shared.fetch_json_aged(c, &ctx, &mut second).await.unwrap();
+    assert!(age >= Duration::from_millis(20), "{age:?}");
+    assert_eq!(first, second);
+    assert_eq!(counters.snapshot().cache_hits, 1);
+    assert_eq!(org.stats().requests, 1);
 }
 
 /// Paced: a 429 pauses the identity; every call still succeeds within its deadline.
-#[test]
-fn a_throttled_identity_waits_and_every_call_succeeds() {
-    let runtime = runtime();
-    runtime.block_on(async {
-        let store = convq_simorg::generated_store(40, 1, now(), 3);
-        let org = start_org(store, |c| {
-            c.latency = Duration::from_millis(5);
-            c.window = Duration::from_secs(1);
-            c.max_requests = 10;
-            c.now = Some(now());
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_identity_waits_and_every_call_succeeds() {
+    let org = generated_org(40, 1, 3, |c| {
+        c.latency = Duration::from_millis(5);
+        c.window = Duration::from_secs(1);
+        c.max_requests = 10;
+    })
+    .await;
+    let counters = Arc::new(Counters::default());
+    let mut dv = DataverseConfig::new(org.url(), "token-a");
+    dv.total_timeout = Duration::from_secs(20);
+    dv.max_retries = 100;
+    dv.max_concurrent = 10;
+    let shared = Shared::new(
+        DataverseClient::new(dv)
+            .unwrap()
+            .with_observer(counters.clone()),
+        shared_config(|c| c.coalesce_window = Duration::ZERO),
+    );
+    let calls: Vec<_> = (0..30)
+        .map(|i| {
+            let input = json!({"agentId": convq_simorg::generated_agent(i)});
+            let c = compile(&input.to_string(), &Options::default()).unwrap();
+            let shared = shared.clone();
+            tokio::spawn(async move { shared.fetch(&c, &ctx()).await.map(|rows| rows.len()) })
         })
-        .await;
-        let counters = Arc::new(Counters::default());
-        let mut dv = DataverseConfig::new(org.url(), "token-a");
-        dv.total_timeout = Duration::from_secs(20);
-        dv.max_retries = 100;
-        dv.max_concurrent = 10;
-        let shared = Shared::new(
-            DataverseClient::new(dv)
-                .unwrap()
-                .with_observer(counters.clone()),
-            shared_config(|c| c.coalesce_window = Duration::ZERO),
-        );
-        let calls: Vec<_> = (0..30)
-            .map(|i| {
-                let input = json!({"agentId": convq_simorg::generated_agent(i)});
-                let c = compile(&input.to_string(), &Options::default()).unwrap();
-                let shared = shared.clone();
-                tokio::spawn(async move { shared.fetch(&c, &ctx()).await.map(|rows| rows.len()) })
-            })
-            .collect();
-        for call in calls {
-            assert_eq!(call.await.unwrap().unwrap(), 1);
-        }
-        let stats = org.stats();
-        let snapshot = counters.snapshot();
-        assert!(snapshot.throttle_pauses >= 1, "{snapshot:?}");
-        assert_eq!(stats.ok, 30, "{stats:?}");
-        // One round of 429s per window at most: the pause holds everyone, not only the one.
-        assert!(stats.throttled <= 20, "{stats:?}");
-    });
+        .collect();
+    for call in calls {
+        assert_eq!(call.await.unwrap().unwrap(), 1);
+    }
+    let stats = org.stats();
+    let snapshot = counters.snapshot();
+    assert!(snapshot.throttle_pauses >= 1, "{snapshot:?}");
+    assert_eq!(stats.ok, 30, "{stats:?}");
+    // One round of 429s per window at most: the pause holds everyone, not only the one.
+    assert!(stats.throttled <= 20, "{stats:?}");
 }
 
 /// The default [`SharedConfig`] with one change.
@@ -293,50 +283,62 @@ async fn start_org(store: EmbeddedStore, change: impl FnOnce(&mut SimOrgConfig))
     SimOrg::start(store, config, 0).await.unwrap()
 }
 
+/// A simulated org over the [generated store](convq_simorg::generated_store) of `agents` with
+/// `per_agent` conversations each at `now()` (seeded),
+/// its clock at that `now()`, with the default [`SimOrgConfig`] changed by `change`.
+async fn generated_org(
+    agents: usize,
+    per_agent: usize,
+    seed: u64,
+    change: impl FnOnce(&mut SimOrgConfig),
+) -> SimOrg {
+    let store = convq_simorg::generated_store(agents, per_agent, now(), seed);
+    start_org(store, |c| {
+        c.now = Some(now());
+        change(c);
+    })
+    .await
+}
+
 /// The simulated org's execution-time limit: a request's time is its latency plus a cost per
 /// agent it names; past the window's budget, 429 with 0x80072321 and a `Retry-After`, which
 /// pauses the identity (the call gives up at once: the wait is past its retry cap).
-#[test]
-fn the_execution_time_limit_answers_429() {
-    let runtime = runtime();
-    runtime.block_on(async {
-        let store = convq_simorg::generated_store(10, 1, now(), 5);
-        let org = start_org(store, |c| {
-            c.now = Some(now());
-            c.latency = Duration::from_millis(5);
-            c.execution_per_agent = Duration::from_millis(10);
-            c.max_execution = Duration::from_millis(150);
-        })
-        .await;
-        let mut dv = DataverseConfig::new(org.url(), "token-a");
-        dv.total_timeout = Duration::from_secs(20);
-        let client = DataverseClient::new(dv).unwrap();
-        let agents: Vec<String> = (0..10)
-            .map(|i| convq_simorg::generated_agent(i).to_string())
-            .collect();
-        // One agent: 15 ms; ten requests of 15 ms reach the 150 ms budget.
-        for agent in &agents {
-            let c = compile(&json!({"agentId": agent}).to_string(), &Options::default()).unwrap();
-            client.fetch(&c, &ctx()).await.unwrap();
-        }
-        let c = compile(
-            &json!({"agentId": agents[0]}).to_string(),
-            &Options::default(),
-        )
-        .unwrap();
-        let error = client.fetch(&c, &ctx()).await.unwrap_err();
-        assert_eq!(error.code(), "dataverse_throttled", "{error:?}");
-        let wait = error.retry_after().unwrap();
-        assert!(
-            wait > Duration::from_secs(290),
-            "{wait:?}: the 5-minute window"
-        );
-        let stats = org.stats();
-        assert_eq!(
-            (stats.ok, stats.throttled, stats.throttled_execution),
-            (10, 1, 1),
-            "{stats:?}"
-        );
-        assert_eq!(stats.execution_ms, 150, "{stats:?}");
-    });
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_execution_time_limit_answers_429() {
+    let org = generated_org(10, 1, 5, |c| {
+        c.latency = Duration::from_millis(5);
+        c.execution_per_agent = Duration::from_millis(10);
+        c.max_execution = Duration::from_millis(150);
+    })
+    .await;
+    let mut dv = DataverseConfig::new(org.url(), "token-a");
+    dv.total_timeout = Duration::from_secs(20);
+    let client = DataverseClient::new(dv).unwrap();
+    let agents: Vec<String> = (0..10)
+        .map(|i| convq_simorg::generated_agent(i).to_string())
+        .collect();
+    // One agent: 15 ms; ten requests of 15 ms reach the 150 ms budget.
+    for agent in &agents {
+        let c = compile(&json!({"agentId": agent}).to_string(), &Options::default()).unwrap();
+        client.fetch(&c, &ctx()).await.unwrap();
+    }
+    let c = compile(
+        &json!({"agentId": agents[0]}).to_string(),
+        &Options::default(),
+    )
+    .unwrap();
+    let error = client.fetch(&c, &ctx()).await.unwrap_err();
+    assert_eq!(error.code(), "dataverse_throttled", "{error:?}");
+    let wait = error.retry_after().unwrap();
+    assert!(
+        wait > Duration::from_secs(290),
+        "{wait:?}: the 5-minute window"
+    );
+    let stats = org.stats();
+    assert_eq!(
+        (stats.ok, stats.throttled, stats.throttled_execution),
+        (10, 1, 1),
+        "{stats:?}"
+    );
+    assert_eq!(stats.execution_ms, 150, "{stats:?}");
 }

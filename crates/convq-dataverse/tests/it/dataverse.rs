@@ -26,6 +26,24 @@ fn config(base: &str) -> DataverseConfig {
     config
 }
 
+/// A client of `server` with [`config`] changed by `change`.
+fn client_with(server: &SimOrg, change: impl FnOnce(&mut DataverseConfig)) -> DataverseClient {
+    let mut config = config(server.url());
+    change(&mut config);
+    DataverseClient::new(config).unwrap()
+}
+
+/// An organization that answers every request 429 with this `Retry-After`, and a client of it
+/// with [`config`] changed by `change`.
+async fn throttled(
+    retry_after: &'static str,
+    change: impl FnOnce(&mut DataverseConfig),
+) -> (SimOrg, DataverseClient) {
+    let server = start(move |_| Reply::json(429, &json!({})).with_retry_after(retry_after)).await;
+    let client = client_with(&server, change);
+    (server, client)
+}
+
 fn compiled(input: &Value) -> Compiled {
     convq_core::compile(&input.to_string(), &Options::default()).unwrap()
 }
@@ -72,6 +90,13 @@ fn paged(pages: usize) -> impl Fn(&Call<'_>) -> Reply {
 
 async fn fetch(client: &DataverseClient, input: &Value) -> Result<Vec<Value>, BackendError> {
     client.fetch(&compiled(input), &RunContext::at(now())).await
+}
+
+/// The error of a fetch of [`example`] that must fail, and how long it took.
+async fn failure(client: &DataverseClient) -> (BackendError, Duration) {
+    let started = Instant::now();
+    let error = fetch(client, &example()).await.unwrap_err();
+    (error, started.elapsed())
 }
 
 fn assert_no_token(error: &BackendError) {
@@ -137,9 +162,7 @@ async fn pages_are_followed_unchanged_with_the_web_api_headers() {
 #[tokio::test]
 async fn paging_stops_at_top_and_without_a_page_size_no_prefer_is_sent() {
     let server = start(paged(10)).await;
-    let mut config = config(server.url());
-    config.page_size = None;
-    let client = DataverseClient::new(config).unwrap();
+    let client = client_with(&server, |c| c.page_size = None);
     let mut input = example();
     input["top"] = json!(3);
     let rows = fetch(&client, &input).await.unwrap();
@@ -162,9 +185,7 @@ async fn formatted_values_are_asked_for_with_prefer() {
     let client = DataverseClient::new(config(server.url())).unwrap();
     let ctx = RunContext::at(now()).with_formatted_values(true);
     client.fetch(&compiled(&example()), &ctx).await.unwrap();
-    let mut config = config(server.url());
-    config.page_size = None;
-    let unpaged = DataverseClient::new(config).unwrap();
+    let unpaged = client_with(&server, |c| c.page_size = None);
     unpaged.fetch(&compiled(&example()), &ctx).await.unwrap();
     let requests = server.requests();
     let prefer = |i: usize| {
@@ -188,9 +209,7 @@ async fn formatted_values_are_asked_for_with_prefer() {
 #[tokio::test]
 async fn the_page_cap_is_an_error_not_a_partial_answer() {
     let server = start(paged(usize::MAX)).await;
-    let mut config = config(server.url());
-    config.max_pages = 3;
-    let client = DataverseClient::new(config).unwrap();
+    let client = client_with(&server, |c| c.max_pages = 3);
     let error = fetch(&client, &example()).await.unwrap_err();
     assert_eq!(error.code(), "dataverse_page_limit");
     assert_eq!(server.requests().len(), 3);
@@ -226,13 +245,12 @@ async fn retry_after_is_honoured_on_429() {
 #[tokio::test]
 async fn retries_are_bounded() {
     let server = start(|_| Reply::json(503, &json!({})).with_retry_after("0")).await;
-    let mut config = config(server.url());
-    config.max_retries = 2;
-    config.max_retry_wait = Duration::from_millis(50);
-    let client = DataverseClient::new(config).unwrap();
-    let started = Instant::now();
-    let error = fetch(&client, &example()).await.unwrap_err();
-    assert!(started.elapsed() < Duration::from_secs(5));
+    let client = client_with(&server, |c| {
+        c.max_retries = 2;
+        c.max_retry_wait = Duration::from_millis(50);
+    });
+    let (error, took) = failure(&client).await;
+    assert!(took < Duration::from_secs(5));
     assert_eq!(error.code(), "dataverse_unavailable");
     assert_eq!(
         error.to_string(),
@@ -247,17 +265,13 @@ async fn retries_are_bounded() {
 /// left.
 #[tokio::test]
 async fn a_long_retry_after_fails_the_call_and_holds_the_identity_for_all_of_it() {
-    let server = start(|_| Reply::json(429, &json!({})).with_retry_after("300")).await;
-    let mut config = config(server.url());
-    config.max_retry_wait = Duration::from_secs(30);
-    let client = DataverseClient::new(config).unwrap();
-    let started = Instant::now();
-    let error = fetch(&client, &example()).await.unwrap_err();
+    let (server, client) = throttled("300", |c| c.max_retry_wait = Duration::from_secs(30)).await;
+    let (error, first) = failure(&client).await;
     assert!(
         matches!(error, BackendError::DataverseThrottled { retries: 0, retry_after: Some(wait), .. } if wait == Duration::from_secs(300)),
         "{error:?}"
     );
-    let error = fetch(&client, &example()).await.unwrap_err();
+    let (error, second) = failure(&client).await;
     match error {
         BackendError::DataverseThrottled {
             retry_after: Some(left),
@@ -268,20 +282,16 @@ async fn a_long_retry_after_fails_the_call_and_holds_the_identity_for_all_of_it(
         ),
         other => panic!("{other:?}"),
     }
-    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(first + second < Duration::from_secs(5));
     assert_eq!(server.requests().len(), 1, "nothing sent during the pause");
 }
 
 #[tokio::test]
 async fn a_wait_past_the_deadline_fails_at_once() {
-    let server = start(|_| Reply::json(429, &json!({})).with_retry_after("20")).await;
-    let mut config = config(server.url());
-    config.total_timeout = Duration::from_secs(5);
-    let client = DataverseClient::new(config).unwrap();
-    let started = Instant::now();
-    let error = fetch(&client, &example()).await.unwrap_err();
+    let (_server, client) = throttled("20", |c| c.total_timeout = Duration::from_secs(5)).await;
+    let (error, took) = failure(&client).await;
     assert_eq!(error.code(), "dataverse_throttled");
-    assert!(started.elapsed() < Duration::from_secs(2));
+    assert!(took < Duration::from_secs(2));
 }
 
 #[tokio::test]
@@ -334,9 +344,7 @@ async fn malformed_bodies_are_bad_responses() {
 async fn a_slow_answer_times_out() {
     let server =
         start(|_| Reply::json(200, &json!({"value": []})).after(Duration::from_secs(10))).await;
-    let mut config = config(server.url());
-    config.total_timeout = Duration::from_millis(300);
-    let client = DataverseClient::new(config).unwrap();
+    let client = client_with(&server, |c| c.total_timeout = Duration::from_millis(300));
     let started = Instant::now();
     let run = get_conversations(
         &client,
@@ -405,9 +413,7 @@ async fn oversized_pages_and_answers_are_refused() {
     };
 
     let server = two_pages().await;
-    let mut config = config(server.url());
-    config.max_page_bytes = page_size - 1;
-    let client = DataverseClient::new(config).unwrap();
+    let client = client_with(&server, |c| c.max_page_bytes = page_size - 1);
     let error = fetch(&client, &example()).await.unwrap_err();
     assert_eq!(error.code(), "dataverse_response_too_large");
     assert_eq!(

@@ -4,9 +4,9 @@ use std::time::Duration;
 
 use convq_core::{Envelope, Options};
 use convq_http::Limits;
+use convq_simorg::testkit::{Behaviour, Peer, record};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::peer::{Behaviour, Peer, record};
 use crate::{
     TestServer, WAITING, assert_waiting_fails, client, closed_port, error_code, error_text,
     limits_with, parts, post_as, post_json,

@@ -4,8 +4,8 @@ use std::time::{Duration, Instant};
 
 use axum::http::HeaderValue;
 use convq_http::ServerConfig;
+use convq_simorg::testkit::{Behaviour, Peer, record};
 
-use crate::peer::{Behaviour, Peer, record};
 use crate::{TestServer, WAITING, client, limits_with, parts, post_json};
 
 /// Four requests at once against a backend that takes 300 ms each.

@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
+use convq_simorg::testkit::{Behaviour, Peer};
 use serde_json::Value;
 
-use crate::peer::{Behaviour, Peer};
-use crate::{TestServer, WAITING, client};
+use crate::{TestServer, WAITING, client, post_json};
 
 /// Every route of the router (kept by hand on purpose: a route added without documentation, or
 /// documentation without a route, fails `every_route_is_documented_and_exists`).
@@ -338,30 +338,16 @@ async fn the_document_declares_how_to_call_and_is_readable_without_a_credential(
     let state = convq_http::AppState::builder(convq_core::Options::default())
         .access(access)
         .build(std::sync::Arc::new(convq_backend::EmbeddedStore::sample()));
-    let config = convq_http::ServerConfig::default()
-        .with_addr(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
-    let server = convq_http::Server::bind(&config, &state).await.unwrap();
-    let addr = server.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(server.run(async {
-        let _ = stopped.await;
-    }));
+    let server = TestServer::serve(&state, convq_http::ServerConfig::default()).await;
     let served = client()
-        .get(format!("http://{addr}/openapi.json"))
+        .get(server.url("/openapi.json"))
         .send()
         .await
         .unwrap();
     assert_eq!(served.status(), 200);
     let served: Value = served.json().await.unwrap();
     assert_eq!(served, doc);
-    let work = client()
-        .post(format!("http://{addr}/getConversations"))
-        .header("content-type", "application/json")
-        .body(WAITING)
-        .send()
-        .await
-        .unwrap();
+    let work = post_json(&server.url("/getConversations"), WAITING).await;
     assert_eq!(work.status(), 401, "the work routes still check");
-    let _ = stop.send(());
-    task.await.unwrap().unwrap();
+    server.stop().await.unwrap();
 }

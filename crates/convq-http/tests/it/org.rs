@@ -2,56 +2,19 @@
 //! organization on 127.0.0.1, scripted with an answer the test switches. (A huge page, through
 //! `convq serve`, is in convq-cli's tests.)
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use convq_http::Limits;
-use convq_simorg::{Call, Reply, SimOrg};
+use convq_simorg::testkit::{Answer, Switched};
 
-use crate::peer::record;
 use crate::{
     TestServer, WAITING, assert_waiting_fails, client, error_code, error_text, parts, post_json,
 };
 
-#[derive(Clone, Copy)]
-enum Answer {
-    Status(u16),
-    Records,
-}
-
-/// The simulated organization, scripted to answer with the current [`Answer`].
-struct Org {
-    url: String,
-    answer: Arc<Mutex<Answer>>,
-    _org: SimOrg,
-}
-
-impl Org {
-    async fn start(answer: Answer) -> Self {
-        let answer = Arc::new(Mutex::new(answer));
-        let current = Arc::clone(&answer);
-        let org = SimOrg::scripted(move |_: &Call<'_>| match *current.lock().unwrap() {
-            Answer::Status(status) => Reply::dataverse_error(status, "0x80072560", "peer says no"),
-            Answer::Records => Reply::records(&[record("a")]),
-        })
-        .await
-        .unwrap();
-        Self {
-            url: org.url().to_owned(),
-            answer,
-            _org: org,
-        }
-    }
-
-    fn set(&self, answer: Answer) {
-        *self.answer.lock().unwrap() = answer;
-    }
-}
-
 #[tokio::test]
 async fn a_503_is_unavailable_not_throttled() {
-    let org = Org::start(Answer::Status(503)).await;
-    let server = TestServer::dataverse(&org.url, Duration::from_secs(5), Limits::default()).await;
+    let org = Switched::start(Answer::Status(503)).await;
+    let server = TestServer::dataverse(org.url(), Duration::from_secs(5), Limits::default()).await;
     let body = assert_waiting_fails(&server, 503, "dataverse_unavailable").await;
     assert!(error_text(&body, "hint").contains("maintenance"), "{body}");
     org.set(Answer::Status(429));
@@ -67,8 +30,8 @@ async fn a_503_is_unavailable_not_throttled() {
 
 #[tokio::test]
 async fn readiness_follows_rejected_credentials() {
-    let org = Org::start(Answer::Records).await;
-    let server = TestServer::dataverse(&org.url, Duration::from_secs(5), Limits::default()).await;
+    let org = Switched::start(Answer::Records).await;
+    let server = TestServer::dataverse(org.url(), Duration::from_secs(5), Limits::default()).await;
     let ready = || async {
         let response = client().get(server.url("/readyz")).send().await.unwrap();
         let (status, _, body) = parts(response).await;

@@ -4,6 +4,7 @@ use std::time::SystemTime;
 
 use convq_backend::{Backend, EmbeddedStore, Outcome, RunContext};
 use convq_core::Options;
+use convq_simorg::testkit::header;
 
 use crate::{TestServer, WAITING, client, parts, post_json};
 
@@ -138,10 +139,7 @@ async fn metrics_count_requests_by_route_method_and_status() {
 
     let response = client().get(server.url("/metrics")).send().await.unwrap();
     assert_eq!(response.status(), 200);
-    let content_type = response.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let content_type = header(&response, "content-type");
     assert!(
         content_type.starts_with("text/plain; version=0.0.4"),
         "{content_type}"

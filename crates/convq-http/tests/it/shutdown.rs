@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use convq_dataverse::{DataverseClient, DataverseConfig};
 use convq_http::{ConnectionLimits, Limits, ServerConfig};
+use convq_simorg::testkit::{Behaviour, Peer, record};
 
-use crate::peer::{Behaviour, Peer, record};
 use crate::{TestServer, WAITING, client, limits_with, parts, post_json};
 
 /// A peer that answers one record, `late`, after `delay`: the request is still in flight when

@@ -1,15 +1,12 @@
 //! Entra ID callers end to end: what a token must carry (app roles or delegated scopes), both
 //! audience forms, sovereign clouds' issuers, the start-up refusals (no role or scope, a tenant
-//! domain), and `--entra-own-agent` against a Dataverse stand-in that maps object ids to users.
-
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+//! domain), and `--entra-own-agent` against the simulated organization, scripted to map object
+//! ids to users.
 
 use axum::Router;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
-use axum::response::Response;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
+use convq_simorg::{Call, Reply, SimOrg};
 use serde_json::{Value, json};
 
 use super::auth::{AUDIENCE, Signer, TENANT, challenge, claims, json_answer, post};
@@ -66,27 +63,18 @@ async fn status_of(url: &str, signer: &Signer, claims: &Value) -> u16 {
 
 #[tokio::test]
 async fn start_up_refuses_entra_settings_that_cannot_work() {
-    let base = ["--entra-tenant", TENANT, "--entra-audience", AUDIENCE];
-    let cases: [(&[&str], &str); 4] = [
+    // (--entra-tenant, more flags, what the refusal names)
+    let cases: [(&str, &[&str], &str); 4] = [
         // Any app of the tenant can get a token for the audience: roles or scopes are required.
-        (&base, "--entra-roles"),
+        (TENANT, &[], "--entra-roles"),
         (
-            &[
-                "--entra-tenant",
-                "contoso.onmicrosoft.com",
-                "--entra-audience",
-                AUDIENCE,
-                "--entra-roles",
-                "Conversations.Read",
-            ],
+            "contoso.onmicrosoft.com",
+            &["--entra-roles", "Conversations.Read"],
             "GUID",
         ),
         (
+            TENANT,
             &[
-                "--entra-tenant",
-                TENANT,
-                "--entra-audience",
-                AUDIENCE,
                 "--entra-roles",
                 "Conversations.Read",
                 "--entra-authority",
@@ -95,20 +83,15 @@ async fn start_up_refuses_entra_settings_that_cannot_work() {
             "https://",
         ),
         (
-            &[
-                "--entra-tenant",
-                TENANT,
-                "--entra-audience",
-                AUDIENCE,
-                "--entra-scopes",
-                "Conversations.Read",
-                "--entra-own-agent",
-            ],
+            TENANT,
+            &["--entra-scopes", "Conversations.Read", "--entra-own-agent"],
             "--dataverse",
         ),
     ];
-    for (args, expected) in cases {
-        let stderr = Process::try_start(args, &[])
+    for (tenant, flags, expected) in cases {
+        let mut args = vec!["--entra-tenant", tenant, "--entra-audience", AUDIENCE];
+        args.extend(flags);
+        let stderr = Process::try_start(&args, &[])
             .await
             .err()
             .unwrap_or_else(|| panic!("{args:?} started"));
@@ -120,8 +103,7 @@ async fn start_up_refuses_entra_settings_that_cannot_work() {
 
     // On purpose, any app of the tenant: a token without roles or scopes is accepted.
     let signer = Signer::generate("key-1");
-    let mut flags = base[2..].to_vec();
-    flags.push("--entra-any-app-of-tenant");
+    let flags = ["--entra-audience", AUDIENCE, "--entra-any-app-of-tenant"];
     let process = entra_service(&signer, &flags).await;
     let url = process.url("/getConversations");
     let bare = claims(&[("roles", json!([]))]);
@@ -187,61 +169,56 @@ async fn app_roles_or_delegated_scopes_grant_access() {
     }
 }
 
+/// A claim's values, each with the status a call with it gets.
+type Statuses<'a> = &'a [(&'a str, u16)];
+
+/// Starts `convq serve` granting the app role `Conversations.Read`, with `flags`, and checks the
+/// status of a call with a token whose `claim` is each value of `cases` (value, status).
+async fn assert_claim_statuses(signer: &Signer, flags: &[&str], claim: &str, cases: Statuses<'_>) {
+    let mut args = vec!["--entra-roles", "Conversations.Read"];
+    args.extend(flags);
+    let process = entra_service(signer, &args).await;
+    let url = process.url("/getConversations");
+    for &(value, expected) in cases {
+        let token = claims(&[(claim, json!(value))]);
+        assert_eq!(
+            status_of(&url, signer, &token).await,
+            expected,
+            "{flags:?}: {claim} {value}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn both_audience_forms_are_accepted() {
     const CLIENT: &str = "6731de76-14a6-49ae-97bc-6eba6914391e";
     let app_id_uri = format!("api://{CLIENT}");
-    let signer = Signer::generate("key-1");
-    // The default App ID URI: its client id is accepted too.
-    let process = entra_service(
-        &signer,
-        &[
-            "--entra-audience",
-            &app_id_uri,
-            "--entra-roles",
-            "Conversations.Read",
-        ],
-    )
-    .await;
-    let url = process.url("/getConversations");
-    for (audience, expected) in [
-        (CLIENT, 200),
-        (app_id_uri.as_str(), 200),
-        ("api://another-api", 401),
-        ("6731de76-0000-49ae-97bc-6eba6914391e", 401),
-    ] {
-        let token = claims(&[("aud", json!(audience))]);
-        assert_eq!(
-            status_of(&url, &signer, &token).await,
-            expected,
-            "{audience}"
-        );
-    }
-    // A custom App ID URI and the client id, both given.
     let custom = "https://contoso.example/convq";
     let both = format!("{custom},{CLIENT}");
-    let process = entra_service(
-        &signer,
-        &[
-            "--entra-audience",
+    let signer = Signer::generate("key-1");
+    let cases: [(&str, Statuses<'_>); 2] = [
+        // The default App ID URI: its client id is accepted too.
+        (
+            &app_id_uri,
+            &[
+                (CLIENT, 200),
+                (&app_id_uri, 200),
+                ("api://another-api", 401),
+                ("6731de76-0000-49ae-97bc-6eba6914391e", 401),
+            ],
+        ),
+        // A custom App ID URI and the client id, both given.
+        (
             &both,
-            "--entra-roles",
-            "Conversations.Read",
-        ],
-    )
-    .await;
-    let url = process.url("/getConversations");
-    for (audience, expected) in [
-        (custom, 200),
-        (CLIENT, 200),
-        ("https://contoso.example", 401),
-    ] {
-        let token = claims(&[("aud", json!(audience))]);
-        assert_eq!(
-            status_of(&url, &signer, &token).await,
-            expected,
-            "{audience}"
-        );
+            &[
+                (custom, 200),
+                (CLIENT, 200),
+                ("https://contoso.example", 401),
+            ],
+        ),
+    ];
+    for (audiences, tokens) in cases {
+        assert_claim_statuses(&signer, &["--entra-audience", audiences], "aud", tokens).await;
     }
 }
 
@@ -249,69 +226,40 @@ async fn both_audience_forms_are_accepted() {
 async fn sovereign_clouds_have_their_own_issuers() {
     let signer = Signer::generate("key-1");
     let public_v2 = format!("https://login.microsoftonline.com/{TENANT}/v2.0");
-    let clouds: [(&str, &[String], &[String]); 2] = [
+    let public_v1 = format!("https://sts.windows.net/{TENANT}/");
+    let us_v2 = format!("https://login.microsoftonline.us/{TENANT}/v2.0");
+    let china_v2 = format!("https://login.partner.microsoftonline.cn/{TENANT}/v2.0");
+    let china_v1 = format!("https://sts.chinacloudapi.cn/{TENANT}/");
+    let other = format!("https://sts.contoso.example/{TENANT}/");
+    // (flag, its value, the token's issuer and the status it gets)
+    let cases: [(&str, &str, Statuses<'_>); 3] = [
         (
+            "--entra-authority",
             "https://login.microsoftonline.us",
-            &[
-                format!("https://login.microsoftonline.us/{TENANT}/v2.0"),
-                format!("https://sts.windows.net/{TENANT}/"),
-            ],
-            std::slice::from_ref(&public_v2),
+            // The US Government cloud's v1 issuer is the public cloud's.
+            &[(&us_v2, 200), (&public_v1, 200), (&public_v2, 401)],
         ),
         (
+            "--entra-authority",
             "https://login.partner.microsoftonline.cn",
             &[
-                format!("https://login.partner.microsoftonline.cn/{TENANT}/v2.0"),
-                format!("https://sts.chinacloudapi.cn/{TENANT}/"),
-            ],
-            &[
-                public_v2.clone(),
-                format!("https://sts.windows.net/{TENANT}/"),
+                (&china_v2, 200),
+                (&china_v1, 200),
+                (&public_v2, 401),
+                (&public_v1, 401),
             ],
         ),
-    ];
-    for (authority, accepted, refused) in clouds {
-        let process = entra_service(
-            &signer,
-            &[
-                "--entra-audience",
-                AUDIENCE,
-                "--entra-roles",
-                "Conversations.Read",
-                "--entra-authority",
-                authority,
-            ],
-        )
-        .await;
-        let url = process.url("/getConversations");
-        for issuer in accepted {
-            let token = claims(&[("iss", json!(issuer))]);
-            assert_eq!(status_of(&url, &signer, &token).await, 200, "{issuer}");
-        }
-        for issuer in refused {
-            let token = claims(&[("iss", json!(issuer))]);
-            assert_eq!(status_of(&url, &signer, &token).await, 401, "{issuer}");
-        }
-    }
-    // Any other cloud: the issuers are given.
-    let issuer = format!("https://sts.contoso.example/{TENANT}/");
-    let process = entra_service(
-        &signer,
-        &[
-            "--entra-audience",
-            AUDIENCE,
-            "--entra-roles",
-            "Conversations.Read",
+        // Any other cloud: the issuers are given.
+        (
             "--entra-issuer",
-            &issuer,
-        ],
-    )
-    .await;
-    let url = process.url("/getConversations");
-    let token = claims(&[("iss", json!(issuer))]);
-    assert_eq!(status_of(&url, &signer, &token).await, 200);
-    let token = claims(&[("iss", json!(public_v2))]);
-    assert_eq!(status_of(&url, &signer, &token).await, 401);
+            &other,
+            &[(&other, 200), (&public_v2, 401)],
+        ),
+    ];
+    for (flag, value, issuers) in cases {
+        let flags = ["--entra-audience", AUDIENCE, flag, value];
+        assert_claim_statuses(&signer, &flags, "iss", issuers).await;
+    }
 }
 
 /// The agent of [`WAITING`], and another one.
@@ -322,24 +270,16 @@ const OID: &str = "0e9b3c2a-1111-4a5b-9c1d-2e3f4a5b6c7d";
 const OTHER_OID: &str = "5d4c3b2a-2222-4a5b-9c1d-2e3f4a5b6c7d";
 const STRANGER_OID: &str = "7a6b5c4d-3333-4a5b-9c1d-2e3f4a5b6c7d";
 
-#[derive(Clone, Default)]
-struct Users {
-    lookups: Arc<AtomicUsize>,
-    tokens: Arc<Mutex<Vec<String>>>,
-}
-
-/// `systemusers?$select=systemuserid&$filter=azureactivedirectoryobjectid eq <oid>`.
-async fn systemusers(State(users): State<Users>, uri: Uri, headers: HeaderMap) -> Response {
-    users.lookups.fetch_add(1, Ordering::SeqCst);
-    let token = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    users.tokens.lock().unwrap().push(token.to_owned());
-    let query: std::collections::HashMap<String, String> =
-        form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
-            .into_owned()
-            .collect();
+/// The organization's `systemusers` (`?$select=systemuserid&$filter=azureactivedirectoryobjectid
+/// eq <oid>`): [`OID`] is [`AGENT`], [`OTHER_OID`] is [`OTHER_AGENT`], nobody else is a user.
+/// Anything else is answered with one conversation.
+fn systemusers(call: &Call<'_>) -> Reply {
+    let Some(query) = call.request.target.strip_prefix(SYSTEMUSERS) else {
+        return Reply::records(&[json!({ "activityid": "a1" })]);
+    };
+    let query: std::collections::HashMap<String, String> = form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
     assert_eq!(query["$select"], "systemuserid");
     let oid = query["$filter"]
         .strip_prefix("azureactivedirectoryobjectid eq ")
@@ -349,30 +289,29 @@ async fn systemusers(State(users): State<Users>, uri: Uri, headers: HeaderMap) -
         OTHER_OID => json!([{ "systemuserid": OTHER_AGENT }]),
         _ => json!([]),
     };
-    json_answer(StatusCode::OK, &json!({ "value": value }))
+    Reply::json(200, &json!({ "value": value }))
+}
+
+const SYSTEMUSERS: &str = "/api/data/v9.2/systemusers?";
+
+/// The `Authorization` header of each `systemusers` lookup `org` received.
+fn lookups(org: &SimOrg) -> Vec<String> {
+    org.requests()
+        .iter()
+        .filter(|seen| seen.target.starts_with(SYSTEMUSERS))
+        .map(|seen| seen.header("authorization").unwrap_or_default().to_owned())
+        .collect()
 }
 
 #[tokio::test]
 async fn with_entra_own_agent_a_caller_asks_only_for_their_own_agent() {
-    let users = Users::default();
-    let org = serve_local(
-        Router::new()
-            .route("/api/data/v9.2/systemusers", get(systemusers))
-            .fallback(get(|| async {
-                json_answer(
-                    StatusCode::OK,
-                    &json!({ "value": [{ "activityid": "a1" }] }),
-                )
-            }))
-            .with_state(users.clone()),
-    )
-    .await;
+    let org = SimOrg::scripted(systemusers).await.unwrap();
     let signer = Signer::generate("key-1");
     let jwks = publish(&signer).await;
     let process = Process::start(
         &[
             "--dataverse",
-            &org,
+            org.url(),
             "--auth",
             "token",
             "--entra-tenant",
@@ -397,16 +336,8 @@ async fn with_entra_own_agent_a_caller_asks_only_for_their_own_agent() {
         let (status, _, body) = call(&url, &own).await;
         assert_eq!(status, 200, "{body}");
     }
-    assert_eq!(
-        users.lookups.load(Ordering::SeqCst),
-        1,
-        "the caller's agent is looked up once"
-    );
-    assert_eq!(
-        users.tokens.lock().unwrap().as_slice(),
-        ["Bearer held-token-4e1a"],
-        "under the service's own identity"
-    );
+    // The caller's agent is looked up once, under the service's own identity.
+    assert_eq!(lookups(&org), ["Bearer held-token-4e1a"]);
 
     let (status, headers, body) = call_with(&url, &own, &other_agents_input).await;
     assert_eq!(status, 403, "{body}");
@@ -443,6 +374,6 @@ async fn with_entra_own_agent_a_caller_asks_only_for_their_own_agent() {
     let mut no_oid = claims(&[]);
     no_oid.as_object_mut().unwrap().remove("oid");
     assert_eq!(status_of(&url, &signer, &no_oid).await, 403);
-    assert_eq!(users.lookups.load(Ordering::SeqCst), 3);
+    assert_eq!(lookups(&org).len(), 3);
     process.assert_log_free_of(&["held-token-4e1a"]);
 }

@@ -1,49 +1,10 @@
 //! A failing organization: a huge page, refused at the cap, with the server's peak memory
 //! reported. The simulated organization on 127.0.0.1, scripted with an answer the test switches.
 
-use std::sync::{Arc, Mutex};
+use convq_simorg::testkit::{Answer, Switched};
 
-use convq_simorg::{Call, Reply, SimOrg};
-
-use super::peer::record;
 use super::process::Process;
 use super::{WAITING, error_code, parts, post_json};
-
-#[derive(Clone, Copy)]
-enum Answer {
-    /// 200 with a collection body of about this many bytes, sent chunked.
-    Huge(usize),
-    Records,
-}
-
-/// The simulated organization, scripted to answer with the current [`Answer`].
-struct Org {
-    url: String,
-    answer: Arc<Mutex<Answer>>,
-    _org: SimOrg,
-}
-
-impl Org {
-    async fn start(answer: Answer) -> Self {
-        let answer = Arc::new(Mutex::new(answer));
-        let current = Arc::clone(&answer);
-        let org = SimOrg::scripted(move |_: &Call<'_>| match *current.lock().unwrap() {
-            Answer::Huge(bytes) => Reply::streamed_records(bytes, record("big")),
-            Answer::Records => Reply::records(&[record("a")]),
-        })
-        .await
-        .unwrap();
-        Self {
-            url: org.url().to_owned(),
-            answer,
-            _org: org,
-        }
-    }
-
-    fn set(&self, answer: Answer) {
-        *self.answer.lock().unwrap() = answer;
-    }
-}
 
 /// Resident and peak resident memory of a process, in MiB.
 fn memory(pid: u32) -> (f64, f64) {
@@ -61,12 +22,12 @@ fn memory(pid: u32) -> (f64, f64) {
 
 #[tokio::test]
 async fn a_400_mib_page_is_refused_at_the_cap_and_memory_is_reused() {
-    let org = Org::start(Answer::Records).await;
+    let org = Switched::start(Answer::Records).await;
     // No answer cache: each request below must read the org's current page, not the answer
     // cached from the one before.
     let process = Process::start_with_token(&[
         "--dataverse",
-        &org.url,
+        org.url(),
         "--dataverse-timeout",
         "60s",
         "--request-timeout",

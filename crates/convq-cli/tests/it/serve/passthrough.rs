@@ -2,55 +2,35 @@
 //! caller's problem (401 with `WWW-Authenticate`, so a web app renews it), never everyone's
 //! (`/readyz` follows the organization's reachability, not any one caller's token).
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-use axum::Router;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use convq_simorg::{Call, Reply, SimOrg};
 use serde_json::json;
 
-use super::auth::{challenge, json_answer, post};
+use super::auth::{challenge, post};
 use super::process::Process;
-use super::{closed_port, get_status, serve_local};
+use super::{closed_port, get_status};
 
-/// An organization that rejects `junk…` tokens (401) and lets `nobody…` read nothing (403);
-/// other tokens read one conversation. Counts the calls without any token.
-async fn org(anonymous: Arc<AtomicUsize>) -> String {
-    async fn answer(State(anonymous): State<Arc<AtomicUsize>>, headers: HeaderMap) -> Response {
-        let token = headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        let (status, body) = match token {
-            None => {
-                anonymous.fetch_add(1, Ordering::SeqCst);
-                (StatusCode::UNAUTHORIZED, json!({}))
-            }
-            Some(token) if token.starts_with("junk") => (
-                StatusCode::UNAUTHORIZED,
-                json!({"error": {"code": "0x80072560", "message": "token refused"}}),
-            ),
-            Some(token) if token.starts_with("nobody") => (
-                StatusCode::FORBIDDEN,
-                json!({"error": {"code": "0x80040220", "message": "no read access"}}),
-            ),
-            Some(_) => (StatusCode::OK, json!({"value": [{"activityid": "a1"}]})),
-        };
-        json_answer(status, &body)
+/// The organization's answer to a caller: it rejects `junk…` tokens (401) and lets `nobody…`
+/// read nothing (403); other tokens read one conversation, and no token gets a 401.
+fn answer(call: &Call<'_>) -> Reply {
+    match call.request.bearer() {
+        None => Reply::json(401, &json!({})),
+        Some(token) if token.starts_with("junk") => {
+            Reply::dataverse_error(401, "0x80072560", "token refused")
+        }
+        Some(token) if token.starts_with("nobody") => {
+            Reply::dataverse_error(403, "0x80040220", "no read access")
+        }
+        Some(_) => Reply::records(&[json!({ "activityid": "a1" })]),
     }
-    serve_local(Router::new().fallback(answer).with_state(anonymous)).await
 }
 
 #[tokio::test]
 async fn a_junk_pass_through_token_cannot_take_the_service_out_of_rotation() {
-    let anonymous = Arc::new(AtomicUsize::new(0));
-    let org = org(Arc::clone(&anonymous)).await;
+    let org = SimOrg::scripted(answer).await.unwrap();
     let process = Process::start(
         &[
             "--dataverse",
-            &org,
+            org.url(),
             "--auth",
             "passthrough",
             "--cache-ttl",
@@ -85,7 +65,12 @@ async fn a_junk_pass_through_token_cannot_take_the_service_out_of_rotation() {
     let (status, _, body) = post(&url, &[("authorization", "Bearer alice-0c11")]).await;
     assert_eq!(status, 200, "{body}");
     // Readiness asked the organization without any token: it never holds one.
-    assert!(anonymous.load(Ordering::SeqCst) >= 1);
+    let anonymous = org
+        .requests()
+        .iter()
+        .filter(|seen| seen.bearer().is_none())
+        .count();
+    assert!(anonymous >= 1, "{anonymous}");
     process.assert_log_free_of(&["junk-7f3a", "nobody-51c0", "alice-0c11"]);
 }
 

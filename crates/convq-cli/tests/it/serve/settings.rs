@@ -2,14 +2,12 @@
 //! and their precedence, `--log-format json`, and the trace context and correlation id carried
 //! to Dataverse.
 
-use std::sync::{Arc, Mutex};
-
-use axum::Router;
-use axum::http::HeaderMap;
-use serde_json::{Value, json};
+use convq_simorg::testkit::header;
+use convq_simorg::{Call, Reply, SimOrg};
+use serde_json::Value;
 
 use super::process::Process;
-use super::{WAITING, client, post_json, serve_local};
+use super::{WAITING, client, post_json};
 use crate::{assert_exit, assert_exit_saying, convq};
 
 /// The settings the "listening on" line reports, from a JSON log.
@@ -144,28 +142,25 @@ async fn port_listens_on_every_interface_and_warns_about_the_open_sample_store()
 
 #[test]
 fn bad_settings_are_refused_with_what_to_fix() {
-    let (_dir, typo) = write_config("adr = \"127.0.0.1:0\"\n");
-    let output = convq().args(["serve", "--config", &typo]).output().unwrap();
-    assert_exit_saying(&output, 1, "adr in the config file");
-    assert_exit_saying(&output, 1, "did you mean addr?");
-
-    let (_dir, table) = write_config("[addr]\nhost = \"x\"\n");
-    let output = convq()
-        .args(["serve", "--config", &table])
-        .output()
-        .unwrap();
-    assert_exit_saying(&output, 1, "addr in the config file");
-
-    let (_dir, invalid) = write_config("body-limit = \"lots\"\n");
-    let output = convq()
-        .args(["serve", "--config", &invalid])
-        .output()
-        .unwrap();
-    assert_exit_saying(
-        &output,
-        1,
-        "invalid value 'lots' for '--body-limit <BYTES>'",
-    );
+    // (config file, what the error says)
+    let files: [(&str, &[&str]); 3] = [
+        (
+            "adr = \"127.0.0.1:0\"\n",
+            &["adr in the config file", "did you mean addr?"],
+        ),
+        ("[addr]\nhost = \"x\"\n", &["addr in the config file"]),
+        (
+            "body-limit = \"lots\"\n",
+            &["invalid value 'lots' for '--body-limit <BYTES>'"],
+        ),
+    ];
+    for (text, expected) in files {
+        let (_dir, path) = write_config(text);
+        let output = convq().args(["serve", "--config", &path]).output().unwrap();
+        for expected in expected {
+            assert_exit_saying(&output, 1, expected);
+        }
+    }
 
     let output = convq()
         .args(["serve"])
@@ -185,32 +180,19 @@ fn bad_settings_are_refused_with_what_to_fix() {
     );
 }
 
-/// The headers of every request a Dataverse stand-in received.
-type Seen = Arc<Mutex<Vec<HeaderMap>>>;
-
-async fn recording_dataverse() -> (String, Seen) {
-    let seen: Seen = Arc::default();
-    let sink = Arc::clone(&seen);
-    let app = Router::new().fallback(move |headers: HeaderMap| {
-        let sink = Arc::clone(&sink);
-        async move {
-            sink.lock().unwrap().push(headers);
-            axum::Json(json!({ "value": [] }))
-        }
-    });
-    (serve_local(app).await, seen)
-}
-
 #[tokio::test]
 async fn json_logs_and_dataverse_get_the_correlation_id_and_trace_context() {
-    let (dataverse, seen) = recording_dataverse().await;
+    // The organization records what it receives.
+    let org = SimOrg::scripted(|_: &Call<'_>| Reply::records(&[]))
+        .await
+        .unwrap();
     let (dir, _) = write_config("");
     let keys = dir.path().join("keys");
     std::fs::write(&keys, "key-one-secret\n").unwrap();
     let process = Process::start(
         &[
             "--dataverse",
-            &dataverse,
+            org.url(),
             "--api-keys",
             keys.to_str().unwrap(),
             "--log-format",
@@ -233,10 +215,7 @@ async fn json_logs_and_dataverse_get_the_correlation_id_and_trace_context() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let continued = response.headers()["traceparent"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let continued = header(&response, "traceparent");
     assert!(
         continued.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
         "{continued}"
@@ -244,10 +223,13 @@ async fn json_logs_and_dataverse_get_the_correlation_id_and_trace_context() {
     assert!(continued.ends_with("-01"));
     assert_ne!(continued, trace, "the service's own span id");
 
-    let upstream = seen.lock().unwrap().clone();
+    let upstream = org.requests();
     assert_eq!(upstream.len(), 1);
-    assert_eq!(upstream[0]["x-ms-client-request-id"], "corr-42");
-    assert_eq!(upstream[0]["traceparent"].to_str().unwrap(), continued);
+    assert_eq!(
+        upstream[0].header("x-ms-client-request-id"),
+        Some("corr-42")
+    );
+    assert_eq!(upstream[0].header("traceparent"), Some(continued.as_str()));
 
     // An invalid traceparent is ignored, not refused, and not sent on.
     let response = client()
@@ -261,10 +243,10 @@ async fn json_logs_and_dataverse_get_the_correlation_id_and_trace_context() {
         .unwrap();
     assert_eq!(response.status(), 200);
     assert!(response.headers().get("traceparent").is_none());
-    let upstream = seen.lock().unwrap().clone();
+    let upstream = org.requests();
     assert_eq!(upstream.len(), 2);
-    assert!(upstream[1].get("traceparent").is_none());
-    assert!(upstream[1].get("x-ms-client-request-id").is_some());
+    assert!(upstream[1].headers.get("traceparent").is_none());
+    assert!(upstream[1].headers.get("x-ms-client-request-id").is_some());
 
     let log = process.log();
     let access: Vec<Value> = log

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
+use convq_simorg::testkit::{Behaviour, Peer, record};
 use tokio::io::AsyncWriteExt;
 
-use super::peer::{Behaviour, Peer, record};
 use super::process::Process;
 use super::{WAITING, client, get_status, parts};
 

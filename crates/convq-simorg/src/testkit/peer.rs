@@ -5,19 +5,24 @@
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use convq_simorg::{Call, Reply, SimOrg};
 use serde_json::{Value, json};
 
+use crate::{Call, Reply, SimOrg};
+
+/// What a [`Peer`] answers.
 #[derive(Clone)]
-pub(crate) struct Behaviour {
-    pub(crate) delay: Duration,
-    pub(crate) status: StatusCode,
-    pub(crate) records: Vec<Value>,
+pub struct Behaviour {
+    /// How long before it answers.
+    pub delay: Duration,
+    /// Its status; an error status gets a Dataverse error body.
+    pub status: StatusCode,
+    /// The collection's records (on success).
+    pub records: Vec<Value>,
 }
 
 impl Behaviour {
     /// Answers 200 with `records` after `delay`.
-    pub(crate) fn slow(delay: Duration, records: Vec<Value>) -> Self {
+    pub fn slow(delay: Duration, records: Vec<Value>) -> Self {
         Self {
             delay,
             status: StatusCode::OK,
@@ -26,7 +31,7 @@ impl Behaviour {
     }
 
     /// Answers `status` with a Dataverse error body, at once.
-    pub(crate) fn failing(status: StatusCode) -> Self {
+    pub fn failing(status: StatusCode) -> Self {
         Self {
             delay: Duration::ZERO,
             status,
@@ -36,13 +41,19 @@ impl Behaviour {
 }
 
 /// The simulated organization, scripted to answer with a [`Behaviour`].
-pub(crate) struct Peer {
-    pub(crate) url: String,
-    pub(crate) org: SimOrg,
+pub struct Peer {
+    /// The organization URL.
+    pub url: String,
+    /// The organization (its counts and the requests it saw).
+    pub org: SimOrg,
 }
 
 impl Peer {
-    pub(crate) async fn start(behaviour: Behaviour) -> Self {
+    /// Starts the peer on 127.0.0.1; it asserts every request carries `Bearer test-token`.
+    ///
+    /// # Panics
+    /// No port can be bound.
+    pub async fn start(behaviour: Behaviour) -> Self {
         let org = SimOrg::scripted(move |call: &Call<'_>| {
             assert_eq!(call.request.header("authorization"), Some("Bearer test-token"));
             let reply = if behaviour.status.is_success() {
@@ -67,7 +78,10 @@ impl Peer {
     }
 
     /// Waits (up to 10 s) until the peer has received `count` requests.
-    pub(crate) async fn wait_for_requests(&self, count: u64) {
+    ///
+    /// # Panics
+    /// It has not by then.
+    pub async fn wait_for_requests(&self, count: u64) {
         assert!(
             self.org
                 .wait_for_requests(count, Duration::from_secs(10))
@@ -78,7 +92,8 @@ impl Peer {
 }
 
 /// One conversation record as the Web API returns it.
-pub(crate) fn record(id: &str) -> Value {
+#[must_use]
+pub fn record(id: &str) -> Value {
     json!({
         "activityid": id,
         "msdyn_ocliveworkitemid": id,
