@@ -22,7 +22,6 @@ DURATION=${DURATION:-60}
 AGENTS=${AGENTS:-1000}
 PROFILE=${PROFILE:-debug}
 OUT=target/load-org
-mkdir -p "$OUT"
 f() { python3 -c "print($1)"; }
 INTERVAL=$(f "10 / $SCALE")
 WINDOW_S=$(f "300 // $SCALE")
@@ -32,30 +31,8 @@ EXEC_PER_AGENT=${EXEC_PER_AGENT:-10ms}
 COALESCE_MS=$(f "max(1, 50 // $SCALE)")
 TTL_MS=$(f "2000 // $SCALE")
 
-FLAGS=()
-[[ "$PROFILE" == release ]] && FLAGS+=(--release)
-echo "== building ($PROFILE)"
-cargo build "${FLAGS[@]}" -p convq-simorg --bin convq-simorg
-cargo build "${FLAGS[@]}" -p convq-http --example fleet
-cargo build "${FLAGS[@]}" -p convq-cli --bin convq
-BIN=target/$PROFILE
-
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
-
-# Starts a process logging to $2, waits for "listening on URL", prints URL.
-start() {
-    local log=$1; shift
-    "$@" >"$log" 2>&1 &
-    PIDS+=($!)
-    for _ in $(seq 200); do
-        url=$(grep -o 'listening on http://[0-9.:]*' "$log" | head -1 | sed 's/listening on //' || true)
-        [[ -n "$url" ]] && { echo "$url"; return; }
-        sleep 0.1
-    done
-    echo "did not start: $*" >&2; cat "$log" >&2; exit 1
-}
+source scripts/lib/org-run.sh
+build fleet
 
 stats() { curl -sf "$1/_simorg/stats"; }
 
@@ -63,15 +40,15 @@ stats() { curl -sf "$1/_simorg/stats"; }
 run() {
     local name=$1; shift
     local org convq
-    org=$(start "$OUT/$name-org.log" "$BIN/convq-simorg" --agents "$AGENTS" --latency 50ms \
+    org=$(start "$name-org" "$BIN/convq-simorg" --agents "$AGENTS" --latency 50ms \
         --window "${WINDOW_S}s" --max-requests "$MAX_REQ" --max-concurrent 52 \
         --max-execution "$MAX_EXEC" --execution-per-agent "$EXEC_PER_AGENT")
-    convq=$(CONVQ_DATAVERSE_TOKEN=load-token RUST_LOG=info start "$OUT/$name-convq.log" \
+    convq=$(CONVQ_DATAVERSE_TOKEN=load-token RUST_LOG=info start "$name-convq" \
         "$BIN/convq" serve --addr 127.0.0.1:0 --dataverse "$org" --concurrency-limit 4096 --max-connections 4096 "$@")
     "$BIN/examples/fleet" --url "$convq" --agents "$AGENTS" --interval "$INTERVAL" \
         --duration "$DURATION" >"$OUT/$name-fleet.json"
     stats "$org" >"$OUT/$name-org.json"
-    cleanup; PIDS=()
+    stop_all
     python3 - "$name" "$OUT/$name-fleet.json" "$OUT/$name-org.json" "$SCALE" "$DURATION" <<'PY'
 import json, sys
 name, fleet, org, scale, duration = sys.argv[1], json.load(open(sys.argv[2])), json.load(open(sys.argv[3])), float(sys.argv[4]), float(sys.argv[5])
@@ -101,14 +78,14 @@ PY
 ndjson() {
     local name=$1; shift
     local org start end
-    org=$(start "$OUT/ndjson-$name-org.log" "$BIN/convq-simorg" --agents "$AGENTS" --latency 50ms \
+    org=$(start "ndjson-$name-org" "$BIN/convq-simorg" --agents "$AGENTS" --latency 50ms \
         --max-execution "$MAX_EXEC" --execution-per-agent "$EXEC_PER_AGENT")
     start=$(date +%s.%N)
     CONVQ_DATAVERSE_TOKEN=load-token "$BIN/convq" get --ndjson --dataverse "$org" "$@" \
         "$OUT/agents.ndjson" >"$OUT/ndjson-$name.out" 2>"$OUT/ndjson-$name.err" || true
     end=$(date +%s.%N)
     local upstream; upstream=$(stats "$org" | python3 -c "import json,sys; print(json.load(sys.stdin)['requests'])")
-    cleanup; PIDS=()
+    stop_all
     printf '%10s: %6.2f s, %s upstream requests, %s\n' "$name" "$(f "$end - $start")" "$upstream" "$(tail -1 "$OUT/ndjson-$name.err")"
 }
 ndjson shared | tee -a "$OUT/summary.txt"

@@ -16,34 +16,9 @@ INTERVAL=${INTERVAL:-1s}
 CHANGES=${CHANGES:-10}
 PROFILE=${PROFILE:-debug}
 OUT=target/watch-org
-mkdir -p "$OUT"
 
-FLAGS=()
-[[ "$PROFILE" == release ]] && FLAGS+=(--release)
-echo "== building ($PROFILE)"
-cargo build "${FLAGS[@]}" -p convq-simorg --bin convq-simorg
-cargo build "${FLAGS[@]}" -p convq-http --example watchers
-cargo build "${FLAGS[@]}" -p convq-cli --bin convq
-BIN=target/$PROFILE
-
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
-
-# Starts a process logging to $2, waits for "listening on URL", prints URL; its pid in $OUT/$name.pid.
-start() {
-    local name=$1; shift
-    "$@" >"$OUT/$name.log" 2>&1 &
-    local pid=$!
-    PIDS+=($pid)
-    echo "$pid" >"$OUT/$name.pid"
-    for _ in $(seq 300); do
-        url=$(grep -o 'listening on http://[0-9.:]*' "$OUT/$name.log" | head -1 | sed 's/listening on //' || true)
-        [[ -n "$url" ]] && { echo "$url"; return; }
-        sleep 0.1
-    done
-    echo "did not start: $*" >&2; cat "$OUT/$name.log" >&2; exit 1
-}
+source scripts/lib/org-run.sh
+build watchers
 
 mem() { grep -E '^(VmRSS|VmHWM)' "/proc/$1/status" | awk '{printf "%s %d MiB  ", $1, $2/1024}'; }
 
@@ -59,7 +34,7 @@ start_s=$(date +%s.%N)
 "$BIN/examples/watchers" --url "$convq" --org "$org" --agents "$AGENTS" --duration "$DURATION" \
     --changes "$CHANGES" --change-every 1 >"$OUT/watchers.json" &
 watchers=$!
-PIDS+=($watchers)
+echo "$watchers" >"$OUT/watchers.pid"
 peak=""
 while kill -0 "$watchers" 2>/dev/null; do sleep 5; peak="$(mem "$convq_pid")"; done
 wait "$watchers"

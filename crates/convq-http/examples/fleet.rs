@@ -9,14 +9,22 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use convq_simorg::generated_agent;
+use convq_simorg::testkit::loopback_url;
 use serde_json::json;
 
-fn arg(name: &str, default: &str) -> String {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-        .unwrap_or_else(|| default.to_owned())
+#[derive(clap::Parser)]
+struct Args {
+    /// The convq service (loopback only).
+    #[arg(long, default_value = "http://127.0.0.1:8080", value_parser = loopback_url)]
+    url: String,
+    #[arg(long, default_value_t = 1000)]
+    agents: usize,
+    /// Seconds between an agent's calls.
+    #[arg(long, default_value_t = 10.0)]
+    interval: f64,
+    /// Seconds the fleet runs.
+    #[arg(long, default_value_t = 60.0)]
+    duration: f64,
 }
 
 #[derive(Default)]
@@ -29,14 +37,14 @@ struct Tally {
 
 #[tokio::main]
 async fn main() {
-    let url = arg("--url", "http://127.0.0.1:8080");
-    assert!(
-        url.starts_with("http://127.0.0.1:") || url.starts_with("http://[::1]:"),
-        "loopback only"
-    );
-    let agents: usize = arg("--agents", "1000").parse().unwrap();
-    let interval = Duration::from_secs_f64(arg("--interval", "10").parse().unwrap());
-    let duration = Duration::from_secs_f64(arg("--duration", "60").parse().unwrap());
+    let Args {
+        url,
+        agents,
+        interval,
+        duration,
+    } = clap::Parser::parse();
+    let interval = Duration::from_secs_f64(interval);
+    let duration = Duration::from_secs_f64(duration);
     let client = reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(60))

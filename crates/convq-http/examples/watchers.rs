@@ -12,21 +12,34 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use convq_simorg::testkit::loopback_url;
 use serde_json::{Value, json};
 
-fn arg(name: &str, default: &str) -> String {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-        .unwrap_or_else(|| default.to_owned())
-}
-
-fn loopback(url: &str) {
-    assert!(
-        url.starts_with("http://127.0.0.1:") || url.starts_with("http://[::1]:"),
-        "loopback only: {url}"
-    );
+#[derive(clap::Parser)]
+struct Args {
+    /// The convq service (loopback only).
+    #[arg(long, default_value = "http://127.0.0.1:8080", value_parser = loopback_url)]
+    url: String,
+    /// The simulated organization (loopback only).
+    #[arg(long, default_value = "http://127.0.0.1:8081", value_parser = loopback_url)]
+    org: String,
+    #[arg(long, default_value_t = 1000)]
+    agents: usize,
+    /// Records per agent.
+    #[arg(long, default_value_t = 5)]
+    per_agent: usize,
+    /// Agents whose list a change touches.
+    #[arg(long, default_value_t = 10)]
+    changes: usize,
+    /// Seconds between changes.
+    #[arg(long, default_value_t = 1.0)]
+    change_every: f64,
+    /// Seconds the run lasts.
+    #[arg(long, default_value_t = 60.0)]
+    duration: f64,
+    /// Seconds before the end when changes stop.
+    #[arg(long, default_value_t = 10.0)]
+    drain: f64,
 }
 
 fn agent(i: usize) -> String {
@@ -73,15 +86,18 @@ struct Tally {
 
 #[tokio::main]
 async fn main() {
-    let url = arg("--url", "http://127.0.0.1:8080");
-    let org = arg("--org", "http://127.0.0.1:8081");
-    loopback(&url);
-    loopback(&org);
-    let agents: usize = arg("--agents", "1000").parse().unwrap();
-    let per_agent: usize = arg("--per-agent", "5").parse().unwrap();
-    let changes: usize = arg("--changes", "10").parse().unwrap();
-    let every = Duration::from_secs_f64(arg("--change-every", "1").parse().unwrap());
-    let duration = Duration::from_secs_f64(arg("--duration", "60").parse().unwrap());
+    let Args {
+        url,
+        org,
+        agents,
+        per_agent,
+        changes,
+        change_every,
+        duration,
+        drain,
+    } = clap::Parser::parse();
+    let every = Duration::from_secs_f64(change_every);
+    let duration = Duration::from_secs_f64(duration);
     let client = reqwest::Client::builder()
         .no_proxy()
         .pool_max_idle_per_host(agents)
@@ -174,7 +190,7 @@ async fn main() {
     let mut next = 0usize;
     let mut tick = tokio::time::interval(every);
     // Changes stop `--drain` seconds before the end, so the last ones can still arrive.
-    let drain = Duration::from_secs_f64(arg("--drain", "10").parse().unwrap());
+    let drain = Duration::from_secs_f64(drain);
     while Instant::now() + every + drain < end {
         tick.tick().await;
         let at = unix_ms();

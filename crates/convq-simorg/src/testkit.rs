@@ -215,3 +215,17 @@ impl Switched {
         self.org.url()
     }
 }
+
+/// A URL on 127.0.0.1 or ::1, as a clap value parser: the load examples send traffic nowhere else.
+///
+/// # Errors
+/// Any other URL.
+pub fn loopback_url(url: &str) -> Result<String, String> {
+    if url.starts_with("http://127.0.0.1:") || url.starts_with("http://[::1]:") {
+        Ok(url.to_owned())
+    } else {
+        Err(format!(
+            "{url}: loopback only (http://127.0.0.1:PORT or http://[::1]:PORT)"
+        ))
+    }
+}
