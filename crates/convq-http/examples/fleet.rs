@@ -37,14 +37,10 @@ struct Tally {
 
 #[tokio::main]
 async fn main() {
-    let Args {
-        url,
-        agents,
-        interval,
-        duration,
-    } = clap::Parser::parse();
-    let interval = Duration::from_secs_f64(interval);
-    let duration = Duration::from_secs_f64(duration);
+    let args: Args = clap::Parser::parse();
+    let (url, agents) = (args.url, args.agents);
+    let interval = Duration::from_secs_f64(args.interval);
+    let duration = Duration::from_secs_f64(args.duration);
     let client = reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(60))

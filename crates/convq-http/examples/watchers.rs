@@ -86,18 +86,18 @@ struct Tally {
 
 #[tokio::main]
 async fn main() {
+    let args: Args = clap::Parser::parse();
     let Args {
         url,
         org,
         agents,
         per_agent,
         changes,
-        change_every,
-        duration,
         drain,
-    } = clap::Parser::parse();
-    let every = Duration::from_secs_f64(change_every);
-    let duration = Duration::from_secs_f64(duration);
+        ..
+    } = args;
+    let every = Duration::from_secs_f64(args.change_every);
+    let duration = Duration::from_secs_f64(args.duration);
     let client = reqwest::Client::builder()
         .no_proxy()
         .pool_max_idle_per_host(agents)
