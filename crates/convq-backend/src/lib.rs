@@ -52,9 +52,11 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// When, where and for whom a query runs. The adapter fills it in; core and backends read no
 /// clock.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, derive_setters::Setters)]
+#[setters(prefix = "with_", strip_option)]
 #[non_exhaustive]
 pub struct RunContext {
+    #[setters(skip)]
     /// "Now" for `createdBeforeDays` (the embedded store; Dataverse uses its own clock).
     pub now: SystemTime,
     /// The time zone whose midnights bound `createdBeforeDays` days (the embedded store; Dataverse
@@ -65,9 +67,11 @@ pub struct RunContext {
     /// a choice's label), as Web API does when asked with `Prefer: odata.include-annotations`.
     pub formatted_values: bool,
     /// getConversations' second argument, for telemetry. It never changes the answer.
+    #[setters(into)]
     pub correlation_id: Option<String>,
     /// The caller's W3C trace context (`traceparent`, already validated), sent on to Dataverse
     /// so that a trace crosses the service.
+    #[setters(into)]
     pub traceparent: Option<String>,
     /// The caller's own bearer token, when the service passes callers' tokens through to
     /// Dataverse (`--auth passthrough`); `None` when the backend's own credential is used.
@@ -93,34 +97,6 @@ impl RunContext {
         }
     }
 
-    /// Sets the correlation id.
-    #[must_use]
-    pub fn with_correlation_id(mut self, id: impl Into<String>) -> Self {
-        self.correlation_id = Some(id.into());
-        self
-    }
-
-    /// Sets the W3C `traceparent` to send on (a valid one: the caller checks it).
-    #[must_use]
-    pub fn with_traceparent(mut self, traceparent: impl Into<String>) -> Self {
-        self.traceparent = Some(traceparent.into());
-        self
-    }
-
-    /// Sets the caller's deadline.
-    #[must_use]
-    pub fn with_deadline(mut self, deadline: std::time::Instant) -> Self {
-        self.deadline = Some(deadline);
-        self
-    }
-
-    /// Sets the caller's bearer token (pass-through).
-    #[must_use]
-    pub fn with_bearer(mut self, bearer: Secret) -> Self {
-        self.bearer = Some(bearer);
-        self
-    }
-
     /// Who the query runs as, as a stable key that is safe to log and to use as a map key
     /// (caches, coalescing, throttling per identity): `"held"` for the backend's own credential,
     /// `"bearer:<first 16 hex digits of SHA-256(token)>"` for a caller's pass-through token.
@@ -131,20 +107,6 @@ impl RunContext {
             None => HELD_IDENTITY.to_owned(),
             Some(token) => format!("bearer:{}", token.fingerprint()),
         }
-    }
-
-    /// Sets the time zone of `createdBeforeDays`' day boundaries.
-    #[must_use]
-    pub fn with_time_zone(mut self, time_zone: TimeZone) -> Self {
-        self.time_zone = time_zone;
-        self
-    }
-
-    /// Asks for formatted values.
-    #[must_use]
-    pub fn with_formatted_values(mut self, formatted_values: bool) -> Self {
-        self.formatted_values = formatted_values;
-        self
     }
 }
 

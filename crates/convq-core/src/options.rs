@@ -12,15 +12,19 @@ use crate::error::{Error, pointer_index, pointer_key};
 /// adapter takes options as data without declaring its own options type.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+#[derive(derive_setters::Setters)]
+#[setters(prefix = "with_")]
 #[non_exhaustive]
 pub struct Options {
     /// Organization URL, e.g. `https://contoso.crm.dynamics.com`. When set, `Compiled::url` is
     /// the full request URL.
+    #[setters(strip_option, into)]
     pub base_url: Option<String>,
     /// What to do with a column the catalog does not know.
     pub unknown_columns: UnknownColumns,
     /// Custom columns of your organization, with their types (a declared lookup is selected as
     /// `_<name>_value`). Declared columns never warn.
+    #[setters(skip)]
     pub extra_columns: Vec<ExtraColumn>,
     /// How to render a `status` filter with several values.
     pub status_filter: StatusFilter,
@@ -31,20 +35,6 @@ pub struct Options {
 }
 
 impl Options {
-    /// Sets the organization URL.
-    #[must_use]
-    pub fn with_base_url(mut self, base_url: impl Into<String>) -> Self {
-        self.base_url = Some(base_url.into());
-        self
-    }
-
-    /// Sets the policy for columns the catalog does not know.
-    #[must_use]
-    pub fn with_unknown_columns(mut self, policy: UnknownColumns) -> Self {
-        self.unknown_columns = policy;
-        self
-    }
-
     /// Declares a custom column.
     #[must_use]
     pub fn with_extra_column(
@@ -56,20 +46,6 @@ impl Options {
             logical_name: logical_name.into(),
             column_type,
         });
-        self
-    }
-
-    /// Sets how several status values are rendered.
-    #[must_use]
-    pub fn with_status_filter(mut self, style: StatusFilter) -> Self {
-        self.status_filter = style;
-        self
-    }
-
-    /// Sets what `createdBeforeDays` means.
-    #[must_use]
-    pub fn with_created_before_days(mut self, reading: DaysReading) -> Self {
-        self.created_before_days = reading;
         self
     }
 }

@@ -28,7 +28,7 @@ pub enum HttpCode {
     ConflictingCorrelationId,
     /// The request body did not arrive within the body-read timeout (10 s by default); the connection is closed.
     RequestBodyTimeout,
-    /// The Host header names a host this server does not answer for (on loopback: localhost, 127.0.0.1, [::1] and --allowed-host values).
+    /// The Host header names a host this server does not answer for (on loopback: localhost, 127.0.0.1, `[::1]` and --allowed-host values).
     HostNotAllowed,
     /// The body of /getConversations/batch is not {\"inputs\": [...]} or has more than 1,000 inputs.
     InvalidBatch,

@@ -88,7 +88,8 @@ impl Default for Limits {
 }
 
 /// How the server listens and what it lets through.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, derive_setters::Setters)]
+#[setters(prefix = "with_", strip_option)]
 #[non_exhaustive]
 pub struct ServerConfig {
     /// Where to listen; `127.0.0.1:8080` by default (loopback: exposing it is a decision).
@@ -96,12 +97,14 @@ pub struct ServerConfig {
     /// Body size, timeout and concurrency limits.
     pub limits: Limits,
     /// Browser origins allowed by CORS. Empty (the default): no CORS headers at all.
+    #[setters(skip)]
     pub cors_origins: Vec<HeaderValue>,
     /// Timeouts and limits of the connections themselves.
     pub connections: ConnectionLimits,
     /// `Host` values accepted besides the loopback names (`host` or `host:port`). On a
     /// loopback address only `localhost`, `127.0.0.1` and `[::1]` (any port) and these are
     /// accepted, which stops DNS rebinding; elsewhere, when not empty, only these.
+    #[setters(skip)]
     pub allowed_hosts: Vec<String>,
     /// A fixed "now" for `createdBeforeDays` on the embedded store (reproducible demos and
     /// tests against the sample data); `None` (the default): the system clock.
@@ -132,27 +135,6 @@ impl Default for ServerConfig {
 }
 
 impl ServerConfig {
-    /// Sets the listen address.
-    #[must_use]
-    pub fn with_addr(mut self, addr: SocketAddr) -> Self {
-        self.addr = addr;
-        self
-    }
-
-    /// Sets the limits.
-    #[must_use]
-    pub fn with_limits(mut self, limits: Limits) -> Self {
-        self.limits = limits;
-        self
-    }
-
-    /// Answers as if it were always `now` (see [`ServerConfig::fixed_now`]).
-    #[must_use]
-    pub fn with_fixed_now(mut self, now: SystemTime) -> Self {
-        self.fixed_now = Some(now);
-        self
-    }
-
     /// Allows a browser origin (`https://app.example.com`).
     #[must_use]
     pub fn with_cors_origin(mut self, origin: HeaderValue) -> Self {
@@ -160,38 +142,10 @@ impl ServerConfig {
         self
     }
 
-    /// Sets the connection limits.
-    #[must_use]
-    pub fn with_connections(mut self, connections: ConnectionLimits) -> Self {
-        self.connections = connections;
-        self
-    }
-
     /// Accepts this `Host` value (`api.example.com` or `api.example.com:8443`).
     #[must_use]
     pub fn with_allowed_host(mut self, host: impl Into<String>) -> Self {
         self.allowed_hosts.push(host.into());
-        self
-    }
-
-    /// Serves `/metrics` on this address instead of the main one (see [`run`]).
-    #[must_use]
-    pub fn with_metrics_addr(mut self, addr: SocketAddr) -> Self {
-        self.metrics_addr = Some(addr);
-        self
-    }
-
-    /// Sets the live lists' settings.
-    #[must_use]
-    pub fn with_stream(mut self, stream: StreamConfig) -> Self {
-        self.stream = stream;
-        self
-    }
-
-    /// Sets the run defaults.
-    #[must_use]
-    pub fn with_run_defaults(mut self, run_defaults: RunDefaults) -> Self {
-        self.run_defaults = run_defaults;
         self
     }
 }
