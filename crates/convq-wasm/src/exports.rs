@@ -748,7 +748,8 @@ fn header_pairs(headers: &JsValue) -> Result<Option<Vec<(String, String)>>, (Str
         ));
     }
     let mut pairs = Vec::new();
-    for key in js_sys::Object::keys(headers.unchecked_ref()).iter() {
+    let object: &js_sys::Object = headers.unchecked_ref();
+    for key in js_sys::Object::keys(object).iter() {
         let name = key.as_string().unwrap_or_default();
         let value = Reflect::get(headers, &key).unwrap_or(JsValue::UNDEFINED);
         let Some(value) = value.as_string() else {
@@ -977,10 +978,9 @@ async fn fetch_once(
     }
     let body = Reflect::get(&response, &JsValue::from_str("body"))?;
     let reader = call_method(&body, "getReader", &[])?;
-    let decoder = Reflect::construct(
-        &Reflect::get(&global, &JsValue::from_str("TextDecoder"))?.dyn_into()?,
-        &js_sys::Array::new(),
-    )?;
+    let text_decoder: Function =
+        Reflect::get(&global, &JsValue::from_str("TextDecoder"))?.dyn_into()?;
+    let decoder = Reflect::construct(&text_decoder, &js_sys::Array::new())?;
     let streaming = js_sys::Object::new();
     set(&streaming, "stream", &JsValue::TRUE);
     let mut parser = crate::live::SseParser::new(&last_event_id);
