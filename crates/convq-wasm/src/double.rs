@@ -58,7 +58,8 @@ impl LiveList {
     #[must_use]
     pub fn apply(&mut self, envelope: &str) -> String {
         let envelope: Value = serde_json::from_str(envelope).unwrap_or(Value::Null);
-        let events: Vec<Value> = match envelope.pointer("/result/values").and_then(Value::as_array) {
+        let events: Vec<Value> = match envelope.pointer("/result/values").and_then(Value::as_array)
+        {
             Some(values) => {
                 let first = !self.feed.is_ready();
                 let changes = self.feed.apply(values.clone());
@@ -77,7 +78,9 @@ impl LiveList {
             }
             None => {
                 let error = envelope.get("error").cloned().unwrap_or(Value::Null);
-                vec![json!({ "event": "failed", "data": { "agentId": self.agent, "error": error } })]
+                vec![
+                    json!({ "event": "failed", "data": { "agentId": self.agent, "error": error } }),
+                ]
             }
         };
         Value::Array(events).to_string()
@@ -510,21 +513,36 @@ mod tests {
             json!({ "result": { "values": values }, "status": true }).to_string()
         };
         let mut list = LiveList::new(agent, 3);
-        let first: Value = serde_json::from_str(&list.apply(&answer(&[("a", "1"), ("b", "1")]))).unwrap();
+        let first: Value =
+            serde_json::from_str(&list.apply(&answer(&[("a", "1"), ("b", "1")]))).unwrap();
         assert_eq!(
             first,
             json!([{ "event": "snapshot", "id": "3-0", "data": { "agentId": agent, "values": [
                 { "activityid": "a", "msdyn_title": "1" }, { "activityid": "b", "msdyn_title": "1" }
             ] } }])
         );
-        let next: Value = serde_json::from_str(&list.apply(&answer(&[("c", "1"), ("b", "2")]))).unwrap();
+        let next: Value =
+            serde_json::from_str(&list.apply(&answer(&[("c", "1"), ("b", "2")]))).unwrap();
         let summary: Vec<(&str, &str, &str)> = next
             .as_array()
             .unwrap()
             .iter()
-            .map(|e| (e["event"].as_str().unwrap(), e["id"].as_str().unwrap(), e["data"]["id"].as_str().unwrap()))
+            .map(|e| {
+                (
+                    e["event"].as_str().unwrap(),
+                    e["id"].as_str().unwrap(),
+                    e["data"]["id"].as_str().unwrap(),
+                )
+            })
             .collect();
-        assert_eq!(summary, [("removed", "3-1", "a"), ("added", "3-2", "c"), ("changed", "3-3", "b")]);
+        assert_eq!(
+            summary,
+            [
+                ("removed", "3-1", "a"),
+                ("added", "3-2", "c"),
+                ("changed", "3-3", "b")
+            ]
+        );
         assert_eq!(next[1]["data"]["position"], 0);
         let failure = r#"{"error":{"code":"throttled","message":"m","path":""},"status":false}"#;
         let failed: Value = serde_json::from_str(&list.apply(failure)).unwrap();

@@ -519,7 +519,8 @@ pub fn watch_conversations(
     #[wasm_bindgen(unchecked_param_type = "Input | string")] input: JsValue,
     #[wasm_bindgen(unchecked_optional_param_type = "WatchOptions | null")] options: JsValue,
 ) -> Result<Watch, JsValue> {
-    let settings = watch_settings(&input, &options).map_err(|body| parse(&glue::failure_json(body)))?;
+    let settings =
+        watch_settings(&input, &options).map_err(|body| parse(&glue::failure_json(body)))?;
     let url = crate::live::stream_url(service_url, &settings.input);
     let core = Rc::new(RefCell::new(Core {
         lists: crate::live::Lists::default(),
@@ -682,7 +683,8 @@ fn watch_settings(input: &JsValue, options: &JsValue) -> Result<WatchSettings, E
         on_open: function("onOpen")?,
         on_error: function("onError")?,
     };
-    let headers = header_pairs(&get("headers")).map_err(|(path, message)| invalid(&path, message))?;
+    let headers =
+        header_pairs(&get("headers")).map_err(|(path, message)| invalid(&path, message))?;
     let retry = get("retry");
     let retry = match retry.as_f64() {
         Some(ms) if ms.is_finite() && ms >= 0.0 => ms,
@@ -934,13 +936,21 @@ async fn fetch_once(
     let set = |target: &JsValue, key: &str, value: &JsValue| {
         let _ = Reflect::set(target, &JsValue::from_str(key), value);
     };
-    set(&request_headers, "accept", &JsValue::from_str("text/event-stream"));
+    set(
+        &request_headers,
+        "accept",
+        &JsValue::from_str("text/event-stream"),
+    );
     for (name, value) in headers {
         set(&request_headers, name, &JsValue::from_str(value));
     }
     let last_event_id = core.borrow().last_event_id.clone();
     if !last_event_id.is_empty() {
-        set(&request_headers, "last-event-id", &JsValue::from_str(&last_event_id));
+        set(
+            &request_headers,
+            "last-event-id",
+            &JsValue::from_str(&last_event_id),
+        );
     }
     let init = js_sys::Object::new();
     set(&init, "headers", &request_headers);
@@ -950,7 +960,11 @@ async fn fetch_once(
         .and_then(|c| c.dyn_into::<Function>().ok())
         .and_then(|c| Reflect::construct(&c, &js_sys::Array::new()).ok());
     if let Some(controller) = &controller {
-        set(&init, "signal", &Reflect::get(controller, &JsValue::from_str("signal"))?);
+        set(
+            &init,
+            "signal",
+            &Reflect::get(controller, &JsValue::from_str("signal"))?,
+        );
     }
     core.borrow_mut().abort.clone_from(&controller);
     let response = JsFuture::from(Promise::resolve(&fetch.call2(
@@ -970,7 +984,11 @@ async fn fetch_once(
             .unwrap_or_default();
         report_error(core, &refusal(status, &text));
         let retried = status == 408.0 || status == 429.0 || status >= 500.0;
-        return Ok(if retried { Ended::Reconnect } else { Ended::Refused });
+        return Ok(if retried {
+            Ended::Reconnect
+        } else {
+            Ended::Refused
+        });
     }
     {
         let handler = core.borrow().handlers.on_open.clone();
@@ -1030,7 +1048,11 @@ fn refusal(status: f64, body: &str) -> JsValue {
 async fn sleep(core: &Rc<RefCell<Core>>, ms: f64) {
     let global: JsValue = js_sys::global().into();
     let promise = Promise::new(&mut |resolve: Function, _reject: Function| {
-        if let Ok(timer) = call_method(&global, "setTimeout", &[resolve.clone().into(), JsValue::from_f64(ms)]) {
+        if let Ok(timer) = call_method(
+            &global,
+            "setTimeout",
+            &[resolve.clone().into(), JsValue::from_f64(ms)],
+        ) {
             core.borrow_mut().wake = Some((timer, resolve));
         } else {
             let _ = resolve.call0(&JsValue::UNDEFINED);

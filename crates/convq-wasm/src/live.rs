@@ -18,7 +18,9 @@ pub const STREAM_PATH: &str = "/getConversations/stream";
 const ID_PROPERTY: &str = "activityid";
 
 /// The event names of the stream, in the order of the docs' table.
-pub const EVENT_NAMES: [&str; 6] = ["snapshot", "added", "changed", "removed", "failed", "dropped"];
+pub const EVENT_NAMES: [&str; 6] = [
+    "snapshot", "added", "changed", "removed", "failed", "dropped",
+];
 
 /// Events whose `id` is the list's position in its feed; `failed` and `dropped` have none.
 const EVENTS_WITH_IDS: [&str; 4] = ["snapshot", "added", "changed", "removed"];
@@ -194,12 +196,14 @@ impl Lists {
             return None;
         }
         let data: Value = serde_json::from_str(data).ok().filter(Value::is_object)?;
-        let agent = data.get("agentId").and_then(Value::as_str).map(str::to_owned);
+        let agent = data
+            .get("agentId")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         let changed = match (name, &agent) {
             ("snapshot", Some(agent)) => {
                 let values = data.get("values").and_then(Value::as_array).cloned();
-                self.lists
-                    .insert(agent.clone(), values.unwrap_or_default());
+                self.lists.insert(agent.clone(), values.unwrap_or_default());
                 true
             }
             ("removed", Some(agent)) => {
@@ -260,7 +264,10 @@ mod tests {
     #[test]
     fn stream_url_encodes_the_input_as_encode_uri_component_does() {
         assert_eq!(
-            stream_url("http://127.0.0.1:8080/", r#" {"agentId":"a b","status":[3]} "#),
+            stream_url(
+                "http://127.0.0.1:8080/",
+                r#" {"agentId":"a b","status":[3]} "#
+            ),
             "http://127.0.0.1:8080/getConversations/stream?input=%7B%22agentId%22%3A%22a%20b%22%2C%22status%22%3A%5B3%5D%7D"
         );
         assert_eq!(
@@ -291,7 +298,8 @@ mod tests {
 
     #[test]
     fn parser_waits_for_whole_lines_across_chunks() {
-        let text = "id: 1-2\r\nevent: removed\r\ndata: {\"id\":\"x\"}\r\n\r\nevent: dropped\ndata: {}\n\n";
+        let text =
+            "id: 1-2\r\nevent: removed\r\ndata: {\"id\":\"x\"}\r\n\r\nevent: dropped\ndata: {}\n\n";
         let whole = SseParser::default().feed(text);
         for split in 1..text.len() {
             let mut parser = SseParser::default();
@@ -333,7 +341,10 @@ mod tests {
         let delivery = lists
             .receive("snapshot", &snapshot.to_string(), "5-0")
             .unwrap();
-        assert_eq!(delivery.event, json!({ "event": "snapshot", "id": "5-0", "data": snapshot }));
+        assert_eq!(
+            delivery.event,
+            json!({ "event": "snapshot", "id": "5-0", "data": snapshot })
+        );
         assert_eq!(ids(&delivery.list.unwrap().1), ["a", "b", "c"]);
 
         // One interval: b removed, d added first, c moved before a (as the server sends it).
@@ -341,9 +352,7 @@ mod tests {
         let add = json!({ "agentId": "A", "id": "d", "position": 0, "record": record("d", "1") });
         lists.receive("added", &add.to_string(), "5-2");
         let moved = json!({ "agentId": "A", "id": "c", "position": 1, "record": record("c", "2") });
-        let delivery = lists
-            .receive("changed", &moved.to_string(), "5-3")
-            .unwrap();
+        let delivery = lists.receive("changed", &moved.to_string(), "5-3").unwrap();
         let (agent, list) = delivery.list.unwrap();
         assert_eq!((agent.as_str(), ids(&list)), ("A", vec!["d", "c", "a"]));
         assert_eq!(list[1]["msdyn_title"], "2");
