@@ -632,10 +632,7 @@ struct Handlers {
 
 enum Transport {
     EventSource(Function),
-    Fetch {
-        fetch: Function,
-        headers: Vec<(String, String)>,
-    },
+    Fetch { fetch: Function, headers: Headers },
 }
 
 struct WatchSettings {
@@ -739,7 +736,10 @@ fn watch_settings(input: &JsValue, options: &JsValue) -> Result<WatchSettings, E
 }
 
 /// The `headers` option as name-value pairs; `None` when absent.
-fn header_pairs(headers: &JsValue) -> Result<Option<Vec<(String, String)>>, (String, String)> {
+/// Request headers as name-value pairs.
+type Headers = Vec<(String, String)>;
+
+fn header_pairs(headers: &JsValue) -> Result<Option<Headers>, (String, String)> {
     if headers.is_undefined() || headers.is_null() {
         return Ok(None);
     }
@@ -799,7 +799,7 @@ fn deliver(core: &Rc<RefCell<Core>>, name: &str, data: &str, last_event_id: &str
         (delivery, core.handlers.clone())
     };
     let event = to_js(&delivery.event);
-    call_handler(handlers.on_event.as_ref(), &[event.clone()]);
+    call_handler(handlers.on_event.as_ref(), std::slice::from_ref(&event));
     if let Some((agent, values)) = delivery.list
         && !core.borrow().closed
     {
@@ -902,7 +902,7 @@ async fn read_with_fetch(
     core: Rc<RefCell<Core>>,
     fetch: Function,
     url: String,
-    headers: Vec<(String, String)>,
+    headers: Headers,
     mut retry: f64,
 ) {
     loop {
