@@ -177,7 +177,8 @@ function createOmnichannel(options) {
         this.readyState = 1;
         this.dispatch("open", {});
       });
-      this.poll();
+      // The snapshot is the store as it is now, whatever the test changes before it arrives.
+      this.poll(currentStore().getConversations(this.input));
     }
     addEventListener(type, listener) {
       if (!this.listeners.has(type)) this.listeners.set(type, []);
@@ -191,12 +192,13 @@ function createOmnichannel(options) {
     dispatch(type, event) {
       for (const listener of this.listeners.get(type) ?? []) listener({ type, ...event });
     }
-    /** Reads the store (or an injected fault) and sends the events; resolves with them. */
-    poll() {
+    /** Reads the store (or an injected fault; `read`: a read already made) and sends the events; resolves with them. */
+    poll(read) {
       const run = async () => {
         if (this.readyState === 2) return [];
-        const fault = takeFault("watchConversations");
-        const answer = fault ? faultValue(fault, false, "watchConversations") : await currentStore().getConversations(this.input);
+        const fault = read === undefined && takeFault("watchConversations");
+        const answer = fault ? faultValue(fault, false, "watchConversations") : await (read ?? currentStore().getConversations(this.input));
+        if (this.readyState === 2) return [];
         const events = JSON.parse(this.list.apply(JSON.stringify(answer)));
         for (const event of events) {
           if (this.readyState === 2) break;

@@ -9,7 +9,7 @@ const fs = require("node:fs");
 const http = require("node:http");
 const path = require("node:path");
 const { spawnSync } = require("node:child_process");
-const { CLI, loadNode, startServe, writeRecords, tempDir, waitFor } = require("../support.js");
+const { CLI, PKG, loadNode, startServe, writeRecords, tempDir, waitFor } = require("../support.js");
 
 const convq = loadNode();
 const AGENT = "2b330c52-6844-4d36-8e05-03c78c9681dc";
@@ -190,4 +190,33 @@ test("a refused stream reaches onError with the service's envelope and is not re
   assert.equal(keyed.transport, "fetch");
   await waitFor(() => events.length >= 1, "the snapshot with the key");
   assert.equal(events[0].event, "snapshot");
+});
+
+test("convq/testing's emitChanges sends what convq serve sends for the same change", async (t) => {
+  const { createOmnichannel } = require(path.join(PKG, "testing", "index.js"));
+  const before = [record(1, "one", 8), record(2, "two", 9), record(3, "three", 10)];
+  const after = [record(3, "three", 6), record(2, "two (edited)", 9), record(5, "five", 11)];
+  const file = path.join(tempDir(t), "conversations.json");
+  writeRecords(file, before);
+  const server = await startServe(["--data", file, "--stream-interval", "100ms"]);
+  t.after(server.stop);
+  const served = [];
+  const watch = convq.watchConversations(server.url, INPUT, { onEvent: (e) => served.push(e) });
+  t.after(() => watch.close());
+  await waitFor(() => served.length >= 1, "the snapshot");
+  writeRecords(file, after);
+  await waitFor(() => served.length >= 5, "the changes");
+
+  const omnichannel = createOmnichannel({ records: before, recordWarnings: "error" });
+  const faked = [];
+  const fakeWatch = omnichannel.watchConversations(server.url, INPUT, { onEvent: (e) => faked.push(e) });
+  t.after(() => fakeWatch.close());
+  omnichannel.remove(id(1));
+  omnichannel.upsert(after[0]);
+  omnichannel.upsert(after[1]);
+  omnichannel.upsert(after[2]);
+  await omnichannel.emitChanges();
+  const withoutEpoch = (events) => events.map(({ id: eventId, ...rest }) => ({ seq: eventId.split("-")[1], ...rest }));
+  assert.deepEqual(withoutEpoch(faked), withoutEpoch(served));
+  assert.deepEqual(served.slice(1).map((e) => e.event), ["removed", "changed", "changed", "added"]);
 });
