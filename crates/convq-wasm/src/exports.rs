@@ -954,7 +954,6 @@ async fn fetch_once(
     }
     let init = js_sys::Object::new();
     set(&init, "headers", &request_headers);
-    set(&init, "cache", &JsValue::from_str("no-store"));
     let controller = Reflect::get(&global, &JsValue::from_str("AbortController"))
         .ok()
         .and_then(|c| c.dyn_into::<Function>().ok())
