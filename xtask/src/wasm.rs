@@ -342,7 +342,10 @@ fn package_dir(root: &Path, tools: &Tools, package: &Path, double: &Path) -> any
     // ES module entries for Node: the CommonJS builds, re-exported by name.
     write(
         &pkg.join("node/convq.mjs"),
-        &esm_entry("./convq.js", &["compile", "getConversations"]),
+        &esm_entry(
+            "./convq.js",
+            &["compile", "getConversations", "watchConversations"],
+        ),
     )?;
     // `convq/testing`: the fake (hand-written JS over the double's module, which keeps the
     // queries), its declarations, and the sample store as a fixture.

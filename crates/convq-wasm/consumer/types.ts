@@ -56,3 +56,41 @@ const record: Conversation = {
 // @ts-expect-error a lookup's logical name is not a Web API property
 const logical: Conversation = { activityid: "x", msdyn_activeagentid: "2b330c52-6844-4d36-8e05-03c78c9681dc" };
 export const records = [record, logical];
+
+// Live lists: typed events, handlers and handle; the fake has the same signature.
+import { watchConversations, type Watch, type WatchEvent, type WatchOptions } from "convq";
+const watchOptions: WatchOptions = {
+  onEvent: (event: WatchEvent) => {
+    if (event.event === "added" || event.event === "changed") {
+      const at: number = event.data.position;
+      const id: string = event.data.record.activityid;
+      void [at, id, event.id];
+    } else if (event.event === "failed") {
+      const code: string = event.data.error.code;
+      // @ts-expect-error failed events have no id
+      void [code, event.id];
+    }
+  },
+  onList: (agentId: string, values: Conversation[]) => void [agentId, values.length],
+  onError: (error) => void (error instanceof Error ? error.message : error.httpStatus),
+  headers: { "x-api-key": "key" },
+  retry: 1000,
+  extraColumns: [],
+};
+export function follow(serviceUrl: string): Watch {
+  const watch = watchConversations(serviceUrl, input, watchOptions);
+  const list: Conversation[] = watch.list(input.agentId);
+  const transport: "EventSource" | "fetch" = watch.transport;
+  void [list, transport, watch.lastEventId];
+  return watch;
+}
+export async function fakeChanges(): Promise<WatchEvent[]> {
+  const watch: Watch = omnichannel.watchConversations(null, input, { onList: (_agent, values) => void values });
+  omnichannel.upsert({ activityid: "00000000-0000-4000-8000-000000000002", statuscode: 2 });
+  omnichannel.remove("00000000-0000-4000-8000-000000000001");
+  const events = await omnichannel.emitChanges();
+  watch.close();
+  return events;
+}
+// @ts-expect-error retry is milliseconds
+export const badRetry: WatchOptions = { retry: "1s" };

@@ -6,9 +6,12 @@ import type {
   ErrorBody,
   Input,
   OmnichannelOptions as StoreOptions,
+  Watch,
+  WatchEvent,
+  WatchOptions,
 } from "./convq_testing.js";
 
-export type { Compiled, Conversation, Envelope, ErrorBody, Input, Options } from "./convq_testing.js";
+export type { Compiled, Conversation, Envelope, ErrorBody, Input, Options, Watch, WatchEvent, WatchError, WatchOptions } from "./convq_testing.js";
 export { compile, getConversations } from "./convq_testing.js";
 
 /**
@@ -63,7 +66,7 @@ export interface XrmWebApi {
   ): Promise<{ entities: Conversation[]; nextLink?: string }>;
 }
 
-export type MethodName = keyof OmnichannelApi | keyof XrmWebApi;
+export type MethodName = keyof OmnichannelApi | keyof XrmWebApi | "watchConversations";
 
 export interface OmnichannelOptions extends Omit<StoreOptions, "records"> {
   /**
@@ -113,6 +116,17 @@ export interface FakeOmnichannel extends OmnichannelApi {
   throttle(method: MethodName, options?: { retryAfter?: number; times?: number }): void;
   setLatency(method: MethodName | number, ms?: number): void;
   install(target?: object): () => void;
+  /**
+   * convq's watchConversations reading this store instead of a service (`serviceUrl` and
+   * `headers` are ignored): the snapshot first, then the changes at each `emitChanges()`.
+   */
+  watchConversations(serviceUrl: string | null, input: Input | string, options?: WatchOptions | null): Watch;
+  /** Adds a conversation, or sets the given properties of the one with its activityid. */
+  upsert(record: Partial<Conversation> & { activityid: string }): void;
+  /** Deletes a conversation; whether there was one. */
+  remove(conversationId: string): boolean;
+  /** Reads every open watch's list again and sends its changes; resolves with the events sent. */
+  emitChanges(): Promise<WatchEvent[]>;
 }
 
 export function createOmnichannel(options: OmnichannelOptions): FakeOmnichannel;

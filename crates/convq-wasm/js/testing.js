@@ -27,6 +27,7 @@ const METHODS = [
   "sendMessageToConversation",
   "retrieveRecord",
   "retrieveMultipleRecords",
+  "watchConversations",
 ];
 const WEB_API_METHODS = new Set(["retrieveRecord", "retrieveMultipleRecords"]);
 // The keys createOmnichannel reads itself; the others go to the store (records, now, timeZone,
@@ -134,6 +135,8 @@ function createOmnichannel(options) {
   const calls = [];
   const faults = new Map(); // method → [{kind, error, times, retryAfter}]
   const delays = typeof latency === "number" ? { default: latency } : { default: 0, ...latency };
+  const watches = new Set(); // the open fake event sources of watchConversations
+  let epoch = 0;
 
   function conversations() {
     if (records === null) records = recordObjects(options.records);
@@ -149,6 +152,65 @@ function createOmnichannel(options) {
   function find(id) {
     const key = guidKey(id);
     return conversations().find((r) => guidKey(r.activityid) === key || (r.msdyn_ocliveworkitemid != null && guidKey(r.msdyn_ocliveworkitemid) === key));
+  }
+
+
+  /**
+   * What watchConversations reads instead of the service's stream: an `EventSource` whose events
+   * come from the store. Each source keeps the server's feed of its agent's list (the double's
+   * LiveList: the same diff, ids and positions as /getConversations/stream) and reads the store
+   * again when the test calls emitChanges().
+   */
+  class FakeEventSource {
+    constructor(url) {
+      this.url = url;
+      this.readyState = 0;
+      this.listeners = new Map();
+      this.input = new URL(url).searchParams.get("input");
+      this.list = new bound.LiveList(String(JSON.parse(this.input).agentId), ++epoch);
+      this.lastEventId = "";
+      this.chain = Promise.resolve();
+      watches.add(this);
+      // As a real stream: open, then the snapshot, after the caller has its handle.
+      this.chain = this.chain.then(() => {
+        if (this.readyState === 2) return;
+        this.readyState = 1;
+        this.dispatch("open", {});
+      });
+      // The snapshot is the store as it is now, whatever the test changes before it arrives.
+      this.poll(currentStore().getConversations(this.input));
+    }
+    addEventListener(type, listener) {
+      if (!this.listeners.has(type)) this.listeners.set(type, []);
+      this.listeners.get(type).push(listener);
+    }
+    close() {
+      if (this.readyState === 2) return;
+      this.readyState = 2;
+      watches.delete(this);
+    }
+    dispatch(type, event) {
+      for (const listener of this.listeners.get(type) ?? []) listener({ type, ...event });
+    }
+    /** Reads the store (or an injected fault; `read`: a read already made) and sends the events; resolves with them. */
+    poll(read) {
+      const run = async () => {
+        if (this.readyState === 2) return [];
+        const fault = read === undefined && takeFault("watchConversations");
+        const answer = fault ? faultValue(fault, false, "watchConversations") : await (read ?? currentStore().getConversations(this.input));
+        if (this.readyState === 2) return [];
+        const events = JSON.parse(this.list.apply(JSON.stringify(answer)));
+        for (const event of events) {
+          if (this.readyState === 2) break;
+          if (event.id !== undefined) this.lastEventId = event.id;
+          this.dispatch(event.event, { data: JSON.stringify(event.data), lastEventId: this.lastEventId });
+        }
+        return events;
+      };
+      const done = this.chain.then(run);
+      this.chain = done.catch(() => {});
+      return done;
+    }
   }
 
   /** Logs the call, applies faults and latency, then settles as the method does. */
@@ -347,6 +409,49 @@ function createOmnichannel(options) {
           return page;
         });
       },
+    },
+    /**
+     * convq's `watchConversations(serviceUrl, input, options)` (the package's own code: input
+     * check, events, lists, handle) reading the store instead of a service: the snapshot first,
+     * then what changed each time the test calls `emitChanges()`. `serviceUrl` and `headers`
+     * are recorded and otherwise ignored.
+     */
+    watchConversations(serviceUrl, input, options) {
+      const { headers, EventSource, ...rest } = options ?? {};
+      calls.push({ method: "watchConversations", args: copy([serviceUrl, input, headers ?? null]), correlationId: null });
+      return bound.watchConversations(serviceUrl || "http://convq-testing.invalid", input, { ...rest, EventSource: FakeEventSource });
+    },
+    /**
+     * Adds a conversation, or sets the given properties of the one with the same activityid (as
+     * a Web API upsert): seen by the next call and by the next emitChanges().
+     */
+    upsert(record) {
+      if (record === null || typeof record !== "object" || !GUID.test(String(record.activityid))) {
+        throw convqError("invalid_argument", "/activityid", "upsert: the record needs its activityid (a GUID)");
+      }
+      const given = JSON.parse(JSON.stringify(record));
+      const existing = find(record.activityid);
+      if (existing) Object.assign(existing, given);
+      else conversations().push(given);
+      dirty = true;
+    },
+    /** Deletes a conversation; whether there was one. */
+    remove(conversationId) {
+      const list = conversations();
+      const at = list.findIndex((r) => guidKey(r.activityid) === guidKey(conversationId));
+      if (at < 0) return false;
+      list.splice(at, 1);
+      dirty = true;
+      return true;
+    },
+    /**
+     * What the service does each interval: every open watchConversations list is read again and
+     * its changes sent (removed, then added and changed in list order, with positions). Resolves
+     * with the events sent, after the handlers ran.
+     */
+    async emitChanges() {
+      const sent = await Promise.all([...watches].map((source) => source.poll()));
+      return sent.flat();
     },
     /** What the fake holds now, as a copy: read it in assertions. */
     get state() {

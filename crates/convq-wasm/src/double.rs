@@ -9,10 +9,15 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use convq_backend::watch::Feed;
 use convq_backend::{EmbeddedStore, RunContext, TimeZone};
 use convq_core::{ErrorBody, Options};
+use serde_json::{Value, json};
 
 use crate::error::AdapterError;
+
+/// Events kept per live list, as `/getConversations/stream` keeps them.
+const RESUME_EVENTS: usize = 256;
 
 /// How the double answers, besides its records and "now": what `convq get` takes as flags.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -26,6 +31,60 @@ pub struct Settings {
     /// The compile options (the `createdBeforeDays` reading, `extraColumns`, ...), as for
     /// `compile`.
     pub options: Options,
+}
+
+/// One live list of the double: the server's feed ([`Feed`]) over the double's answers, so
+/// `convq/testing`'s `watchConversations` sends the events, ids and positions that
+/// `/getConversations/stream` sends for the same change.
+#[derive(Debug)]
+pub struct LiveList {
+    feed: Feed,
+    agent: String,
+}
+
+impl LiveList {
+    /// `agent`'s list; `epoch` is the first part of its event ids.
+    #[must_use]
+    pub fn new(agent: &str, epoch: u64) -> Self {
+        Self {
+            feed: Feed::new(agent, epoch, RESUME_EVENTS),
+            agent: agent.to_owned(),
+        }
+    }
+
+    /// Takes an answer (the getConversations envelope as JSON text); the events as JSON text
+    /// `[{"event", "id", "data"}]`: the `snapshot` for the first answer, then the changes. A
+    /// failure is a `failed` event (no id) and leaves the list as it was, as on the server.
+    #[must_use]
+    pub fn apply(&mut self, envelope: &str) -> String {
+        let envelope: Value = serde_json::from_str(envelope).unwrap_or(Value::Null);
+        let events: Vec<Value> = match envelope.pointer("/result/values").and_then(Value::as_array)
+        {
+            Some(values) => {
+                let first = !self.feed.is_ready();
+                let changes = self.feed.apply(values.clone());
+                let events = if first {
+                    self.feed.snapshot().into_iter().collect()
+                } else {
+                    changes
+                };
+                events
+                    .iter()
+                    .map(|e| {
+                        let data: Value = serde_json::from_str(&e.data).unwrap_or(Value::Null);
+                        json!({ "event": e.kind.as_str(), "id": e.id, "data": data })
+                    })
+                    .collect()
+            }
+            None => {
+                let error = envelope.get("error").cloned().unwrap_or(Value::Null);
+                vec![
+                    json!({ "event": "failed", "data": { "agentId": self.agent, "error": error } }),
+                ]
+            }
+        };
+        Value::Array(events).to_string()
+    }
 }
 
 /// An Omnichannel whose conversations are the given records.
@@ -441,5 +500,56 @@ mod tests {
             assert_eq!(now_from_millis(bad).unwrap_err().path(), "/now");
         }
         assert_eq!(now_from_text("yesterday").unwrap_err().path(), "/now");
+    }
+
+    #[test]
+    fn live_lists_send_the_servers_events() {
+        let agent = "2b330c52-6844-4d36-8e05-03c78c9681dc";
+        let answer = |ids: &[(&str, &str)]| {
+            let values: Vec<Value> = ids
+                .iter()
+                .map(|(id, title)| json!({ "activityid": id, "msdyn_title": title }))
+                .collect();
+            json!({ "result": { "values": values }, "status": true }).to_string()
+        };
+        let mut list = LiveList::new(agent, 3);
+        let first: Value =
+            serde_json::from_str(&list.apply(&answer(&[("a", "1"), ("b", "1")]))).unwrap();
+        assert_eq!(
+            first,
+            json!([{ "event": "snapshot", "id": "3-0", "data": { "agentId": agent, "values": [
+                { "activityid": "a", "msdyn_title": "1" }, { "activityid": "b", "msdyn_title": "1" }
+            ] } }])
+        );
+        let next: Value =
+            serde_json::from_str(&list.apply(&answer(&[("c", "1"), ("b", "2")]))).unwrap();
+        let summary: Vec<(&str, &str, &str)> = next
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["event"].as_str().unwrap(),
+                    e["id"].as_str().unwrap(),
+                    e["data"]["id"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("removed", "3-1", "a"),
+                ("added", "3-2", "c"),
+                ("changed", "3-3", "b")
+            ]
+        );
+        assert_eq!(next[1]["data"]["position"], 0);
+        let failure = r#"{"error":{"code":"throttled","message":"m","path":""},"status":false}"#;
+        let failed: Value = serde_json::from_str(&list.apply(failure)).unwrap();
+        assert_eq!(
+            failed,
+            json!([{ "event": "failed", "data": { "agentId": agent, "error": { "code": "throttled", "message": "m", "path": "" } } }])
+        );
+        assert_eq!(list.apply(&answer(&[("c", "1"), ("b", "2")])), "[]");
     }
 }

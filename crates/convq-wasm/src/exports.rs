@@ -2,6 +2,9 @@
 //! text back to JS values with `JSON.parse`. Nothing here decides anything that a host test could
 //! check instead.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use convq_core::{Envelope, ErrorBody, Options};
 use js_sys::{Function, JSON, Promise, Reflect};
 use wasm_bindgen::prelude::*;
@@ -380,8 +383,8 @@ fn omnichannel(options: &JsValue) -> Result<crate::double::Omnichannel, ErrorBod
 }
 
 /// A plain object with the own enumerable properties of `object` except `keys`: what remains of
-/// `createOmnichannel`'s argument for the compile options' parser, which names unknown keys.
-#[cfg(feature = "testing")]
+/// `createOmnichannel`'s or `watchConversations`' argument for the compile options' parser,
+/// which names unknown keys.
 fn without_keys(object: &JsValue, keys: &[&str]) -> JsValue {
     let rest = js_sys::Object::new();
     let object_ref: &js_sys::Object = object.unchecked_ref();
@@ -442,5 +445,644 @@ impl Omnichannel {
     #[wasm_bindgen(js_name = loadWarnings)]
     pub fn load_warnings(&self) -> String {
         self.inner.load_warnings()
+    }
+}
+
+// ---- watchConversations: live lists over Server-Sent Events -----------------------------------
+
+#[wasm_bindgen(typescript_custom_section)]
+const WATCH_TYPES: &str = r#"
+/**
+ * One event of a live list, as `convq get --watch` prints it: `id` (`<epoch>-<seq>`) on all but
+ * `failed` and `dropped`. `position` is the record's 0-based index in the new list.
+ */
+export type WatchEvent =
+  | { event: "snapshot"; id: string; data: { agentId: string; values: Conversation[] } }
+  | { event: "added" | "changed"; id: string; data: { agentId: string; id: string; position: number; record: Conversation } }
+  | { event: "removed"; id: string; data: { agentId: string; id: string } }
+  | { event: "failed"; data: { agentId: string; error: ErrorBody } }
+  | { event: "dropped"; data: { reason: string } };
+
+/** The part of the `EventSource` interface `watchConversations` uses (a browser's, or a polyfill). */
+export type EventSourceConstructor = new (url: string) => {
+  addEventListener(type: string, listener: (event: { data?: unknown; lastEventId?: string }) => void): void;
+  close(): void;
+  readonly readyState?: number;
+};
+
+/** What `onError` gets: the service's failure envelope when it refused the stream, else an `Error`. */
+export type WatchError = { error: ErrorBody; status: false; httpStatus: number } | Error;
+
+/** The third argument of `watchConversations`: handlers, transport, and compile options (for the local check). */
+export type WatchOptions = Options & {
+  /** Every event, in the order the service sent them. */
+  onEvent?: (event: WatchEvent) => void;
+  /** An agent's whole current list, after each event that changed it (events applied by `position`). */
+  onList?: (agentId: string, values: Conversation[], event: WatchEvent) => void;
+  /** The stream is open (again, after a reconnect). */
+  onOpen?: () => void;
+  /** The stream failed; it reconnects unless the service refused it (4xx other than 408 and 429). */
+  onError?: (error: WatchError) => void;
+  /** The `EventSource` to use; by default `globalThis.EventSource`, else `fetch`. */
+  EventSource?: EventSourceConstructor;
+  /** Request headers (`x-api-key`, `Authorization`): the stream is then read with `fetch`, as `EventSource` sends none. */
+  headers?: Record<string, string>;
+  /** With `fetch`: milliseconds before reconnecting (3000; a `retry:` from the service wins). */
+  retry?: number;
+};
+"#;
+
+/// `watchConversations`' own keys; every other key is a compile option.
+const WATCH_KEYS: [&str; 7] = [
+    "onEvent",
+    "onList",
+    "onOpen",
+    "onError",
+    "EventSource",
+    "headers",
+    "retry",
+];
+
+/// Milliseconds before the `fetch` transport reconnects, unless the options or the service say.
+const DEFAULT_RETRY_MS: f64 = 3000.0;
+
+/// Subscribes to `GET <serviceUrl>/getConversations/stream?input=<input>` (Server-Sent Events)
+/// and calls the handlers with each event and each agent's current list. The input is compiled
+/// here first: an input (or option) that does not compile throws the failure envelope
+/// `{error: {code, message, path, hint}, status: false}` and nothing is requested. Reads the
+/// stream with `EventSource` (the option, else the global one; it resumes with `Last-Event-ID`
+/// by itself) or, with `headers` or where there is none (Node 20), with `fetch`, reconnecting
+/// with `Last-Event-ID` after `retry` ms. Returns the subscription; `close()` ends it.
+#[wasm_bindgen(js_name = watchConversations)]
+pub fn watch_conversations(
+    #[wasm_bindgen(js_name = serviceUrl)] service_url: &str,
+    #[wasm_bindgen(unchecked_param_type = "Input | string")] input: JsValue,
+    #[wasm_bindgen(unchecked_optional_param_type = "WatchOptions | null")] options: JsValue,
+) -> Result<Watch, JsValue> {
+    let settings =
+        watch_settings(&input, &options).map_err(|body| parse(&glue::failure_json(body)))?;
+    let url = crate::live::stream_url(service_url, &settings.input);
+    let core = Rc::new(RefCell::new(Core {
+        lists: crate::live::Lists::default(),
+        last_event_id: String::new(),
+        handlers: settings.handlers,
+        closed: false,
+        source: None,
+        listeners: Vec::new(),
+        abort: None,
+        wake: None,
+    }));
+    let transport = match settings.transport {
+        Transport::EventSource(constructor) => {
+            open_event_source(&core, &constructor, &url)?;
+            "EventSource"
+        }
+        Transport::Fetch { fetch, headers } => {
+            wasm_bindgen_futures::spawn_local(read_with_fetch(
+                Rc::clone(&core),
+                fetch,
+                url,
+                headers,
+                settings.retry,
+            ));
+            "fetch"
+        }
+    };
+    Ok(Watch { core, transport })
+}
+
+/// A live-list subscription.
+#[wasm_bindgen]
+pub struct Watch {
+    core: Rc<RefCell<Core>>,
+    transport: &'static str,
+}
+
+#[wasm_bindgen]
+impl Watch {
+    /// Ends the subscription: no handler is called after it.
+    pub fn close(&self) {
+        let (source, abort, wake, listeners) = {
+            let mut core = self.core.borrow_mut();
+            if core.closed && core.source.is_none() && core.abort.is_none() && core.wake.is_none() {
+                return;
+            }
+            core.closed = true;
+            (
+                core.source.take(),
+                core.abort.take(),
+                core.wake.take(),
+                std::mem::take(&mut core.listeners),
+            )
+        };
+        if let Some(source) = source {
+            let _ = call_method(&source, "close", &[]);
+        }
+        if let Some(controller) = abort {
+            let _ = call_method(&controller, "abort", &[]);
+        }
+        if let Some((timer, resolve)) = wake {
+            let _ = call_method(&js_sys::global().into(), "clearTimeout", &[timer]);
+            let _ = resolve.call0(&JsValue::UNDEFINED);
+        }
+        // close() may run inside one of these listeners: drop them after it returns.
+        wasm_bindgen_futures::spawn_local(async move { drop(listeners) });
+    }
+
+    /// An agent's current list (empty before its snapshot).
+    #[wasm_bindgen(unchecked_return_type = "Conversation[]")]
+    pub fn list(&self, #[wasm_bindgen(js_name = agentId)] agent_id: &str) -> JsValue {
+        to_js(&self.core.borrow().lists.list(agent_id))
+    }
+
+    /// The id of the last event received (`""` before the first): where a reconnect resumes.
+    #[wasm_bindgen(getter, js_name = lastEventId)]
+    pub fn last_event_id(&self) -> String {
+        self.core.borrow().last_event_id.clone()
+    }
+
+    /// How the stream is read: `"EventSource"` or `"fetch"`.
+    #[wasm_bindgen(getter, unchecked_return_type = "\"EventSource\" | \"fetch\"")]
+    pub fn transport(&self) -> String {
+        self.transport.to_owned()
+    }
+}
+
+struct Core {
+    lists: crate::live::Lists,
+    last_event_id: String,
+    handlers: Handlers,
+    closed: bool,
+    /// The `EventSource`, while open.
+    source: Option<JsValue>,
+    listeners: Vec<Closure<dyn FnMut(JsValue)>>,
+    /// The `AbortController` of the current `fetch`.
+    abort: Option<JsValue>,
+    /// The timer before the next `fetch` and its promise's `resolve`.
+    wake: Option<(JsValue, Function)>,
+}
+
+#[derive(Clone, Default)]
+struct Handlers {
+    on_event: Option<Function>,
+    on_list: Option<Function>,
+    on_open: Option<Function>,
+    on_error: Option<Function>,
+}
+
+enum Transport {
+    EventSource(Function),
+    Fetch { fetch: Function, headers: Headers },
+}
+
+struct WatchSettings {
+    input: String,
+    handlers: Handlers,
+    transport: Transport,
+    retry: f64,
+}
+
+fn watch_settings(input: &JsValue, options: &JsValue) -> Result<WatchSettings, ErrorBody> {
+    let invalid = |path: &str, message: String| -> ErrorBody {
+        AdapterError::InvalidOptions {
+            path: path.to_owned(),
+            message,
+        }
+        .into()
+    };
+    let options = if options.is_undefined() || options.is_null() {
+        js_sys::Object::new().into()
+    } else if options.is_object() {
+        options.clone()
+    } else {
+        return Err(invalid(
+            "",
+            format!("expected an object, found {}", type_of(options)),
+        ));
+    };
+    let get =
+        |key: &str| Reflect::get(&options, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED);
+    let function = |key: &str| -> Result<Option<Function>, ErrorBody> {
+        let value = get(key);
+        if value.is_undefined() || value.is_null() {
+            return Ok(None);
+        }
+        value.dyn_into::<Function>().map(Some).map_err(|other| {
+            invalid(
+                &format!("/{key}"),
+                format!("expected a function, found {}", type_of(&other)),
+            )
+        })
+    };
+    let handlers = Handlers {
+        on_event: function("onEvent")?,
+        on_list: function("onList")?,
+        on_open: function("onOpen")?,
+        on_error: function("onError")?,
+    };
+    let headers =
+        header_pairs(&get("headers")).map_err(|(path, message)| invalid(&path, message))?;
+    let retry = get("retry");
+    let retry = match retry.as_f64() {
+        Some(ms) if ms.is_finite() && ms >= 0.0 => ms,
+        None if retry.is_undefined() => DEFAULT_RETRY_MS,
+        _ => {
+            return Err(invalid(
+                "/retry",
+                "expected milliseconds (a number, 0 or more)".to_owned(),
+            ));
+        }
+    };
+    let compile_options = compile_options(&without_keys(&options, &WATCH_KEYS))?;
+    let input = input_text(input)?;
+    glue::compile(&input, &compile_options)?;
+    let global: JsValue = js_sys::global().into();
+    let global_function = |name: &str| {
+        Reflect::get(&global, &JsValue::from_str(name))
+            .ok()
+            .and_then(|value| value.dyn_into::<Function>().ok())
+    };
+    let transport = match (function("EventSource")?, headers) {
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                "/headers",
+                "EventSource sends no request headers: leave out EventSource to read the stream \
+                 with fetch"
+                    .to_owned(),
+            ));
+        }
+        (Some(constructor), None) => Transport::EventSource(constructor),
+        (None, None) if global_function("EventSource").is_some() => {
+            Transport::EventSource(global_function("EventSource").unwrap_or_else(|| unreachable!()))
+        }
+        (None, headers) => Transport::Fetch {
+            fetch: global_function("fetch").ok_or_else(|| {
+                invalid(
+                    "/EventSource",
+                    "there is neither a global EventSource nor fetch: pass an EventSource \
+                     constructor"
+                        .to_owned(),
+                )
+            })?,
+            headers: headers.unwrap_or_default(),
+        },
+    };
+    Ok(WatchSettings {
+        input,
+        handlers,
+        transport,
+        retry,
+    })
+}
+
+/// The `headers` option as name-value pairs; `None` when absent.
+/// Request headers as name-value pairs.
+type Headers = Vec<(String, String)>;
+
+fn header_pairs(headers: &JsValue) -> Result<Option<Headers>, (String, String)> {
+    if headers.is_undefined() || headers.is_null() {
+        return Ok(None);
+    }
+    if !headers.is_object() {
+        return Err((
+            "/headers".to_owned(),
+            format!("expected an object, found {}", type_of(headers)),
+        ));
+    }
+    let mut pairs = Vec::new();
+    let object: &js_sys::Object = headers.unchecked_ref();
+    for key in js_sys::Object::keys(object).iter() {
+        let name = key.as_string().unwrap_or_default();
+        let value = Reflect::get(headers, &key).unwrap_or(JsValue::UNDEFINED);
+        let Some(value) = value.as_string() else {
+            return Err((
+                format!("/headers/{name}"),
+                format!("expected a string, found {}", type_of(&value)),
+            ));
+        };
+        pairs.push((name, value));
+    }
+    Ok(Some(pairs))
+}
+
+/// A serde_json value as a JS value.
+fn to_js<T: serde::Serialize + ?Sized>(value: &T) -> JsValue {
+    serde_json::to_string(value).map_or(JsValue::NULL, |json| parse(&json))
+}
+
+fn call_method(target: &JsValue, name: &str, args: &[JsValue]) -> Result<JsValue, JsValue> {
+    let function: Function = Reflect::get(target, &JsValue::from_str(name))?.dyn_into()?;
+    function.apply(target, &args.iter().collect::<js_sys::Array>())
+}
+
+/// Calls a handler; what it throws is reported as an unhandled rejection (as a throwing event
+/// listener is), so the stream goes on.
+fn call_handler(handler: Option<&Function>, args: &[JsValue]) {
+    if let Some(handler) = handler
+        && let Err(thrown) = handler.apply(&JsValue::UNDEFINED, &args.iter().collect())
+    {
+        let _ = Promise::reject(&thrown);
+    }
+}
+
+/// One event from the stream: kept in the lists, then handed to `onEvent` and `onList`.
+fn deliver(core: &Rc<RefCell<Core>>, name: &str, data: &str, last_event_id: &str) {
+    let (delivery, handlers) = {
+        let mut core = core.borrow_mut();
+        if core.closed {
+            return;
+        }
+        let Some(delivery) = core.lists.receive(name, data, last_event_id) else {
+            return;
+        };
+        last_event_id.clone_into(&mut core.last_event_id);
+        (delivery, core.handlers.clone())
+    };
+    let event = to_js(&delivery.event);
+    call_handler(handlers.on_event.as_ref(), std::slice::from_ref(&event));
+    if let Some((agent, values)) = delivery.list
+        && !core.borrow().closed
+    {
+        call_handler(
+            handlers.on_list.as_ref(),
+            &[JsValue::from_str(&agent), to_js(&values), event],
+        );
+    }
+}
+
+fn report_error(core: &Rc<RefCell<Core>>, error: &JsValue) {
+    let handler = {
+        let core = core.borrow();
+        if core.closed {
+            return;
+        }
+        core.handlers.on_error.clone()
+    };
+    call_handler(handler.as_ref(), std::slice::from_ref(error));
+}
+
+fn string_property(target: &JsValue, name: &str) -> String {
+    Reflect::get(target, &JsValue::from_str(name))
+        .ok()
+        .and_then(|value| value.as_string())
+        .unwrap_or_default()
+}
+
+/// `new EventSource(url)` with a listener per event name; it reconnects by itself.
+fn open_event_source(
+    core: &Rc<RefCell<Core>>,
+    constructor: &Function,
+    url: &str,
+) -> Result<(), JsValue> {
+    let source = Reflect::construct(constructor, &js_sys::Array::of1(&JsValue::from_str(url)))?;
+    let mut listeners = Vec::new();
+    for name in crate::live::EVENT_NAMES {
+        let core = Rc::clone(core);
+        listeners.push((
+            name,
+            Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
+                let data = string_property(&event, "data");
+                let id = string_property(&event, "lastEventId");
+                deliver(&core, name, &data, &id);
+            }),
+        ));
+    }
+    let opened = Rc::clone(core);
+    listeners.push((
+        "open",
+        Closure::<dyn FnMut(JsValue)>::new(move |_event: JsValue| {
+            let handler = opened.borrow().handlers.on_open.clone();
+            if !opened.borrow().closed {
+                call_handler(handler.as_ref(), &[]);
+            }
+        }),
+    ));
+    let failed = Rc::clone(core);
+    let watched = source.clone();
+    listeners.push((
+        "error",
+        Closure::<dyn FnMut(JsValue)>::new(move |_event: JsValue| {
+            // readyState 2 (CLOSED): the service refused the stream and EventSource gives up.
+            let closed = Reflect::get(&watched, &JsValue::from_str("readyState"))
+                .ok()
+                .and_then(|state| state.as_f64())
+                == Some(2.0);
+            let message = if closed {
+                "the event stream was refused and EventSource does not retry (an HTTP error such \
+                 as 400, 401 or 429, or not text/event-stream; EventSource does not tell which)"
+            } else {
+                "the event stream was interrupted; EventSource reconnects with Last-Event-ID"
+            };
+            report_error(&failed, &js_sys::Error::new(message).into());
+        }),
+    ));
+    let mut core = core.borrow_mut();
+    for (name, listener) in listeners {
+        call_method(
+            &source,
+            "addEventListener",
+            &[JsValue::from_str(name), listener.as_ref().clone()],
+        )?;
+        core.listeners.push(listener);
+    }
+    core.source = Some(source);
+    Ok(())
+}
+
+/// What one `fetch` of the stream ended with.
+enum Ended {
+    /// The connection ended or failed: reconnect.
+    Reconnect,
+    /// The service refused the subscription (4xx other than 408 and 429): stop.
+    Refused,
+}
+
+/// Reads the stream with `fetch` until closed, reconnecting with `Last-Event-ID`.
+async fn read_with_fetch(
+    core: Rc<RefCell<Core>>,
+    fetch: Function,
+    url: String,
+    headers: Headers,
+    mut retry: f64,
+) {
+    loop {
+        if core.borrow().closed {
+            return;
+        }
+        match fetch_once(&core, &fetch, &url, &headers, &mut retry).await {
+            Ok(Ended::Reconnect) => {}
+            Ok(Ended::Refused) => {
+                core.borrow_mut().closed = true;
+                return;
+            }
+            Err(error) => report_error(&core, &error),
+        }
+        if core.borrow().closed {
+            return;
+        }
+        sleep(&core, retry).await;
+    }
+}
+
+async fn fetch_once(
+    core: &Rc<RefCell<Core>>,
+    fetch: &Function,
+    url: &str,
+    headers: &[(String, String)],
+    retry: &mut f64,
+) -> Result<Ended, JsValue> {
+    let global: JsValue = js_sys::global().into();
+    let request_headers = js_sys::Object::new();
+    let set = |target: &JsValue, key: &str, value: &JsValue| {
+        let _ = Reflect::set(target, &JsValue::from_str(key), value);
+    };
+    set(
+        &request_headers,
+        "accept",
+        &JsValue::from_str("text/event-stream"),
+    );
+    for (name, value) in headers {
+        set(&request_headers, name, &JsValue::from_str(value));
+    }
+    let last_event_id = core.borrow().last_event_id.clone();
+    if !last_event_id.is_empty() {
+        set(
+            &request_headers,
+            "last-event-id",
+            &JsValue::from_str(&last_event_id),
+        );
+    }
+    let init = js_sys::Object::new();
+    set(&init, "headers", &request_headers);
+    let controller = Reflect::get(&global, &JsValue::from_str("AbortController"))
+        .ok()
+        .and_then(|c| c.dyn_into::<Function>().ok())
+        .and_then(|c| Reflect::construct(&c, &js_sys::Array::new()).ok());
+    if let Some(controller) = &controller {
+        set(
+            &init,
+            "signal",
+            &Reflect::get(controller, &JsValue::from_str("signal"))?,
+        );
+    }
+    core.borrow_mut().abort.clone_from(&controller);
+    let response = JsFuture::from(Promise::resolve(&fetch.call2(
+        &global,
+        &JsValue::from_str(url),
+        &init,
+    )?))
+    .await?;
+    let status = Reflect::get(&response, &JsValue::from_str("status"))?
+        .as_f64()
+        .unwrap_or(0.0);
+    if status != 200.0 {
+        let text = JsFuture::from(Promise::resolve(&call_method(&response, "text", &[])?))
+            .await
+            .ok()
+            .and_then(|text| text.as_string())
+            .unwrap_or_default();
+        report_error(core, &refusal(status, &text));
+        let retried = status == 408.0 || status == 429.0 || status >= 500.0;
+        return Ok(if retried {
+            Ended::Reconnect
+        } else {
+            Ended::Refused
+        });
+    }
+    {
+        let handler = core.borrow().handlers.on_open.clone();
+        call_handler(handler.as_ref(), &[]);
+    }
+    let body = Reflect::get(&response, &JsValue::from_str("body"))?;
+    let reader = call_method(&body, "getReader", &[])?;
+    let text_decoder: Function =
+        Reflect::get(&global, &JsValue::from_str("TextDecoder"))?.dyn_into()?;
+    let decoder = Reflect::construct(&text_decoder, &js_sys::Array::new())?;
+    let streaming = js_sys::Object::new();
+    set(&streaming, "stream", &JsValue::TRUE);
+    let mut parser = crate::live::SseParser::new(&last_event_id);
+    loop {
+        let Ok(chunk) = JsFuture::from(Promise::resolve(&call_method(&reader, "read", &[])?)).await
+        else {
+            // Aborted by close(), or the connection broke.
+            return Ok(Ended::Reconnect);
+        };
+        if Reflect::get(&chunk, &JsValue::from_str("done"))?.is_truthy() {
+            return Ok(Ended::Reconnect);
+        }
+        let value = Reflect::get(&chunk, &JsValue::from_str("value"))?;
+        let text = call_method(&decoder, "decode", &[value, streaming.clone().into()])?
+            .as_string()
+            .unwrap_or_default();
+        for event in parser.feed(&text) {
+            deliver(core, &event.name, &event.data, &event.last_event_id);
+        }
+        if let Some(ms) = parser.retry() {
+            *retry = f64::from(ms);
+        }
+        if core.borrow().closed {
+            let _ = call_method(&reader, "cancel", &[]);
+            return Ok(Ended::Reconnect);
+        }
+    }
+}
+
+/// What `onError` gets for a non-200 answer: the service's failure envelope with `httpStatus`,
+/// or an `Error` when the body is not one.
+fn refusal(status: f64, body: &str) -> JsValue {
+    let envelope = serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .filter(|value| value.get("error").is_some_and(serde_json::Value::is_object));
+    match envelope {
+        Some(mut envelope) => {
+            envelope["status"] = serde_json::Value::Bool(false);
+            envelope["httpStatus"] = serde_json::json!(status);
+            to_js(&envelope)
+        }
+        None => js_sys::Error::new(&format!("the service answered HTTP {status}: {body}")).into(),
+    }
+}
+
+/// Waits `ms` milliseconds, or until `close()`.
+async fn sleep(core: &Rc<RefCell<Core>>, ms: f64) {
+    let global: JsValue = js_sys::global().into();
+    let promise = Promise::new(&mut |resolve: Function, _reject: Function| {
+        if let Ok(timer) = call_method(
+            &global,
+            "setTimeout",
+            &[resolve.clone().into(), JsValue::from_f64(ms)],
+        ) {
+            core.borrow_mut().wake = Some((timer, resolve));
+        } else {
+            let _ = resolve.call0(&JsValue::UNDEFINED);
+        }
+    });
+    let _ = JsFuture::from(promise).await;
+    core.borrow_mut().wake = None;
+}
+
+/// One live list of `convq/testing`'s `watchConversations`: the server's feed over the double's
+/// answers (`double::LiveList`).
+#[cfg(feature = "testing")]
+#[wasm_bindgen]
+pub struct LiveList {
+    inner: crate::double::LiveList,
+}
+
+#[cfg(feature = "testing")]
+#[wasm_bindgen]
+impl LiveList {
+    /// `agentId`'s list; `epoch` is the first part of its event ids.
+    #[wasm_bindgen(constructor)]
+    pub fn new(#[wasm_bindgen(js_name = agentId)] agent_id: &str, epoch: u32) -> Self {
+        Self {
+            inner: crate::double::LiveList::new(agent_id, u64::from(epoch)),
+        }
+    }
+
+    /// Takes an answer (the envelope's JSON text); the events as JSON text
+    /// `[{"event", "id", "data"}]`.
+    pub fn apply(&mut self, envelope: &str) -> String {
+        self.inner.apply(envelope)
     }
 }

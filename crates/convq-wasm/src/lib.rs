@@ -7,6 +7,7 @@
 //!
 //! - [`glue`]: options and input JSON → [`convq_core::compile`] → JSON text.
 //! - [`pager`]: the `retrieveMultipleRecords` / `nextLink` loop as a state machine.
+//! - [`live`]: `watchConversations`' stream URL, SSE parser and per-agent lists.
 //! - [`error`]: the adapter's own error codes and the shape of the thrown JS `Error`.
 //! - `double` (feature `testing`, on by default): the embedded store as a test double of
 //!   `Microsoft.Omnichannel`, `createOmnichannel` in `convq/testing`.
@@ -15,6 +16,7 @@
 pub mod double;
 pub mod error;
 pub mod glue;
+pub mod live;
 pub mod pager;
 
 #[cfg(target_arch = "wasm32")]

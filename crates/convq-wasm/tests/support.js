@@ -7,7 +7,10 @@
 // NODE_PATH: where playwright-core is (cargo xtask wasm installs it in ~/.cache/convq/tools)
 "use strict";
 const fs = require("node:fs");
+const http = require("node:http");
+const os = require("node:os");
 const path = require("node:path");
+const { spawn } = require("node:child_process");
 
 const CRATE = path.join(__dirname, "..");
 const ROOT = path.join(CRATE, "..", "..");
@@ -75,4 +78,111 @@ function outcome(compile, input, options) {
   }
 }
 
-module.exports = { CRATE, ROOT, PKG, FIXTURES, CLI, CHROMIUM, GOLDEN_FIXTURE, loadNode, fixtures, readFixture, outcome };
+
+/**
+ * `convq serve --addr 127.0.0.1:0 ...args` (the native CLI): resolves with its base URL when it
+ * logs "listening on"; `stop()` ends it. Bounded: rejects after 30 s or when it exits first.
+ */
+function startServe(args) {
+  const child = spawn(CLI, ["serve", "--addr", "127.0.0.1:0", ...args], { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, NO_COLOR: "1" } });
+  let log = "";
+  const stop = () =>
+    new Promise((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
+      child.once("exit", () => resolve());
+      child.kill("SIGKILL");
+    });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`convq serve did not start in 30 s:\n${log}`)), 30_000);
+    child.once("exit", (code) => reject(new Error(`convq serve exited (${code}):\n${log}`)));
+    child.stderr.setEncoding("utf8");
+    child.stderr.on("data", (text) => {
+      log += text;
+      const found = /listening on (http:\/\/[^\s"]+)/.exec(log);
+      if (found) {
+        clearTimeout(timer);
+        resolve({ url: found[1], stop, log: () => log });
+      }
+    });
+  });
+}
+
+/** Writes the store file in one step (a new file renamed over it), as `--data` reloads read it. */
+function writeRecords(file, records) {
+  const next = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(next, JSON.stringify(records, null, 1));
+  fs.renameSync(next, file);
+}
+
+/** A fresh directory under the system's temporary directory, removed after the test. */
+function tempDir(t) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "convq-wasm-"));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Resolves when `predicate()` holds; rejects naming `what` after `ms` (polls every 20 ms). */
+async function waitFor(predicate, what, ms = 10_000) {
+  const end = Date.now() + ms;
+  while (!predicate()) {
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+const TYPES = { ".html": "text/html; charset=utf-8", ".js": "text/javascript", ".wasm": "application/wasm", ".json": "application/json" };
+
+/** Serves /www/ from the crate and /pkg/ from the package directory, on 127.0.0.1 only. */
+function serveFiles() {
+  const roots = { www: path.join(CRATE, "www"), pkg: PKG };
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url, "http://127.0.0.1");
+    const [, top, ...rest] = decodeURIComponent(url.pathname).split("/");
+    const base = roots[top];
+    const file = base && path.resolve(base, rest.join("/") || "index.html");
+    if (!file || !file.startsWith(base + path.sep) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) {
+      res.writeHead(404).end("not found");
+      return;
+    }
+    res.writeHead(200, { "content-type": TYPES[path.extname(file)] || "application/octet-stream" });
+    fs.createReadStream(file).pipe(res);
+  });
+  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));
+}
+
+/** Debian's Chromium, headless, with a throwaway profile closed after the test. */
+async function launchChromium(t) {
+  const { chromium } = require("playwright-core");
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), "convq-chromium-"));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
+    viewport: { width: 1200, height: 760 },
+  });
+  t.after(async () => {
+    await context.close();
+    fs.rmSync(profile, { recursive: true, force: true });
+  });
+  return context;
+}
+
+module.exports = {
+  CRATE,
+  ROOT,
+  PKG,
+  FIXTURES,
+  CLI,
+  CHROMIUM,
+  GOLDEN_FIXTURE,
+  loadNode,
+  fixtures,
+  readFixture,
+  outcome,
+  startServe,
+  writeRecords,
+  tempDir,
+  waitFor,
+  serveFiles,
+  launchChromium,
+};

@@ -6,10 +6,8 @@
 const test = require("node:test");
 const assert = require("node:assert/strict");
 const fs = require("node:fs");
-const http = require("node:http");
-const os = require("node:os");
 const path = require("node:path");
-const { CRATE, ROOT, PKG, CHROMIUM } = require("../support.js");
+const { ROOT, serveFiles, launchChromium } = require("../support.js");
 
 const SCREENSHOT = process.env.CONVQ_SCREENSHOT || path.join(ROOT, "target", "wasm", "screenshot-wasm.png");
 
@@ -23,41 +21,10 @@ const EXPECTED_OPTIONS =
   "&$filter=_msdyn_activeagentid_value eq 2b330c52-6844-4d36-8e05-03c78c9681dc and statuscode eq 3" +
   "&$orderby=createdon desc,activityid asc";
 
-const TYPES = { ".html": "text/html; charset=utf-8", ".js": "text/javascript", ".wasm": "application/wasm", ".json": "application/json" };
-
-/** Serves /www/ from the crate and /pkg/ from the package directory, on 127.0.0.1 only. */
-function serve() {
-  const roots = { www: path.join(CRATE, "www"), pkg: PKG };
-  const server = http.createServer((req, res) => {
-    const url = new URL(req.url, "http://127.0.0.1");
-    const [, top, ...rest] = decodeURIComponent(url.pathname).split("/");
-    const base = roots[top];
-    const file = base && path.resolve(base, rest.join("/") || "index.html");
-    if (!file || !file.startsWith(base + path.sep) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) {
-      res.writeHead(404).end("not found");
-      return;
-    }
-    res.writeHead(200, { "content-type": TYPES[path.extname(file)] || "application/octet-stream" });
-    fs.createReadStream(file).pipe(res);
-  });
-  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));
-}
-
 test("the page compiles the documented example typed into it", async (t) => {
-  const { chromium } = require("playwright-core");
-  const server = await serve();
+  const server = await serveFiles();
   t.after(() => server.close());
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), "convq-chromium-"));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
-    viewport: { width: 1200, height: 760 },
-  });
-  t.after(async () => {
-    await context.close();
-    fs.rmSync(profile, { recursive: true, force: true });
-  });
+  const context = await launchChromium(t);
 
   const page = context.pages()[0] ?? (await context.newPage());
   const problems = [];

@@ -299,3 +299,58 @@ test("the sample store ships in the package", () => {
 function SAMPLE_CONVERSATIONS_TEXT() {
   return require("node:fs").readFileSync(SAMPLE_CONVERSATIONS, "utf8");
 }
+
+test("watchConversations: the snapshot, then the changes at each emitChanges, as the service sends them", async () => {
+  const omnichannel = fake();
+  const events = [];
+  const lists = [];
+  const watch = omnichannel.watchConversations("https://convq.example", { agentId: ME, attributes: ["msdyn_title"], orderBy: [{ attributeName: "createdon" }] }, {
+    onEvent: (event) => events.push(event),
+    onList: (agentId, values) => lists.push([agentId, values.map((v) => v.activityid)]),
+  });
+  assert.equal(watch.transport, "EventSource");
+  assert.deepEqual(await omnichannel.emitChanges(), []); // nothing changed since the snapshot
+  assert.deepEqual(events.map((e) => [e.event, e.id]), [["snapshot", "1-0"]]);
+  assert.deepEqual(events[0].data.values.map((v) => v.activityid), [id(3), id(1), id(2)]);
+
+  omnichannel.upsert({ activityid: id(2), msdyn_title: "Edited" }); // sets one property
+  omnichannel.upsert({ ...conversation(6, ME, 2, "2026-11-18T09:00:00Z") }); // a new first one
+  assert.equal(omnichannel.remove(id(3)), true);
+  assert.equal(omnichannel.remove(id(9)), false);
+  await omnichannel.linkToConversation("incident", CASE, id(1)); // not a selected column: no event
+  const sent = await omnichannel.emitChanges();
+  assert.deepEqual(
+    sent.map((e) => [e.event, e.id, e.data.id, e.data.position ?? null]),
+    [
+      ["removed", "1-1", id(3), null],
+      ["added", "1-2", id(6), 0],
+      ["changed", "1-3", id(2), 2],
+    ],
+  );
+  assert.deepEqual(events.slice(1), sent);
+  assert.equal(sent[2].data.record.msdyn_title, "Edited");
+  assert.deepEqual(lists.at(-1), [ME, [id(6), id(1), id(2)]]);
+  assert.deepEqual(watch.list(ME), (await omnichannel.getConversations({ agentId: ME, attributes: ["msdyn_title"], orderBy: [{ attributeName: "createdon" }] })).result.values);
+  assert.equal(watch.lastEventId, "1-3");
+
+  // A failing interval is a `failed` event; the list stays.
+  omnichannel.fail("watchConversations");
+  const failed = await omnichannel.emitChanges();
+  assert.deepEqual(failed.map((e) => [e.event, e.data.error.code]), [["failed", "injected_failure"]]);
+  assert.equal(failed[0].id, undefined);
+  assert.equal(watch.list(ME).length, 3);
+
+  watch.close();
+  omnichannel.remove(id(1));
+  assert.deepEqual(await omnichannel.emitChanges(), []);
+  assert.equal(events.length, 5);
+  assert.deepEqual(omnichannel.calls.filter((c) => c.method === "watchConversations").map((c) => c.args[0]), ["https://convq.example"]);
+});
+
+test("watchConversations: an input that does not compile throws the failure envelope", () => {
+  assert.throws(
+    () => fake().watchConversations(null, { agentId: "not-a-guid" }, {}),
+    (thrown) => thrown.status === false && thrown.error.code === "invalid_agent_id" && thrown.error.path === "/agentId",
+  );
+  assert.throws(() => fake().upsert({ msdyn_title: "no id" }), { code: "invalid_argument", path: "/activityid" });
+});
