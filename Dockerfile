@@ -2,8 +2,11 @@
 # to Entra ID and calling Dataverse over TLS; no shell, no package manager, not root.
 #
 # scripts/container.sh builds the binary on the host (glibc, statically linked: this machine's
-# rustup has no musl target) and passes a directory holding `convq` and `ca-certificates.crt`
-# as the build context, so the build needs no registry and no Rust toolchain in an image.
+# rustup has no musl target, and Debian packages no Rust standard library for musl, so
+# musl-tools alone cannot build one) and passes a directory holding `convq` and
+# `ca-certificates.crt` as the build context, so the build needs no registry and no Rust
+# toolchain in an image. Static glibc still resolves names: its `files` and `dns` lookups are
+# linked in, and the runtime writes /etc/hosts and /etc/resolv.conf.
 FROM scratch
 COPY convq /convq
 COPY ca-certificates.crt /etc/ssl/certs/ca-certificates.crt

@@ -9,6 +9,8 @@
 # the release profile. rustup on the build machine has no musl target and no registry is
 # reachable for a builder image, so nothing is compiled inside the image build. The image is
 # `FROM scratch`: the binary, the host's CA bundle (Debian's ca-certificates), user 65532.
+# Names resolve without NSS libraries: glibc links its `files` and `dns` lookups into static
+# binaries (the `localhost` check below), and `convq healthcheck` asks 127.0.0.1 anyway.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v podman >/dev/null || { echo "podman is needed: apt-get install podman" >&2; exit 1; }
@@ -39,7 +41,23 @@ echo "build: $((SECONDS - start))s"
 echo "== run it"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 name=convq-test-$$
-podman run --detach --rm --name "$name" --publish "127.0.0.1:$port:8080" "$image" >/dev/null
+# What the runtime needs where containers run inside a container or sandbox (both harmless
+# elsewhere):
+# - crun, podman's default on Debian, refuses a host whose cgroup v2 hierarchy holds controllers
+#   while v1 ones are mounted ("cgroups in hybrid mode not supported", even with
+#   --cgroups=disabled); runc (Debian's `runc`) runs there.
+# - podman asks for RLIMIT_NOFILE 1048576 by default, which a runtime without CAP_SYS_RESOURCE
+#   cannot set above the caller's hard limit ("setrlimit RLIMIT_NOFILE: Operation not
+#   permitted"): ask for the caller's own, and for a process count the service never nears
+#   (tokio's workers and at most 512 blocking threads).
+run_flags=(--ulimit "nofile=$(ulimit -Hn):$(ulimit -Hn)" --ulimit nproc=4096:4096)
+if [[ -n "$(cat /sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null)" ]] && command -v runc >/dev/null; then
+  run_flags+=(--runtime runc)
+  echo "runtime: runc (cgroup v1 and v2 controllers mixed here, which crun refuses)"
+fi
+# Without systemd podman cannot schedule the HEALTHCHECK (it logs "unable to get systemd
+# connection"); `podman healthcheck run` below runs it as the timer would.
+podman run --detach --rm --name "$name" "${run_flags[@]}" --publish "127.0.0.1:$port:8080" "$image" >/dev/null
 trap 'podman stop --time 5 "$name" >/dev/null 2>&1 || true' EXIT
 base=http://127.0.0.1:$port
 for _ in $(seq 50); do
@@ -51,10 +69,26 @@ answer=$(curl -fsS "$base/getConversations" -H 'content-type: application/json' 
   -H 'x-correlation-id: container-check' -d @examples/waiting.json)
 echo "${answer:0:160}..."
 grep -q '"status":true' <<<"$answer"
-# The HEALTHCHECK as the runtime runs it, and a name resolved inside the image (static glibc).
-podman healthcheck run "$name" && echo "healthcheck: healthy"
+# The HEALTHCHECK as the runtime runs it, a name resolved inside the image (static glibc, from
+# the /etc/hosts the runtime writes), and the user it runs as.
+podman healthcheck run "$name"
+echo "healthcheck: $(podman inspect "$name" --format '{{.State.Health.Status}}')"
 podman exec "$name" /convq healthcheck http://localhost:8080/healthz && echo "localhost resolves"
+user=$(podman top "$name" huser 2>/dev/null | sed -n 2p | tr -d ' ')
+echo "runs as uid $user"
+[[ $user == 65532 ]]
 echo "== log (JSON lines)"
-podman logs "$name" 2>&1 | head -3
-podman logs "$name" 2>&1 | grep -q '"correlation_id":"container-check"'
+# Read once: `podman logs | grep -q` could end podman with SIGPIPE, failing under pipefail.
+log=$(podman logs "$name" 2>&1 | grep -v 'systemd connection' || true)
+sed -n 1,3p <<<"$log"
+python3 -c '
+import json, sys
+lines = [json.loads(line) for line in sys.stdin.read().splitlines() if line.strip()]
+access = [l for l in lines if l.get("correlation_id") == "container-check"]
+assert access, "no access line with the correlation id"
+for key in ("caller", "method", "route", "status", "latency_us", "trace_id"):
+    assert key in access[0], f"the access line has no {key}: {access[0]}"
+assert access[0]["route"] == "/getConversations" and access[0]["status"] == 200, access[0]
+print(f"{len(lines)} lines, each a JSON object; the access line: {json.dumps(access[0])}")
+' <<<"$log"
 echo "container checks passed in $((SECONDS - start))s"

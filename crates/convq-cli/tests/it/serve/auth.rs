@@ -466,6 +466,16 @@ async fn api_keys_are_accepted_and_everything_else_refused() {
         assert_eq!(body["status"], false);
         assert!(response_headers.contains_key("www-authenticate"));
     }
+    // The 401 without a credential names only what this service accepts: keys, not tokens.
+    let (_, _, body) = post(&url, &[]).await;
+    assert_eq!(
+        body["error"]["message"],
+        "this service needs a credential: an API key (x-api-key or Authorization: Bearer)"
+    );
+    assert_eq!(
+        body["error"]["hint"],
+        "ask the service's operator for a key"
+    );
     let (status, _, body) = post(&url, &[("x-api-key", "first-key-0a1e")]).await;
     assert_eq!(status, 200, "{body}");
     let (status, _, body) = post(&url, &[("authorization", "Bearer second-key-5b9d")]).await;
@@ -669,6 +679,17 @@ async fn entra_tokens_are_checked_against_the_tenants_keys() {
     let good = signer.sign(&claims(&[]));
     let (status, _, body) = call(good.clone()).await;
     assert_eq!(status, 200, "{body}");
+    // The 401 without a credential names only what this service accepts: tokens, not keys.
+    let (status, _, body) = post(&url, &[]).await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        body["error"]["message"],
+        "this service needs a credential: an Entra ID access token (Authorization: Bearer)"
+    );
+    assert_eq!(
+        body["error"]["hint"],
+        "ask the service's operator how to get a token for it"
+    );
     let v1 = signer.sign(&claims(&[(
         "iss",
         json!(format!("https://sts.windows.net/{TENANT}/")),

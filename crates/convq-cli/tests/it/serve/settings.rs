@@ -287,6 +287,14 @@ async fn healthcheck_finds_the_service_at_the_port_of_its_variables() {
     let addr = format!("0.0.0.0:{port}");
     let output = tokio::task::block_in_place(|| healthcheck(&[("CONVQ_ADDR", &addr)], &[]));
     assert_exit(&output, 0);
+    // An image without a CA bundle (or a wrong SSL_CERT_FILE): the plain-HTTP check needs none.
+    let url = process.url("/healthz");
+    let nowhere = [
+        ("SSL_CERT_FILE", "/nonexistent"),
+        ("SSL_CERT_DIR", "/nonexistent"),
+    ];
+    let output = tokio::task::block_in_place(|| healthcheck(&nowhere, &[&url]));
+    assert_exit(&output, 0);
     let missing = process.url("/no-such-route");
     let output = tokio::task::block_in_place(|| healthcheck(&[], &[&missing]));
     assert_exit_saying(&output, 1, "404");
