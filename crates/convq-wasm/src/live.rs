@@ -8,7 +8,6 @@
 
 use std::collections::BTreeMap;
 
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Value, json};
 
 /// The route, after the service URL.
@@ -25,18 +24,6 @@ pub const EVENT_NAMES: [&str; 6] = [
 /// Events whose `id` is the list's position in its feed; `failed` and `dropped` have none.
 const EVENTS_WITH_IDS: [&str; 4] = ["snapshot", "added", "changed", "removed"];
 
-/// What `encodeURIComponent` leaves as is: letters, digits and `-_.!~*'()`.
-const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'!')
-    .remove(b'~')
-    .remove(b'*')
-    .remove(b'\'')
-    .remove(b'(')
-    .remove(b')');
-
 /// `<service URL>/getConversations/stream?input=<input JSON, percent-encoded>`: the GET a
 /// browser's `EventSource` can send. A trailing `/` of the service URL is dropped.
 #[must_use]
@@ -44,7 +31,7 @@ pub fn stream_url(service_url: &str, input_json: &str) -> String {
     format!(
         "{}{STREAM_PATH}?input={}",
         service_url.trim_end_matches('/'),
-        utf8_percent_encode(input_json.trim(), COMPONENT)
+        convq_core::encode_uri_component(input_json.trim())
     )
 }
 

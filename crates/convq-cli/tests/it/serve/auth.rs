@@ -467,15 +467,12 @@ async fn api_keys_are_accepted_and_everything_else_refused() {
         assert!(response_headers.contains_key("www-authenticate"));
     }
     // The 401 without a credential names only what this service accepts: keys, not tokens.
-    let (_, _, body) = post(&url, &[]).await;
-    assert_eq!(
-        body["error"]["message"],
-        "this service needs a credential: an API key (x-api-key or Authorization: Bearer)"
-    );
-    assert_eq!(
-        body["error"]["hint"],
-        "ask the service's operator for a key"
-    );
+    assert_credential_asked_for(
+        &url,
+        "an API key (x-api-key or Authorization: Bearer)",
+        "ask the service's operator for a key",
+    )
+    .await;
     let (status, _, body) = post(&url, &[("x-api-key", "first-key-0a1e")]).await;
     assert_eq!(status, 200, "{body}");
     let (status, _, body) = post(&url, &[("authorization", "Bearer second-key-5b9d")]).await;
@@ -680,16 +677,12 @@ async fn entra_tokens_are_checked_against_the_tenants_keys() {
     let (status, _, body) = call(good.clone()).await;
     assert_eq!(status, 200, "{body}");
     // The 401 without a credential names only what this service accepts: tokens, not keys.
-    let (status, _, body) = post(&url, &[]).await;
-    assert_eq!(status, 401);
-    assert_eq!(
-        body["error"]["message"],
-        "this service needs a credential: an Entra ID access token (Authorization: Bearer)"
-    );
-    assert_eq!(
-        body["error"]["hint"],
-        "ask the service's operator how to get a token for it"
-    );
+    assert_credential_asked_for(
+        &url,
+        "an Entra ID access token (Authorization: Bearer)",
+        "ask the service's operator how to get a token for it",
+    )
+    .await;
     let v1 = signer.sign(&claims(&[(
         "iss",
         json!(format!("https://sts.windows.net/{TENANT}/")),
@@ -770,4 +763,16 @@ async fn entra_tokens_are_checked_against_the_tenants_keys() {
         .filter(|s| s.len() > 20)
         .collect();
     process.assert_log_free_of(&signatures);
+}
+
+/// A call without a credential is refused (401) naming only the credential this service
+/// accepts, and how to get one.
+async fn assert_credential_asked_for(url: &str, credential: &str, hint: &str) {
+    let (status, _, body) = post(url, &[]).await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(
+        body["error"]["message"],
+        format!("this service needs a credential: {credential}")
+    );
+    assert_eq!(body["error"]["hint"], hint);
 }
