@@ -155,10 +155,11 @@ impl TrackedTable {
         if changed || state.store.is_none() {
             let records: Vec<&Value> = state.records.values().collect();
             let bytes = serde_json::to_vec(&records).unwrap_or_default();
-            let store =
-                EmbeddedStore::from_bytes(&bytes).map_err(|e| BackendError::DataverseBadResponse {
+            let store = EmbeddedStore::from_bytes(&bytes).map_err(|e| {
+                BackendError::DataverseBadResponse {
                     reason: format!("the change-tracked records do not load: {e}"),
-                })?;
+                }
+            })?;
             state.store = Some(Arc::new(store));
         }
         state.refreshed = Some(Instant::now());
@@ -179,7 +180,13 @@ impl TableMirror for TrackedTable {
 /// A 4xx answer other than 401/403/429 (those have their own errors): the request itself is
 /// refused (no change tracking, an expired token).
 fn refused(error: &BackendError) -> bool {
-    matches!(error, BackendError::DataverseError { status: 400..=499, .. })
+    matches!(
+        error,
+        BackendError::DataverseError {
+            status: 400..=499,
+            ..
+        }
+    )
 }
 
 /// The columns `queries` read: selected, ordered by, filtered on.

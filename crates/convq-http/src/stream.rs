@@ -512,8 +512,11 @@ fn deliver(
 /// A group's poll task: every interval, every fetched feed at once; ends when no feed is left.
 async fn poll(state: AppState, key: GroupKey, group: Arc<Group>) {
     let config = state.inner.config.stream.clone();
-    let delta = mirror_for(&state, &group.state.lock().unwrap_or_else(PoisonError::into_inner).ctx)
-        .is_some();
+    let members = {
+        let group_state = group.state.lock().unwrap_or_else(PoisonError::into_inner);
+        group_state.ctx.clone()
+    };
+    let delta = mirror_for(&state, &members).is_some();
     let mut ticks = if delta {
         // Every group ticks at the same instants (multiples of the interval on the clock), so
         // the first to ask refreshes the copy and the others share it.
@@ -523,10 +526,7 @@ async fn poll(state: AppState, key: GroupKey, group: Arc<Group>) {
             .unwrap_or_default()
             .as_nanos();
         let wait = u64::try_from(period - since_epoch % period).unwrap_or(0);
-        tokio::time::interval_at(
-            Instant::now() + Duration::from_nanos(wait),
-            config.interval,
-        )
+        tokio::time::interval_at(Instant::now() + Duration::from_nanos(wait), config.interval)
     } else {
         let mut ticks = tokio::time::interval(config.interval);
         // The first tick is immediate; new feeds fetch their own first answer.

@@ -800,7 +800,11 @@ fn track_answer(
         let (version, generation, new) = state.version(None).ok_or_else(gone)?;
         let before = project_all(&old, &select, formatted).map_err(bad)?;
         let after = project_all(&new, &select, formatted).map_err(bad)?;
-        let id = |row: &Value| row.get("activityid").and_then(Value::as_str).map(str::to_owned);
+        let id = |row: &Value| {
+            row.get("activityid")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
         let old_rows: HashMap<String, &Value> =
             before.iter().filter_map(|r| Some((id(r)?, r))).collect();
         let new_ids: std::collections::HashSet<String> = after.iter().filter_map(id).collect();
@@ -838,7 +842,9 @@ fn track_answer(
     };
     let (version, generation, store) = state.version(token.as_deref()).ok_or_else(gone)?;
     let rows = project_all(&store, &select, formatted).map_err(bad)?;
-    let end = rows.len().min(offset.saturating_add(page_size(state, headers)));
+    let end = rows
+        .len()
+        .min(offset.saturating_add(page_size(state, headers)));
     let mut body = json!({
         "@odata.context": format!("{context}/$delta"),
         "value": rows.get(offset..end).map(<[Value]>::to_vec).unwrap_or_default(),

@@ -452,7 +452,11 @@ async fn delta_mode_sends_each_change_once_with_one_request_per_interval() {
         assert_eq!(first.data["values"].as_array().unwrap().len(), count);
     }
     let first = shaped.next().await.unwrap();
-    assert_eq!(first.data["values"].as_array().unwrap().len(), 2, "{first:?}");
+    assert_eq!(
+        first.data["values"].as_array().unwrap().len(),
+        2,
+        "{first:?}"
+    );
 
     let before = org.stats().requests;
     tokio::time::sleep(INTERVAL * 5).await;
@@ -497,7 +501,10 @@ async fn delta_mode_sends_each_change_once_with_one_request_per_interval() {
         ]
     );
     // Nothing else came: the next change is the next event.
-    org.replace_store(store(&[record(AGENT_A, 2, "a2 again"), record(AGENT_B, 2, "b2")]));
+    org.replace_store(store(&[
+        record(AGENT_A, 2, "a2 again"),
+        record(AGENT_B, 2, "b2"),
+    ]));
     for (agent, sub) in &mut subs {
         let expected = if *agent == AGENT_A {
             ("changed".to_owned(), id_of(AGENT_A, 2))
@@ -508,7 +515,11 @@ async fn delta_mode_sends_each_change_once_with_one_request_per_interval() {
     }
     let stats = org.stats();
     // No query with a $filter went out (each would name its agents): change tracking only.
-    assert_eq!((stats.agents, stats.rejected, stats.throttled), (0, 0, 0), "{stats:?}");
+    assert_eq!(
+        (stats.agents, stats.rejected, stats.throttled),
+        (0, 0, 0),
+        "{stats:?}"
+    );
 }
 
 /// Delta mode on a table without change tracking: the lists are polled as usual.
@@ -522,7 +533,10 @@ async fn delta_mode_falls_back_to_polling_without_change_tracking() {
     org.replace_store(store(&[record(AGENT_A, 1, "a1 changed")]));
     let changed = sub.next().await.unwrap();
     assert_eq!(
-        (changed.event.as_str(), &changed.data["record"]["msdyn_title"]),
+        (
+            changed.event.as_str(),
+            &changed.data["record"]["msdyn_title"]
+        ),
         ("changed", &json!("a1 changed"))
     );
     let stats = org.stats();
