@@ -90,6 +90,7 @@ mod tests {
             },
             StartError::Access(convq_http::AccessError::Entra(String::new())),
             StartError::CorsOrigin(String::new()),
+            StartError::DeltaPassthrough,
         ];
         let codes: Vec<&str> = errors.iter().map(StartError::code).collect();
         let listed: Vec<&str> = START_ERROR_CODES.iter().map(|(code, _)| *code).collect();
