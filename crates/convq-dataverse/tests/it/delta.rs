@@ -82,7 +82,11 @@ async fn the_copy_follows_the_feed_through_pages_changes_and_deletions() {
 
     // A query reading a column the copy lacks: the table is read again with it (two pages).
     let wider = [compiled(&["msdyn_title", "msdyn_channel"])];
-    let copy = table.mirror(&wider, Duration::from_secs(60)).await.unwrap().unwrap();
+    let copy = table
+        .mirror(&wider, Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(titles(&copy, &wider[0]), ["one changed", "three", "four"]);
     assert_eq!(org.stats().requests, 6);
     let stats = org.stats();
@@ -100,8 +104,20 @@ async fn a_table_without_change_tracking_is_not_available() {
     let client = DataverseClient::new(DataverseConfig::new(org.url(), "test-token")).unwrap();
     let table = TrackedTable::new(&Shared::new(client, SharedConfig::default()));
     let query = [compiled(&["msdyn_title"])];
-    assert!(table.mirror(&query, Duration::ZERO).await.unwrap().is_none());
+    assert!(
+        table
+            .mirror(&query, Duration::ZERO)
+            .await
+            .unwrap()
+            .is_none()
+    );
     // Known for good: no second request.
-    assert!(table.mirror(&query, Duration::ZERO).await.unwrap().is_none());
+    assert!(
+        table
+            .mirror(&query, Duration::ZERO)
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(org.stats().requests, 1);
 }
