@@ -7,6 +7,7 @@
 #
 #   scripts/watch-org.sh                        # 1,000 subscribers, 60 s, interval 1 s
 #   AGENTS=200 DURATION=20 INTERVAL=2s scripts/watch-org.sh
+#   PROFILE=release DELTA=1 scripts/watch-org.sh   # release build, serve --stream-delta
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,10 +16,14 @@ DURATION=${DURATION:-60}
 INTERVAL=${INTERVAL:-1s}
 CHANGES=${CHANGES:-10}
 PROFILE=${PROFILE:-debug}
+DELTA=${DELTA:-0}
 OUT=target/watch-org
 
 source scripts/lib/org-run.sh
 build watchers
+
+SERVE=()
+[[ "$DELTA" == 1 ]] && SERVE+=(--stream-delta)
 
 mem() { grep -E '^(VmRSS|VmHWM)' "/proc/$1/status" | awk '{printf "%s %d MiB  ", $1, $2/1024}'; }
 
@@ -26,7 +31,7 @@ org=$(start org "$BIN/convq-simorg" --agents 1 --latency 50ms)
 # No answer cache: a live list must see each interval's answer (the cache would serve the last).
 convq=$(CONVQ_DATAVERSE_TOKEN=load-token RUST_LOG=warn start convq \
     "$BIN/convq" serve --addr 127.0.0.1:0 --dataverse "$org" --cache-ttl 0 \
-    --stream-interval "$INTERVAL" --max-connections 4096 --max-subscribers-per-caller 5000)
+    --stream-interval "$INTERVAL" --max-connections 4096 --max-subscribers-per-caller 5000 "${SERVE[@]}")
 convq_pid=$(cat "$OUT/convq.pid")
 echo "== before: $(mem "$convq_pid")"
 before=$(curl -sf "$org/_simorg/stats")
@@ -40,7 +45,7 @@ while kill -0 "$watchers" 2>/dev/null; do sleep 5; peak="$(mem "$convq_pid")"; d
 wait "$watchers"
 end_s=$(date +%s.%N)
 after=$(curl -sf "$org/_simorg/stats")
-echo "== after:  $peak"
+echo "== after:  $peak (mode: $([[ "$DELTA" == 1 ]] && echo delta || echo polling), $PROFILE build)"
 python3 - "$OUT/watchers.json" "$before" "$after" "$start_s" "$end_s" "$INTERVAL" <<'PY'
 import json, sys
 w = json.load(open(sys.argv[1]))

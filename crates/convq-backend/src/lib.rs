@@ -42,7 +42,7 @@ use convq_core::{Compiled, Envelope, Options};
 pub use encoding::{CONVERT_UTF16, utf16_encoding};
 pub use error::{BACKEND_ERROR_CODES, BackendError, RecordLocation, STORE_ERROR_CODES, StoreError};
 pub use jiff::tz::TimeZone;
-pub use live::LiveStore;
+pub use live::{LiveStore, TableMirror};
 pub use secret::Secret;
 pub use store::{EmbeddedStore, LoadWarning};
 pub use timestamp::{InvalidTimestamp, parse_timestamp};

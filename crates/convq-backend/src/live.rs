@@ -4,7 +4,7 @@
 
 use std::path::Path;
 use std::sync::{Arc, PoisonError, RwLock};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use convq_core::Compiled;
 use serde_json::Value;
@@ -88,4 +88,23 @@ impl Backend for LiveStore {
     fn describe(&self) -> String {
         format!("{} (replaceable)", self.current().describe())
     }
+}
+
+/// The conversation table kept in memory from an upstream change feed (Dataverse change
+/// tracking), so live lists run each agent's query on the copy instead of asking upstream per
+/// query shape: one upstream request per refresh, whatever the number of lists.
+pub trait TableMirror: Send + Sync {
+    /// The table as of at most `max_age` ago, refreshed first when it is older (one refresh at a
+    /// time: calls during a refresh wait for it and share it). The copy has every column that
+    /// `queries` read (a query reading a column the copy lacks makes it read the table again).
+    /// `Ok(None)`: the feed is not available (the table does not track changes): ask the
+    /// backend as usual.
+    ///
+    /// # Errors
+    /// The refresh failed (the copy is kept; the next call tries again).
+    fn mirror<'a>(
+        &'a self,
+        queries: &'a [Compiled],
+        max_age: Duration,
+    ) -> BoxFuture<'a, Result<Option<Arc<EmbeddedStore>>, BackendError>>;
 }

@@ -57,6 +57,12 @@ pub enum StartError {
     /// `--options` cannot be used.
     #[error(transparent)]
     Options(#[from] OptionsError),
+    /// `--stream-delta` with `--auth passthrough`.
+    #[error(
+        "--stream-delta needs the service's own identity: a change-tracking feed is the whole \
+         table, which callers' own tokens cannot share; drop --stream-delta or --auth passthrough"
+    )]
+    DeltaPassthrough,
 }
 
 convq_core::error_codes! {
@@ -66,6 +72,7 @@ convq_core::error_codes! {
         Self::Unprotected { .. } => ("unprotected_service", "A held credential or a `--data` file on a non-loopback address without `--api-keys` or `--entra-*` (add one, or `--allow-anonymous`)."),
         Self::Access(_) => ("invalid_access_settings", "`--api-keys` or `--entra-*` cannot be used (an unreadable key file or a bad line, Entra settings that cannot work); the message says which."),
         Self::CorsOrigin(_) => ("invalid_cors_origin", "A `--cors-origin` is not an `http(s)://host` origin."),
+        Self::DeltaPassthrough => ("stream_delta_passthrough", "`--stream-delta` with `--auth passthrough`: delta mode needs the service's own identity."),
     }
     else Self::Options(error) => error.code()
 }
@@ -83,6 +90,7 @@ mod tests {
             },
             StartError::Access(convq_http::AccessError::Entra(String::new())),
             StartError::CorsOrigin(String::new()),
+            StartError::DeltaPassthrough,
         ];
         let codes: Vec<&str> = errors.iter().map(StartError::code).collect();
         let listed: Vec<&str> = START_ERROR_CODES.iter().map(|(code, _)| *code).collect();

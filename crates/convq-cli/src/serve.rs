@@ -105,6 +105,7 @@ fn build(args: &ServeArgs) -> anyhow::Result<AppState> {
         );
     }
     let state = AppState::builder(options.clone());
+    let mut mirror: Option<Arc<dyn convq_backend::TableMirror>> = None;
     let backend_error =
         |error: convq_backend::BackendError| anyhow::anyhow!("[{}] {error}", error.code());
     let backend: Arc<dyn Backend> = match (&args.dataverse.dataverse, &args.data.data) {
@@ -121,7 +122,15 @@ fn build(args: &ServeArgs) -> anyhow::Result<AppState> {
             connect.shared.cache_ttl = args.dataverse.cache_ttl.unwrap_or(SERVE_CACHE_TTL);
             connect.shared.status_filter = options.status_filter;
             connect.observer = Some(state.upstream_observer());
-            Arc::new(convq_dataverse::connect(url, auth, &connect).map_err(backend_error)?)
+            let passthrough = matches!(auth, DataverseAuth::Passthrough);
+            let shared = convq_dataverse::connect(url, auth, &connect).map_err(backend_error)?;
+            if args.stream.stream_delta {
+                if passthrough {
+                    return Err(coded(StartError::DeltaPassthrough));
+                }
+                mirror = Some(Arc::new(convq_dataverse::TrackedTable::new(&shared)));
+            }
+            Arc::new(shared)
         }
         (None, Some(path)) => {
             let store = EmbeddedStore::from_path(path)
@@ -174,7 +183,11 @@ fn build(args: &ServeArgs) -> anyhow::Result<AppState> {
     config.allowed_hosts.clone_from(&service.allowed_hosts);
     config.fixed_now = args.data.now;
     config.metrics_addr = service.metrics_addr;
-    Ok(state.config(config).access(access).build(backend))
+    let mut state = state.config(config).access(access);
+    if let Some(mirror) = mirror {
+        state = state.mirror(mirror);
+    }
+    Ok(state.build(backend))
 }
 
 /// How long the service keeps Dataverse answers unless `--cache-ttl` says otherwise.

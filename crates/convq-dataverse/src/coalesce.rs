@@ -117,6 +117,11 @@ impl Shared {
         &self.inner.config
     }
 
+    /// The client every request goes through (its pacing gates).
+    pub(crate) fn client(&self) -> &DataverseClient {
+        &self.inner.client
+    }
+
     /// The records of `compiled` and their age.
     async fn rows(
         &self,

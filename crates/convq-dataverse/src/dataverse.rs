@@ -298,6 +298,32 @@ impl DataverseClient {
         top: Option<u32>,
         ctx: &RunContext,
     ) -> Result<Vec<Value>, BackendError> {
+        let url = self.url_of(path)?;
+        Ok(self.fetch_url(url, top, ctx, false).await?.rows)
+    }
+
+    /// The URL of `path` on the organization.
+    pub(crate) fn url_of(&self, path: &str) -> Result<Url, BackendError> {
+        Url::parse(&format!("{}{}", self.org, path)).map_err(|e| BackendError::InvalidConfig {
+            reason: format!("the request URL is not valid: {e}"),
+        })
+    }
+
+    /// A link Dataverse gave (`@odata.deltaLink`), checked to stay on the organization's origin.
+    pub(crate) fn link_url(&self, link: &str) -> Result<Url, BackendError> {
+        self.next_link(link)
+    }
+
+    /// GETs `url` and every page after it; with `track`, asks for change tracking
+    /// (`Prefer: odata.track-changes`, and the formatted-value annotations) and returns the
+    /// last page's `@odata.deltaLink`.
+    pub(crate) async fn fetch_url(
+        &self,
+        url: Url,
+        top: Option<u32>,
+        ctx: &RunContext,
+        track: bool,
+    ) -> Result<Fetched, BackendError> {
         let started = Instant::now();
         let own = started + self.config.total_timeout;
         // The caller's deadline, less a margin to turn the timeout into an answer.
@@ -312,7 +338,7 @@ impl DataverseClient {
         let progress = Progress::default();
         let result = tokio::time::timeout_at(
             deadline,
-            self.fetch_all(path, top, ctx, deadline, &progress),
+            self.fetch_all(url, (top, track), ctx, deadline, &progress),
         )
         .await;
         let result = result.unwrap_or_else(|_| {
@@ -414,17 +440,13 @@ impl DataverseClient {
 
     async fn fetch_all(
         &self,
-        path: &str,
-        top: Option<u32>,
+        mut url: Url,
+        (top, track): (Option<u32>, bool),
         ctx: &RunContext,
         deadline: Instant,
         progress: &Progress,
-    ) -> Result<Vec<Value>, BackendError> {
+    ) -> Result<Fetched, BackendError> {
         let mut token = self.token(ctx).await?;
-        let first = format!("{}{}", self.org, path);
-        let mut url = Url::parse(&first).map_err(|e| BackendError::InvalidConfig {
-            reason: format!("the request URL is not valid: {e}"),
-        })?;
         let top = top.map(|t| t as usize);
         let mut rows = Vec::new();
         let mut pages = 0;
@@ -434,7 +456,7 @@ impl DataverseClient {
             let page = self
                 .get_page(
                     url,
-                    ctx,
+                    (ctx, track),
                     &mut token,
                     deadline,
                     (pages, &mut budget, progress),
@@ -443,10 +465,16 @@ impl DataverseClient {
             rows.extend(page.value);
             if let Some(top) = top.filter(|&top| rows.len() >= top) {
                 rows.truncate(top);
-                return Ok(rows);
+                return Ok(Fetched {
+                    rows,
+                    delta_link: None,
+                });
             }
             let Some(link) = page.next_link else {
-                return Ok(rows);
+                return Ok(Fetched {
+                    rows,
+                    delta_link: page.delta_link,
+                });
             };
             if pages >= self.config.max_pages {
                 return Err(BackendError::DataversePageLimit {
@@ -477,15 +505,21 @@ impl DataverseClient {
     /// The headers of every request; with formatted values, `Prefer` also asks for the
     /// `OData.Community.Display.V1.FormattedValue` annotations (one `Prefer` header, its
     /// preferences comma-separated).
-    fn request_headers(&self, formatted_values: bool) -> HeaderMap {
+    fn request_headers(&self, formatted_values: bool, track: bool) -> HeaderMap {
         const ANNOTATIONS: &str =
             "odata.include-annotations=\"OData.Community.Display.V1.FormattedValue\"";
+        const TRACK: &str = "odata.track-changes";
         let mut headers = self.headers.clone();
-        if formatted_values {
-            let prefer = match headers.get("Prefer").and_then(|v| v.to_str().ok()) {
+        // A change-tracked copy answers queries with and without formatted values: it always
+        // asks for them.
+        if formatted_values || track {
+            let mut prefer = match headers.get("Prefer").and_then(|v| v.to_str().ok()) {
                 Some(page_size) => format!("{page_size},{ANNOTATIONS}"),
                 None => ANNOTATIONS.to_owned(),
             };
+            if track {
+                prefer = format!("{TRACK},{prefer}");
+            }
             headers.insert(
                 "Prefer",
                 HeaderValue::from_str(&prefer).expect("ASCII is a valid header value"),
@@ -497,13 +531,13 @@ impl DataverseClient {
     async fn get_page(
         &self,
         url: Url,
-        ctx: &RunContext,
+        (ctx, track): (&RunContext, bool),
         token: &mut Token,
         deadline: Instant,
         (page, budget, progress): (u32, &mut u64, &Progress),
     ) -> Result<Page, BackendError> {
         let gate = self.pacing.gate(&ctx.identity_key());
-        let mut headers = self.request_headers(ctx.formatted_values);
+        let mut headers = self.request_headers(ctx.formatted_values, track);
         // The caller's correlation id (as Dataverse's client request id) and trace context, so
         // that an org's own telemetry can be joined to the service's log.
         for (name, value) in [
@@ -740,6 +774,15 @@ struct Page {
     value: Vec<Value>,
     #[serde(rename = "@odata.nextLink")]
     next_link: Option<String>,
+    #[serde(rename = "@odata.deltaLink")]
+    delta_link: Option<String>,
+}
+
+/// The rows of every page, and the last page's `@odata.deltaLink` (change tracking).
+#[derive(Debug)]
+pub(crate) struct Fetched {
+    pub(crate) rows: Vec<Value>,
+    pub(crate) delta_link: Option<String>,
 }
 
 fn parse_page(body: &[u8]) -> Result<Page, BackendError> {

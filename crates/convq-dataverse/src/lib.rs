@@ -5,6 +5,8 @@
 //! - [`DataverseClient`]: one organization, paging, retries of 429/503, timeouts and body caps.
 //! - [`Shared`]: the client as a service for a whole team needs it: calls coalesced into
 //!   combined requests, a cache, and a pacing gate per identity.
+//! - [`TrackedTable`]: the conversation table kept current with change tracking (live lists'
+//!   delta mode).
 //! - [`connect`]: the one way `convq get` and `convq serve` assemble them from their flags
 //!   ([`ConnectOptions`]).
 //!
@@ -15,6 +17,7 @@ mod auth;
 mod cache;
 mod coalesce;
 mod dataverse;
+mod delta;
 mod observe;
 mod pacing;
 
@@ -29,6 +32,7 @@ pub use coalesce::{Shared, SharedConfig};
 use convq_backend::Backend;
 use convq_backend::BackendError;
 pub use dataverse::{DataverseAuth, DataverseClient, DataverseConfig};
+pub use delta::TrackedTable;
 pub use observe::{Counters, CountersSnapshot, Observer};
 
 /// What [`connect`] sets beyond the organization and its credentials. The defaults are

@@ -171,6 +171,8 @@ struct Inner {
     openapi: Vec<u8>,
     /// Live lists' subscribers and poll tasks.
     stream: Arc<stream::Hub>,
+    /// Live lists' change-tracked copy of the table (delta mode), for the held identity.
+    mirror: Option<Arc<dyn convq_backend::TableMirror>>,
 }
 
 /// What a `/getConversations` request runs with unless its query parameters say otherwise
@@ -192,6 +194,7 @@ pub struct StateBuilder {
     config: ServerConfig,
     access: AccessPolicy,
     metrics: Arc<metrics::Metrics>,
+    mirror: Option<Arc<dyn convq_backend::TableMirror>>,
 }
 
 impl StateBuilder {
@@ -204,6 +207,14 @@ impl StateBuilder {
     /// Who may call the protected routes (default: [`AccessPolicy::open`]).
     pub fn access(mut self, access: AccessPolicy) -> Self {
         self.access = access;
+        self
+    }
+
+    /// Live lists of the held identity run their queries on `mirror`, a copy of the table kept
+    /// current from a change feed (`convq_dataverse::TrackedTable`: delta mode), instead of
+    /// asking the backend per query shape. Pass-through callers' lists never use it.
+    pub fn mirror(mut self, mirror: Arc<dyn convq_backend::TableMirror>) -> Self {
+        self.mirror = Some(mirror);
         self
     }
 
@@ -222,6 +233,7 @@ impl StateBuilder {
             config,
             access,
             metrics,
+            mirror,
         } = self;
         let strict_options = options
             .clone()
@@ -243,6 +255,7 @@ impl StateBuilder {
                 metrics,
                 openapi,
                 stream: Arc::default(),
+                mirror,
             }),
         }
     }
@@ -262,6 +275,7 @@ impl AppState {
             config: ServerConfig::default(),
             access: AccessPolicy::open(),
             metrics: Arc::new(metrics::Metrics::new()),
+            mirror: None,
         }
     }
 
@@ -273,6 +287,7 @@ impl AppState {
             config: config.clone(),
             access: self.inner.access.clone(),
             metrics: Arc::clone(&self.inner.metrics),
+            mirror: self.inner.mirror.clone(),
         }
         .build(Arc::clone(&self.inner.backend))
     }

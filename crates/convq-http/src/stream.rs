@@ -7,6 +7,12 @@
 //! request per shape (split only by the URL limit), diffs each agent's list
 //! ([`convq_backend::watch::Feed`]) and sends only the changes to that agent's subscribers.
 //!
+//! Delta mode (`AppState`'s mirror, `serve --stream-delta`): for the held identity, every
+//! query runs on a copy of the table kept current from Dataverse change tracking
+//! ([`convq_backend::TableMirror`]), refreshed at most once per half interval whatever the
+//! number of shapes: the groups' ticks are aligned to the clock so that they share a refresh.
+//! When the table does not track changes, the lists are polled as above.
+//!
 //! Each subscriber has a bounded queue; one that falls `queue` events behind is sent a final
 //! `dropped` event (when there is room for it) and disconnected, so a slow reader never makes
 //! the server hold more than `queue` events for it.
@@ -402,10 +408,49 @@ fn poll_context(state: &AppState, base: &RunContext) -> RunContext {
     ctx
 }
 
-/// The first answer of a new feed, fetched at once rather than at the group's next tick.
+/// The change-tracked copy the lists of `ctx` run on, if any: delta mode, held identity only.
+fn mirror_for<'a>(
+    state: &'a AppState,
+    ctx: &RunContext,
+) -> Option<&'a Arc<dyn convq_backend::TableMirror>> {
+    state
+        .inner
+        .mirror
+        .as_ref()
+        .filter(|_| ctx.bearer.is_none() && ctx.identity_key() == convq_backend::HELD_IDENTITY)
+}
+
+/// The answers of `work`: from the change-tracked copy (no older than `max_age`) when there is
+/// one and it is available, else from the backend, all at once (a coalescing backend turns
+/// them into one request per shape).
+async fn answers(
+    state: &AppState,
+    ctx: &RunContext,
+    work: &[Compiled],
+    max_age: Duration,
+) -> Vec<Result<Vec<serde_json::Value>, convq_backend::BackendError>> {
+    if let Some(mirror) = mirror_for(state, ctx) {
+        match mirror.mirror(work, max_age).await {
+            Ok(Some(store)) => {
+                return work.iter().map(|c| Ok(store.query(&c.ast, ctx))).collect();
+            }
+            Ok(None) => {}
+            Err(error) => return work.iter().map(|_| Err(error.clone())).collect(),
+        }
+    }
+    let backend: &dyn Backend = state.backend();
+    futures_util::future::join_all(work.iter().map(|c| backend.fetch(c, ctx))).await
+}
+
+/// The first answer of a new feed, fetched at once rather than at the group's next tick (in
+/// delta mode, from the copy when it is at most an interval old).
 async fn first_fetch(state: AppState, group: Arc<Group>, compiled: Compiled, ctx: RunContext) {
     let ctx = poll_context(&state, &ctx);
-    let answer = state.backend().fetch(&compiled, &ctx).await;
+    let interval = state.inner.config.stream.interval;
+    let answer = answers(&state, &ctx, std::slice::from_ref(&compiled), interval)
+        .await
+        .pop()
+        .expect("one answer per query");
     let mut group_state = group.state.lock().unwrap_or_else(PoisonError::into_inner);
     let events = &state.inner.stream.events;
     if let Some(entry) = group_state.feeds.get_mut(&compiled.ast.agent_id)
@@ -467,10 +512,28 @@ fn deliver(
 /// A group's poll task: every interval, every fetched feed at once; ends when no feed is left.
 async fn poll(state: AppState, key: GroupKey, group: Arc<Group>) {
     let config = state.inner.config.stream.clone();
-    let mut ticks = tokio::time::interval(config.interval);
+    let members = {
+        let group_state = group.state.lock().unwrap_or_else(PoisonError::into_inner);
+        group_state.ctx.clone()
+    };
+    let delta = mirror_for(&state, &members).is_some();
+    let mut ticks = if delta {
+        // Every group ticks at the same instants (multiples of the interval on the clock), so
+        // the first to ask refreshes the copy and the others share it.
+        let period = config.interval.as_nanos().max(1);
+        let since_epoch = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        let wait = u64::try_from(period - since_epoch % period).unwrap_or(0);
+        tokio::time::interval_at(Instant::now() + Duration::from_nanos(wait), config.interval)
+    } else {
+        let mut ticks = tokio::time::interval(config.interval);
+        // The first tick is immediate; new feeds fetch their own first answer.
+        ticks.tick().await;
+        ticks
+    };
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // The first tick is immediate; new feeds fetch their own first answer.
-    ticks.tick().await;
     loop {
         ticks.tick().await;
         let (ctx, work) = {
@@ -503,11 +566,8 @@ async fn poll(state: AppState, key: GroupKey, group: Arc<Group>) {
                 .collect();
             (poll_context(&state, &group_state.ctx), work)
         };
-        // All at once: a coalescing backend turns them into one request per shape.
-        let backend: &dyn Backend = state.backend();
         let started = Instant::now();
-        let answers =
-            futures_util::future::join_all(work.iter().map(|c| backend.fetch(c, &ctx))).await;
+        let answers = answers(&state, &ctx, &work, config.interval / 2).await;
         tracing::debug!(
             agents = work.len(),
             elapsed_ms = started.elapsed().as_millis() as u64,

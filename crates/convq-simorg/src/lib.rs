@@ -22,6 +22,16 @@
 //!   time per window (0x80072321), `max_concurrent` in flight (0x80072326); over any, 429 with
 //!   `Retry-After` (whole seconds, at least 1) and that error code. A request's execution time
 //!   is `latency` plus `execution_per_agent` for each agent its filter names (what it sleeps).
+//! - Change tracking, as Microsoft documents it: `Prefer: odata.track-changes` on a GET with
+//!   only `$select` answers every record (paged, `$skiptoken`) and, on the last page,
+//!   `@odata.deltaLink` (`$deltatoken`); a GET of that link answers the records new or changed
+//!   since (all selected columns) and `{"@odata.context": ".../$deletedEntity", "id",
+//!   "reason": "deleted"}` for each record gone, with a new `@odata.deltaLink`. Each data
+//!   replacement is a version; tokens of the last 64 versions are kept.
+//!   [`SimOrg::expire_delta_tokens`] expires every token (410 Gone, as OData says; what
+//!   Dataverse answers is not documented). [`SimOrgConfig::change_tracking`] off: the table
+//!   does not track changes, and a track-changes request is a 400 (code `0x80072491`, the
+//!   simulator's choice: Dataverse's answer is not documented either).
 //! - `GET /_simorg/stats`: the counts, as JSON ([`SimStats`]).
 //! - `PUT /_simorg/data`: replaces every record (a body in any store format), so a test or a
 //!   load run can change the org mid-stream ([`SimOrg::replace_store`] in-process).
@@ -85,6 +95,8 @@ pub struct SimOrgConfig {
     /// Seed of the order of rows that tie on `$orderby`, drawn afresh for each request;
     /// `None` orders them by `activityid`. Default `Some(0)`.
     pub tie_seed: Option<u64>,
+    /// Whether the table tracks changes (`Prefer: odata.track-changes`). Default true.
+    pub change_tracking: bool,
 }
 
 impl Default for SimOrgConfig {
@@ -99,6 +111,7 @@ impl Default for SimOrgConfig {
             page_size: 5_000,
             now: None,
             tie_seed: Some(0),
+            change_tracking: true,
         }
     }
 }
@@ -134,14 +147,16 @@ pub struct SimOrg {
     counts: Arc<Counts>,
     /// The requests received, when scripted.
     seen: Arc<Mutex<Vec<Seen>>>,
-    /// The records, replaceable (not when scripted).
-    data: Option<LiveStore>,
+    /// The records and their versions (not when scripted).
+    data: Option<Arc<OrgState>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 #[derive(Debug)]
 struct OrgState {
     store: LiveStore,
+    /// The versions of the data, for delta tokens.
+    versions: Mutex<Versions>,
     config: SimOrgConfig,
     identities: Mutex<HashMap<String, Usage>>,
     counts: Arc<Counts>,
@@ -154,6 +169,51 @@ struct Usage {
     executions: VecDeque<(Instant, Duration)>,
     execution: Duration,
     in_flight: usize,
+}
+
+/// The data's versions: each replacement is one. A delta token names a version and the
+/// generation it belongs to ([`SimOrg::expire_delta_tokens`] starts a new generation).
+#[derive(Debug)]
+struct Versions {
+    generation: u64,
+    latest: u64,
+    kept: VecDeque<(u64, Arc<EmbeddedStore>)>,
+}
+
+/// Versions whose delta tokens still work.
+const VERSIONS_KEPT: usize = 64;
+
+impl OrgState {
+    fn replace(&self, store: EmbeddedStore) {
+        let mut versions = self.versions.lock().unwrap_or_else(PoisonError::into_inner);
+        self.store.replace(store);
+        versions.latest += 1;
+        let latest = versions.latest;
+        versions.kept.push_back((latest, self.store.current()));
+        if versions.kept.len() > VERSIONS_KEPT {
+            versions.kept.pop_front();
+        }
+    }
+
+    /// The latest version, or the one `token` (`<version>!<generation>`) names when it is kept.
+    fn version(&self, token: Option<&str>) -> Option<(u64, u64, Arc<EmbeddedStore>)> {
+        let versions = self.versions.lock().unwrap_or_else(PoisonError::into_inner);
+        let wanted = match token {
+            None => versions.latest,
+            Some(token) => {
+                let (version, generation) = token.split_once('!')?;
+                if generation.parse::<u64>().ok()? != versions.generation {
+                    return None;
+                }
+                version.parse().ok()?
+            }
+        };
+        versions
+            .kept
+            .iter()
+            .find(|(v, _)| *v == wanted)
+            .map(|(v, store)| (*v, versions.generation, Arc::clone(store)))
+    }
 }
 
 /// Which limit a request hit, and how many seconds to wait.
@@ -191,8 +251,15 @@ impl SimOrg {
         let listener = listen(port).await?;
         let url = format!("http://{}", listener.local_addr()?);
         let counts = Arc::new(Counts::default());
+        let store = LiveStore::new(store);
+        let versions = Mutex::new(Versions {
+            generation: 0,
+            latest: 0,
+            kept: VecDeque::from([(0, store.current())]),
+        });
         let state = Arc::new(OrgState {
-            store: LiveStore::new(store),
+            store,
+            versions,
             config,
             identities: Mutex::default(),
             counts: Arc::clone(&counts),
@@ -203,7 +270,7 @@ impl SimOrg {
             .route("/_simorg/data", axum::routing::put(replace_data))
             .with_state(Arc::clone(&state));
         let mut org = Self::serve(listener, app, url, counts, Arc::default());
-        org.data = Some(state.store.clone());
+        org.data = Some(state);
         Ok(org)
     }
 
@@ -292,6 +359,17 @@ impl SimOrg {
     pub fn replace_store(&self, store: EmbeddedStore) {
         if let Some(data) = &self.data {
             data.replace(store);
+        }
+    }
+
+    /// Expires every delta token given so far: a GET of an earlier `@odata.deltaLink` answers
+    /// 410 Gone. Does nothing when scripted.
+    pub fn expire_delta_tokens(&self) {
+        if let Some(data) = &self.data {
+            data.versions
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .generation += 1;
         }
     }
 }
@@ -393,8 +471,11 @@ impl OrgState {
 }
 
 async fn replace_data(State(state): State<Arc<OrgState>>, body: axum::body::Bytes) -> Response {
-    match state.store.replace_bytes(&body) {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+    match EmbeddedStore::from_bytes(&body) {
+        Ok(store) => {
+            state.replace(store);
+            StatusCode::NO_CONTENT.into_response()
+        }
         Err(e) => error(StatusCode::BAD_REQUEST, "0x80040203", &e.to_string()),
     }
 }
@@ -462,7 +543,20 @@ async fn conversations(State(state): State<Arc<OrgState>>, request: Request) -> 
         .and_then(|v| v.to_str().ok())
         .unwrap_or("127.0.0.1")
         .to_owned();
-    let answer = answer(&state, &host, &request.uri().to_string(), &headers, serial);
+    let target = request.uri().to_string();
+    let tracked = headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| p.trim() == "odata.track-changes")
+        || target.contains("$deltatoken=");
+    let answer = if tracked {
+        track_answer(&state, &host, &target, &headers)
+    } else {
+        answer(&state, &host, &target, &headers, serial)
+            .map_err(|message| (StatusCode::BAD_REQUEST, "0x80060888", message))
+    };
     let agents = answer.as_ref().map_or(0, |(_, agents)| *agents);
     let execution = state.config.latency
         + state
@@ -483,9 +577,9 @@ async fn conversations(State(state): State<Arc<OrgState>>, request: Request) -> 
             );
             axum::Json(body).into_response()
         }
-        Err(message) => {
+        Err((status, code, message)) => {
             counts.rejected.fetch_add(1, Ordering::Relaxed);
-            error(StatusCode::BAD_REQUEST, "0x80060888", &message)
+            error(status, code, &message)
         }
     }
 }
@@ -590,15 +684,7 @@ fn answer(
     if let Some(top) = top {
         rows.truncate(top);
     }
-    let page_size = headers
-        .get_all("prefer")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .find_map(|p| p.trim().strip_prefix("odata.maxpagesize="))
-        .and_then(|n| n.parse::<usize>().ok())
-        .unwrap_or(state.config.page_size)
-        .max(1);
+    let page_size = page_size(state, headers);
     let end = rows.len().min(skip.saturating_add(page_size));
     let page: Vec<Value> = rows
         .get(skip..end)
@@ -622,6 +708,160 @@ fn answer(
         body["@odata.nextLink"] = json!(next.to_string());
     }
     Ok((body, filter.agents.len() as u64))
+}
+
+/// Why a request was refused: status, Dataverse-style code, message.
+type Refusal = (StatusCode, &'static str, String);
+
+/// The page size a request prefers (`odata.maxpagesize`), else the configured one.
+fn page_size(state: &OrgState, headers: &HeaderMap) -> usize {
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .find_map(|p| p.trim().strip_prefix("odata.maxpagesize="))
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or(state.config.page_size)
+        .max(1)
+}
+
+/// Every record of `store`, projected to `select` (with formatted values when asked), by
+/// agent.
+fn project_all(store: &EmbeddedStore, select: &str, formatted: bool) -> Result<Vec<Value>, String> {
+    let attributes: Vec<&str> = select.split(',').filter(|s| !s.is_empty()).collect();
+    let mut input = json!({ "attributes": attributes });
+    let ctx = RunContext::at(SystemTime::UNIX_EPOCH).with_formatted_values(formatted);
+    let mut agents = store.agents();
+    agents.sort_unstable();
+    let mut rows = Vec::new();
+    for agent in agents {
+        input["agentId"] = json!(agent);
+        let query: Query = convq_core::compile(&input.to_string(), &Options::default())
+            .map_err(|e| format!("{e} at {}", e.path()))?
+            .ast;
+        rows.extend(store.query(&query, &ctx));
+    }
+    Ok(rows)
+}
+
+/// A change-tracking request: the first read (every record, paged, then `@odata.deltaLink`) or
+/// a delta link (what changed since its version).
+fn track_answer(
+    state: &OrgState,
+    host: &str,
+    target: &str,
+    headers: &HeaderMap,
+) -> Result<(Value, u64), Refusal> {
+    let bad = |message: String| (StatusCode::BAD_REQUEST, "0x80060888", message);
+    let url = Url::parse(&format!("http://{host}{target}")).map_err(|e| bad(e.to_string()))?;
+    let mut select = String::new();
+    let mut delta = None;
+    let mut skip = None;
+    for (name, value) in url.query_pairs() {
+        match &*name {
+            "$select" => select = value.into_owned(),
+            "$deltatoken" => delta = Some(value.into_owned()),
+            "$skiptoken" => skip = Some(value.into_owned()),
+            other => {
+                return Err(bad(format!(
+                    "the query option {other} is not supported with change tracking"
+                )));
+            }
+        }
+    }
+    if !state.config.change_tracking {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            "0x80072491",
+            "Change tracking is not enabled for the entity msdyn_ocliveworkitem.".to_owned(),
+        ));
+    }
+    let gone = || {
+        (
+            StatusCode::GONE,
+            "0x80072492",
+            "The delta token has expired or is not valid; read the table again.".to_owned(),
+        )
+    };
+    let formatted = headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("odata.include-annotations"));
+    let base = format!("http://{host}{PATH}");
+    let context = format!("http://{host}/api/data/v9.2/$metadata#msdyn_ocliveworkitems");
+    let delta_link = |version: u64, generation: u64| {
+        let mut link = Url::parse(&base).expect("the entity set URL parses");
+        link.query_pairs_mut()
+            .append_pair("$select", &select)
+            .append_pair("$deltatoken", &format!("{version}!{generation}"));
+        link.to_string()
+    };
+    if let Some(token) = delta {
+        let (_, _, old) = state.version(Some(&token)).ok_or_else(gone)?;
+        let (version, generation, new) = state.version(None).ok_or_else(gone)?;
+        let before = project_all(&old, &select, formatted).map_err(bad)?;
+        let after = project_all(&new, &select, formatted).map_err(bad)?;
+        let id = |row: &Value| {
+            row.get("activityid")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        let old_rows: HashMap<String, &Value> =
+            before.iter().filter_map(|r| Some((id(r)?, r))).collect();
+        let new_ids: std::collections::HashSet<String> = after.iter().filter_map(id).collect();
+        let mut value: Vec<Value> = after
+            .iter()
+            .filter(|r| id(r).and_then(|i| old_rows.get(&i).copied()) != Some(*r))
+            .cloned()
+            .collect();
+        for row in &before {
+            if let Some(gone_id) = id(row).filter(|i| !new_ids.contains(i)) {
+                value.push(json!({
+                    "@odata.context": format!("{context}/$deletedEntity"),
+                    "id": gone_id,
+                    "reason": "deleted",
+                }));
+            }
+        }
+        let body = json!({
+            "@odata.context": format!("{context}/$delta"),
+            "@odata.deltaLink": delta_link(version, generation),
+            "value": value,
+        });
+        return Ok((body, 0));
+    }
+    // The first read: the version of its first page is in the `$skiptoken` of the next.
+    let (offset, token) = match skip.as_deref().map(|s| s.split_once('~')) {
+        None => (0, None),
+        Some(Some((offset, token))) => (
+            offset
+                .parse::<usize>()
+                .map_err(|_| bad("bad $skiptoken".to_owned()))?,
+            Some(token.to_owned()),
+        ),
+        Some(None) => return Err(bad("bad $skiptoken".to_owned())),
+    };
+    let (version, generation, store) = state.version(token.as_deref()).ok_or_else(gone)?;
+    let rows = project_all(&store, &select, formatted).map_err(bad)?;
+    let end = rows
+        .len()
+        .min(offset.saturating_add(page_size(state, headers)));
+    let mut body = json!({
+        "@odata.context": format!("{context}/$delta"),
+        "value": rows.get(offset..end).map(<[Value]>::to_vec).unwrap_or_default(),
+    });
+    if end < rows.len() {
+        let mut next = Url::parse(&base).expect("the entity set URL parses");
+        next.query_pairs_mut()
+            .append_pair("$select", &select)
+            .append_pair("$skiptoken", &format!("{end}~{version}!{generation}"));
+        body["@odata.nextLink"] = json!(next.to_string());
+    } else {
+        body["@odata.deltaLink"] = json!(delta_link(version, generation));
+    }
+    Ok((body, 0))
 }
 
 /// Shuffles each run of rows equal on every `keys` property, with a generator seeded by `seed`.

@@ -45,6 +45,9 @@ struct Args {
     /// Rows per page without Prefer: odata.maxpagesize.
     #[arg(long, default_value_t = 5_000)]
     page_size: usize,
+    /// The table does not track changes: `Prefer: odata.track-changes` is refused.
+    #[arg(long)]
+    no_change_tracking: bool,
 }
 
 /// `50ms`, `30s`, `5m` or a number of seconds.
@@ -78,6 +81,7 @@ async fn main() -> std::io::Result<()> {
     config.max_execution = args.max_execution;
     config.execution_per_agent = args.execution_per_agent;
     config.page_size = args.page_size;
+    config.change_tracking = !args.no_change_tracking;
     let org = SimOrg::start(store, config, args.port).await?;
     eprintln!("listening on {}", org.url());
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

@@ -158,6 +158,12 @@ impl EmbeddedStore {
         self.loaded.by_agent.len()
     }
 
+    /// The distinct agents (`_msdyn_activeagentid_value`), in no particular order.
+    #[must_use]
+    pub fn agents(&self) -> Vec<uuid::Uuid> {
+        self.loaded.by_agent.keys().copied().collect()
+    }
+
     /// Evaluates a normalized query in `ctx` (its `now`, time zone and whether formatted values
     /// are wanted) and returns the projected records, in order: the JSON that
     /// [`query_json`](Self::query_json) writes, parsed (one projection path for both).

@@ -45,6 +45,15 @@ pub(crate) struct StreamArgs {
     /// Live-list subscribers at once per caller.
     #[arg(long, default_value_t = 1_000, value_name = "N")]
     pub(crate) max_subscribers_per_caller: usize,
+
+    /// Delta mode: live lists keep a copy of the conversation table current with Dataverse
+    /// change tracking (one request per interval, whatever the number of lists and shapes) and
+    /// run each list's query on it. Needs --dataverse with the service's own identity (not
+    /// --auth passthrough), organization-wide read and Track changes enabled on
+    /// msdyn_ocliveworkitem; without change tracking the lists are polled as usual (a warning
+    /// says so).
+    #[arg(long, requires = "dataverse")]
+    pub(crate) stream_delta: bool,
 }
 
 impl StreamArgs {

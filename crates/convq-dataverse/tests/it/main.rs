@@ -5,9 +5,11 @@
 //!   to another host).
 //! - `coalesce`: `Shared` against the simulated organization; proptest: coalesced answers
 //!   equal each input alone, across paging and the URL split; cache age; pacing under 429s.
+//! - `delta`: `TrackedTable` (change tracking) against the simulated organization.
 
 mod coalesce;
 mod dataverse;
+mod delta;
 mod paging;
 
 use std::time::SystemTime;

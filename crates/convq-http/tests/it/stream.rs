@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use convq_backend::{EmbeddedStore, LiveStore};
 use convq_core::Options;
-use convq_dataverse::{DataverseClient, DataverseConfig, Shared, SharedConfig};
-use convq_http::{ServerConfig, StreamConfig};
+use convq_dataverse::{DataverseClient, DataverseConfig, Shared, SharedConfig, TrackedTable};
+use convq_http::{AppState, Server, ServerConfig, StreamConfig};
 use convq_simorg::{SimOrg, SimOrgConfig};
 use serde_json::{Value, json};
 
@@ -360,4 +360,209 @@ async fn get_by_fields_and_the_subscriber_limit() {
         .await
         .unwrap();
     assert_eq!(bad.status(), 400);
+}
+
+/// The simulated org (`change_tracking` as given, 2 rows per page so the first read pages) and
+/// a server in delta mode in front of it: the held identity's lists run on a change-tracked copy.
+async fn delta_server(records: &[Value], change_tracking: bool) -> (SimOrg, TestServer) {
+    let mut org_config = SimOrgConfig::default();
+    org_config.latency = Duration::from_millis(5);
+    org_config.page_size = 2;
+    org_config.change_tracking = change_tracking;
+    let org = SimOrg::start(store(records), org_config, 0).await.unwrap();
+    let mut config = DataverseConfig::new(org.url(), "test-token");
+    config.max_retries = 0;
+    let mut shared = SharedConfig::default();
+    shared.coalesce_window = Duration::from_millis(100);
+    let backend = Shared::new(DataverseClient::new(config).unwrap(), shared);
+    let state = AppState::builder(Options::default())
+        .mirror(Arc::new(TrackedTable::new(&backend)))
+        .build(Arc::new(backend));
+    let config = ServerConfig::default()
+        .with_stream(fast_stream())
+        .with_addr(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+    let server = Server::bind(&config, &state).await.unwrap();
+    let addr = server.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(server.run(async {
+        let _ = rx.await;
+    }));
+    let server = TestServer {
+        addr,
+        shutdown: Some(tx),
+        task: Some(task),
+    };
+    (org, server)
+}
+
+/// Opens a subscription with this input.
+async fn open_input(server: &TestServer, input: &Value) -> Subscription {
+    let response = client()
+        .post(server.url("/getConversations/stream"))
+        .header("content-type", "application/json")
+        .body(input.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    Subscription {
+        response,
+        buffer: String::new(),
+        scanned: 0,
+    }
+}
+
+/// The next events of `sub`, as (event, id of the record).
+async fn next_changes(sub: &mut Subscription, count: usize) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    for _ in 0..count {
+        let event = sub.next().await.unwrap();
+        out.push((event.event, event.data["id"].clone()));
+    }
+    out
+}
+
+fn id_of(agent: &str, n: u32) -> Value {
+    record(agent, n, "")["activityid"].clone()
+}
+
+/// Delta mode: a change, a new record and a deletion each reach every subscriber once and in
+/// order; the org gets one request per interval (change tracking, no `$filter`), whatever the
+/// number of agents and shapes; the first read is paged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delta_mode_sends_each_change_once_with_one_request_per_interval() {
+    let v0 = [
+        record(AGENT_A, 1, "a1"),
+        record(AGENT_A, 2, "a2"),
+        record(AGENT_B, 1, "b1"),
+    ];
+    let (org, server) = delta_server(&v0, true).await;
+    let other_shape = json!({"agentId": AGENT_A, "status": [3], "attributes": ["msdyn_title"]});
+    let mut subs = Vec::new();
+    for agent in [AGENT_A, AGENT_B] {
+        for _ in 0..3 {
+            subs.push((agent, Subscription::open(&server, agent, None).await));
+        }
+    }
+    let mut shaped = open_input(&server, &other_shape).await;
+    for (agent, sub) in &mut subs {
+        let first = sub.next().await.unwrap();
+        assert_eq!(first.event, "snapshot", "{first:?}");
+        let count = if *agent == AGENT_A { 2 } else { 1 };
+        assert_eq!(first.data["values"].as_array().unwrap().len(), count);
+    }
+    let first = shaped.next().await.unwrap();
+    assert_eq!(
+        first.data["values"].as_array().unwrap().len(),
+        2,
+        "{first:?}"
+    );
+
+    let before = org.stats().requests;
+    tokio::time::sleep(INTERVAL * 5).await;
+    let quiet = org.stats().requests - before;
+    assert!(
+        (3..=6).contains(&quiet),
+        "{quiet} requests in 5 intervals, 2 agents, 2 shapes"
+    );
+
+    // A change of a1, a new b2, then a1 deleted.
+    let v1 = [
+        record(AGENT_A, 1, "a1 changed"),
+        record(AGENT_A, 2, "a2"),
+        record(AGENT_B, 1, "b1"),
+        record(AGENT_B, 2, "b2"),
+    ];
+    let v2 = [
+        record(AGENT_A, 2, "a2"),
+        record(AGENT_B, 1, "b1"),
+        record(AGENT_B, 2, "b2"),
+    ];
+    for version in [&v1[..], &v2[..]] {
+        org.replace_store(store(version));
+        tokio::time::sleep(INTERVAL * 3).await;
+    }
+    for (agent, sub) in &mut subs {
+        let expected = if *agent == AGENT_A {
+            vec![
+                ("changed".to_owned(), id_of(AGENT_A, 1)),
+                ("removed".to_owned(), id_of(AGENT_A, 1)),
+            ]
+        } else {
+            vec![("added".to_owned(), id_of(AGENT_B, 2))]
+        };
+        assert_eq!(next_changes(sub, expected.len()).await, expected);
+    }
+    assert_eq!(
+        next_changes(&mut shaped, 2).await,
+        [
+            ("changed".to_owned(), id_of(AGENT_A, 1)),
+            ("removed".to_owned(), id_of(AGENT_A, 1))
+        ]
+    );
+    // Nothing else came: the next change is the next event.
+    org.replace_store(store(&[
+        record(AGENT_A, 2, "a2 again"),
+        record(AGENT_B, 2, "b2"),
+    ]));
+    for (agent, sub) in &mut subs {
+        let expected = if *agent == AGENT_A {
+            ("changed".to_owned(), id_of(AGENT_A, 2))
+        } else {
+            ("removed".to_owned(), id_of(AGENT_B, 1))
+        };
+        assert_eq!(next_changes(sub, 1).await, [expected]);
+    }
+    let stats = org.stats();
+    // No query with a $filter went out (each would name its agents): change tracking only.
+    assert_eq!(
+        (stats.agents, stats.rejected, stats.throttled),
+        (0, 0, 0),
+        "{stats:?}"
+    );
+}
+
+/// Delta mode on a table without change tracking: the lists are polled as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delta_mode_falls_back_to_polling_without_change_tracking() {
+    let (org, server) = delta_server(&[record(AGENT_A, 1, "a1")], false).await;
+    let mut sub = Subscription::open(&server, AGENT_A, None).await;
+    let first = sub.next().await.unwrap();
+    assert_eq!(first.event, "snapshot", "{first:?}");
+    assert_eq!(first.data["values"][0]["msdyn_title"], "a1");
+    org.replace_store(store(&[record(AGENT_A, 1, "a1 changed")]));
+    let changed = sub.next().await.unwrap();
+    assert_eq!(
+        (
+            changed.event.as_str(),
+            &changed.data["record"]["msdyn_title"]
+        ),
+        ("changed", &json!("a1 changed"))
+    );
+    let stats = org.stats();
+    // The one refused change-tracking read, then per-agent queries.
+    assert_eq!(stats.rejected, 1, "{stats:?}");
+    assert!(stats.agents >= 2, "{stats:?}");
+}
+
+/// An expired delta token: the table is read again in full, and changes still come once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_delta_token_reads_the_table_again() {
+    let (org, server) = delta_server(&[record(AGENT_A, 1, "a1")], true).await;
+    let mut sub = Subscription::open(&server, AGENT_A, None).await;
+    assert_eq!(sub.next().await.unwrap().event, "snapshot");
+    org.expire_delta_tokens();
+    org.replace_store(store(&[record(AGENT_A, 1, "a1"), record(AGENT_A, 2, "a2")]));
+    assert_eq!(
+        next_changes(&mut sub, 1).await,
+        [("added".to_owned(), id_of(AGENT_A, 2))]
+    );
+    org.replace_store(store(&[record(AGENT_A, 2, "a2")]));
+    assert_eq!(
+        next_changes(&mut sub, 1).await,
+        [("removed".to_owned(), id_of(AGENT_A, 1))]
+    );
+    let stats = org.stats();
+    // The refused (410) delta link, and nothing but change tracking.
+    assert_eq!((stats.rejected, stats.agents), (1, 0), "{stats:?}");
 }
