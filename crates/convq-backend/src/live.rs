@@ -63,8 +63,8 @@ impl Backend for LiveStore {
         compiled: &'a Compiled,
         ctx: &'a RunContext,
     ) -> BoxFuture<'a, Result<Vec<Value>, BackendError>> {
-        let values = self.current().query(&compiled.ast, ctx);
-        Box::pin(std::future::ready(Ok(values)))
+        let store = self.current();
+        Box::pin(async move { store.fetch(compiled, ctx).await })
     }
 
     fn fetch_json<'a>(
@@ -73,8 +73,8 @@ impl Backend for LiveStore {
         ctx: &'a RunContext,
         out: &'a mut Vec<u8>,
     ) -> BoxFuture<'a, Result<usize, BackendError>> {
-        let count = self.current().query_json(&compiled.ast, ctx, out);
-        Box::pin(std::future::ready(Ok(count)))
+        let store = self.current();
+        Box::pin(async move { store.fetch_json(compiled, ctx, out).await })
     }
 
     fn warnings(&self, compiled: &Compiled) -> Vec<convq_core::Warning> {

@@ -1,5 +1,5 @@
 //! What convq-http's and convq-cli's service tests share: an HTTP client for local servers and
-//! the checks of convq's answers, a conversation record as the Web API returns it, and two
+//! the checks of convq's answers, conversation records and stores of them, and two
 //! scripted organizations ([`Peer`]: slow or failing on demand; [`Switched`]: an [`Answer`] the
 //! test switches). Everything talks to 127.0.0.1 only.
 
@@ -19,6 +19,32 @@ pub const WAITING: &str = r#"{
   "status": [3],
   "orderBy": [{ "attributeName": "createdon", "descending": true }]
 }"#;
+
+/// Conversation `n` of `agent`, waiting (statuscode 3), titled `title`: the records the live-list
+/// tests change. Its id tells the agent's last hex digit and `n` apart, so ids differ between
+/// agents.
+#[must_use]
+pub fn conversation(agent: &str, n: u32, title: &str) -> serde_json::Value {
+    let agent_digit = agent.as_bytes().last().copied().unwrap_or(0);
+    let id = format!("00000000-0000-4000-8000-{agent_digit:04x}{n:08x}");
+    serde_json::json!({
+        "activityid": id,
+        "msdyn_ocliveworkitemid": id,
+        "_msdyn_activeagentid_value": agent,
+        "statuscode": 3,
+        "createdon": "2026-11-20T10:00:00Z",
+        "msdyn_title": title,
+    })
+}
+
+/// An embedded store holding `records`.
+///
+/// # Panics
+/// The records are not a store (a test's own mistake).
+#[must_use]
+pub fn store_of(records: &[serde_json::Value]) -> convq_backend::EmbeddedStore {
+    convq_backend::EmbeddedStore::from_bytes(&serde_json::to_vec(records).unwrap()).unwrap()
+}
 
 /// A client that never uses a proxy (the environment may set one; our servers are local).
 ///

@@ -4,19 +4,11 @@
 use std::io::{BufRead, BufReader};
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
+
+use convq_simorg::testkit::conversation;
 
 use crate::{AGENT, convq, spawn_piped};
-
-fn record(n: u32, title: &str) -> Value {
-    json!({
-        "activityid": format!("00000000-0000-4000-8000-{n:012x}"),
-        "_msdyn_activeagentid_value": AGENT,
-        "statuscode": 3,
-        "createdon": "2026-11-20T10:00:00Z",
-        "msdyn_title": title,
-    })
-}
 
 #[test]
 fn watch_prints_the_list_then_each_change_of_the_data_file() {
@@ -29,7 +21,7 @@ fn watch_prints_the_list_then_each_change_of_the_data_file() {
         std::fs::write(&part, serde_json::to_vec(records).unwrap()).unwrap();
         std::fs::rename(&part, &data).unwrap();
     };
-    write(&[record(1, "one"), record(2, "two")]);
+    write(&[conversation(AGENT, 1, "one"), conversation(AGENT, 2, "two")]);
     let input = format!(
         r#"{{"agentId":"{AGENT}","attributes":["msdyn_title"],"orderBy":[{{"attributeName":"msdyn_title"}}]}}"#
     );
@@ -52,7 +44,10 @@ fn watch_prints_the_list_then_each_change_of_the_data_file() {
     assert_eq!(snapshot["event"], "snapshot", "{snapshot}");
     assert_eq!(snapshot["data"]["values"].as_array().unwrap().len(), 2);
     // A different size too, so even a coarse modification time shows the change.
-    write(&[record(1, "one, changed"), record(3, "three")]);
+    write(&[
+        conversation(AGENT, 1, "one, changed"),
+        conversation(AGENT, 3, "three"),
+    ]);
     let mut seen = Vec::new();
     for _ in 0..3 {
         let line = next();
@@ -61,7 +56,12 @@ fn watch_prints_the_list_then_each_change_of_the_data_file() {
             line["data"]["id"].as_str().unwrap().to_owned(),
         ));
     }
-    let id = |n: u32| record(n, "")["activityid"].as_str().unwrap().to_owned();
+    let id = |n: u32| {
+        conversation(AGENT, n, "")["activityid"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
     assert_eq!(
         seen,
         [

@@ -4,10 +4,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use convq_backend::{EmbeddedStore, LiveStore};
+use convq_backend::LiveStore;
 use convq_core::Options;
 use convq_dataverse::{DataverseClient, DataverseConfig, Shared, SharedConfig, TrackedTable};
 use convq_http::{AppState, Server, ServerConfig, StreamConfig};
+use convq_simorg::testkit::{conversation, get_status, store_of};
 use convq_simorg::{SimOrg, SimOrgConfig};
 use serde_json::{Value, json};
 
@@ -16,26 +17,6 @@ use crate::{TestServer, client};
 const AGENT_A: &str = "5a5a0000-0000-4000-8000-00000000000a";
 const AGENT_B: &str = "5a5a0000-0000-4000-8000-00000000000b";
 const INTERVAL: Duration = Duration::from_millis(200);
-
-/// Conversation `n` of `agent`, with a title.
-fn record(agent: &str, n: u32, title: &str) -> Value {
-    let id = format!(
-        "00000000-0000-4000-8000-{:04x}{n:08x}",
-        agent.as_bytes()[35]
-    );
-    json!({
-        "activityid": id,
-        "msdyn_ocliveworkitemid": id,
-        "_msdyn_activeagentid_value": agent,
-        "statuscode": 3,
-        "createdon": "2026-11-20T10:00:00Z",
-        "msdyn_title": title,
-    })
-}
-
-fn store(records: &[Value]) -> EmbeddedStore {
-    EmbeddedStore::from_bytes(&serde_json::to_vec(records).unwrap()).unwrap()
-}
 
 fn input(agent: &str) -> String {
     json!({"agentId": agent, "attributes": ["msdyn_title"], "orderBy": [{"attributeName": "msdyn_title"}]})
@@ -119,16 +100,24 @@ impl Subscription {
     }
 }
 
-async fn org_server(records: &[Value], stream: StreamConfig) -> (SimOrg, TestServer) {
-    let mut org_config = SimOrgConfig::default();
+/// The simulated org holding `records` (5 ms latency, `org_config` otherwise) and the
+/// coalescing client a service uses in front of it.
+async fn org_backend(records: &[Value], mut org_config: SimOrgConfig) -> (SimOrg, Shared) {
     org_config.latency = Duration::from_millis(5);
-    let org = SimOrg::start(store(records), org_config, 0).await.unwrap();
+    let org = SimOrg::start(store_of(records), org_config, 0)
+        .await
+        .unwrap();
     let mut config = DataverseConfig::new(org.url(), "test-token");
     config.max_retries = 0;
     let mut shared = SharedConfig::default();
     // Wide enough that a loaded machine still starts every poll's fetches within it.
     shared.coalesce_window = Duration::from_millis(100);
     let backend = Shared::new(DataverseClient::new(config).unwrap(), shared);
+    (org, backend)
+}
+
+async fn org_server(records: &[Value], stream: StreamConfig) -> (SimOrg, TestServer) {
+    let (org, backend) = org_backend(records, SimOrgConfig::default()).await;
     let server = TestServer::start(
         Arc::new(backend),
         Options::default(),
@@ -136,6 +125,40 @@ async fn org_server(records: &[Value], stream: StreamConfig) -> (SimOrg, TestSer
     )
     .await;
     (org, server)
+}
+
+/// Two conversations of agent A and one of B: the data the change tests start from.
+fn a1_a2_b1() -> [Value; 3] {
+    [
+        conversation(AGENT_A, 1, "a1"),
+        conversation(AGENT_A, 2, "a2"),
+        conversation(AGENT_B, 1, "b1"),
+    ]
+}
+
+/// The tests' first change to [`a1_a2_b1`]: a1's title changed and b2 added.
+fn a1_changed_b2_added() -> [Value; 4] {
+    [
+        conversation(AGENT_A, 1, "a1 changed"),
+        conversation(AGENT_A, 2, "a2"),
+        conversation(AGENT_B, 1, "b1"),
+        conversation(AGENT_B, 2, "b2"),
+    ]
+}
+
+/// Makes each version the org's data in turn, three intervals apart.
+async fn publish(org: &SimOrg, versions: &[&[Value]]) {
+    for version in versions {
+        org.replace_store(store_of(version));
+        tokio::time::sleep(INTERVAL * 3).await;
+    }
+}
+
+/// How many requests the org gets during five intervals without changes.
+async fn requests_in_five_quiet_intervals(org: &SimOrg) -> u64 {
+    let before = org.stats().requests;
+    tokio::time::sleep(INTERVAL * 5).await;
+    org.stats().requests - before
 }
 
 fn fast_stream() -> StreamConfig {
@@ -148,11 +171,7 @@ fn fast_stream() -> StreamConfig {
 /// every group costs one upstream request per interval, however many subscribers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_subscriber_sees_each_change_once_in_order() {
-    let v0 = [
-        record(AGENT_A, 1, "a1"),
-        record(AGENT_A, 2, "a2"),
-        record(AGENT_B, 1, "b1"),
-    ];
+    let v0 = a1_a2_b1();
     let (org, server) = org_server(&v0, fast_stream()).await;
     let mut subs = Vec::new();
     for agent in [AGENT_A, AGENT_B] {
@@ -168,30 +187,31 @@ async fn every_subscriber_sees_each_change_once_in_order() {
         assert_eq!(first.data["values"].as_array().unwrap().len(), count);
     }
     // Requests during a few quiet intervals: one per interval (one shape, one identity).
-    let before = org.stats().requests;
-    tokio::time::sleep(INTERVAL * 5).await;
-    let quiet = org.stats().requests - before;
+    let quiet = requests_in_five_quiet_intervals(&org).await;
     assert!((3..=6).contains(&quiet), "{quiet} requests in 5 intervals");
 
     // Three changes, each a few intervals apart.
-    let v1 = [
-        record(AGENT_A, 1, "a1 changed"),
-        record(AGENT_A, 2, "a2"),
-        record(AGENT_B, 1, "b1"),
-        record(AGENT_B, 2, "b2"),
+    let v2 = [
+        conversation(AGENT_A, 2, "a2"),
+        conversation(AGENT_B, 2, "b2"),
     ];
-    let v2 = [record(AGENT_A, 2, "a2"), record(AGENT_B, 2, "b2")];
-    for version in [&v1[..], &v2[..]] {
-        org.replace_store(store(version));
-        tokio::time::sleep(INTERVAL * 3).await;
-    }
+    publish(&org, &[&a1_changed_b2_added(), &v2]).await;
     let expected_a = [
-        ("changed", record(AGENT_A, 1, "")["activityid"].clone()),
-        ("removed", record(AGENT_A, 1, "")["activityid"].clone()),
+        (
+            "changed",
+            conversation(AGENT_A, 1, "")["activityid"].clone(),
+        ),
+        (
+            "removed",
+            conversation(AGENT_A, 1, "")["activityid"].clone(),
+        ),
     ];
     let expected_b = [
-        ("added", record(AGENT_B, 2, "")["activityid"].clone()),
-        ("removed", record(AGENT_B, 1, "")["activityid"].clone()),
+        ("added", conversation(AGENT_B, 2, "")["activityid"].clone()),
+        (
+            "removed",
+            conversation(AGENT_B, 1, "")["activityid"].clone(),
+        ),
     ];
     for (agent, sub) in &mut subs {
         let expected = if *agent == AGENT_A {
@@ -216,9 +236,9 @@ async fn every_subscriber_sees_each_change_once_in_order() {
         assert!(sequence.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
     }
     // Nothing else came: a new change is the next event of every subscriber.
-    org.replace_store(store(&[
-        record(AGENT_A, 2, "a2 again"),
-        record(AGENT_B, 2, "b2 again"),
+    org.replace_store(store_of(&[
+        conversation(AGENT_A, 2, "a2 again"),
+        conversation(AGENT_B, 2, "b2 again"),
     ]));
     for (_, sub) in &mut subs {
         let event = sub.next().await.unwrap();
@@ -234,18 +254,18 @@ async fn every_subscriber_sees_each_change_once_in_order() {
 /// A reconnect with `Last-Event-ID` gets only what it missed; an unknown id gets the list.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reconnect_resumes_from_last_event_id() {
-    let v0 = [record(AGENT_A, 1, "a1")];
+    let v0 = [conversation(AGENT_A, 1, "a1")];
     let (org, server) = org_server(&v0, fast_stream()).await;
     let mut sub = Subscription::open(&server, AGENT_A, None).await;
     assert_eq!(sub.next().await.unwrap().event, "snapshot");
-    org.replace_store(store(&[record(AGENT_A, 1, "a1 v1")]));
+    org.replace_store(store_of(&[conversation(AGENT_A, 1, "a1 v1")]));
     let seen = sub.next().await.unwrap();
     assert_eq!(seen.event, "changed");
     drop(sub);
     // Missed while away: a change and an addition.
-    org.replace_store(store(&[
-        record(AGENT_A, 1, "a1 v2"),
-        record(AGENT_A, 2, "a2"),
+    org.replace_store(store_of(&[
+        conversation(AGENT_A, 1, "a1 v2"),
+        conversation(AGENT_A, 2, "a2"),
     ]));
     tokio::time::sleep(INTERVAL * 3).await;
     let mut again = Subscription::open(&server, AGENT_A, seen.id.as_deref()).await;
@@ -270,7 +290,7 @@ async fn a_reconnect_resumes_from_last_event_id() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_consumer_is_dropped() {
     let big = |version: u32| {
-        store(&[record(
+        store_of(&[conversation(
             AGENT_A,
             1,
             &format!("{version} {}", "x".repeat(512 * 1024)),
@@ -311,7 +331,7 @@ async fn a_slow_consumer_is_dropped() {
 /// subscriber limit answers 429 `too_many_subscribers`, and a closed stream frees its place.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_by_fields_and_the_subscriber_limit() {
-    let live = LiveStore::new(store(&[record(AGENT_A, 1, "a1")]));
+    let live = LiveStore::new(store_of(&[conversation(AGENT_A, 1, "a1")]));
     let mut stream = fast_stream();
     stream.max_per_caller = 2;
     // Heartbeats are the writes that reveal a closed connection.
@@ -354,27 +374,17 @@ async fn get_by_fields_and_the_subscriber_limit() {
     }
     assert!(admitted, "a closed stream's place was never given back");
     // A bad input is the usual 400 envelope, before any stream.
-    let bad = client()
-        .get(server.url("/getConversations/stream?agentId=nope"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(bad.status(), 400);
+    let bad = get_status(&server.url("/getConversations/stream?agentId=nope")).await;
+    assert_eq!(bad, 400);
 }
 
 /// The simulated org (`change_tracking` as given, 2 rows per page so the first read pages) and
 /// a server in delta mode in front of it: the held identity's lists run on a change-tracked copy.
 async fn delta_server(records: &[Value], change_tracking: bool) -> (SimOrg, TestServer) {
     let mut org_config = SimOrgConfig::default();
-    org_config.latency = Duration::from_millis(5);
     org_config.page_size = 2;
     org_config.change_tracking = change_tracking;
-    let org = SimOrg::start(store(records), org_config, 0).await.unwrap();
-    let mut config = DataverseConfig::new(org.url(), "test-token");
-    config.max_retries = 0;
-    let mut shared = SharedConfig::default();
-    shared.coalesce_window = Duration::from_millis(100);
-    let backend = Shared::new(DataverseClient::new(config).unwrap(), shared);
+    let (org, backend) = org_backend(records, org_config).await;
     let state = AppState::builder(Options::default())
         .mirror(Arc::new(TrackedTable::new(&backend)))
         .build(Arc::new(backend));
@@ -423,7 +433,7 @@ async fn next_changes(sub: &mut Subscription, count: usize) -> Vec<(String, Valu
 }
 
 fn id_of(agent: &str, n: u32) -> Value {
-    record(agent, n, "")["activityid"].clone()
+    conversation(agent, n, "")["activityid"].clone()
 }
 
 /// Delta mode: a change, a new record and a deletion each reach every subscriber once and in
@@ -431,11 +441,7 @@ fn id_of(agent: &str, n: u32) -> Value {
 /// number of agents and shapes; the first read is paged.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delta_mode_sends_each_change_once_with_one_request_per_interval() {
-    let v0 = [
-        record(AGENT_A, 1, "a1"),
-        record(AGENT_A, 2, "a2"),
-        record(AGENT_B, 1, "b1"),
-    ];
+    let v0 = a1_a2_b1();
     let (org, server) = delta_server(&v0, true).await;
     let other_shape = json!({"agentId": AGENT_A, "status": [3], "attributes": ["msdyn_title"]});
     let mut subs = Vec::new();
@@ -458,30 +464,19 @@ async fn delta_mode_sends_each_change_once_with_one_request_per_interval() {
         "{first:?}"
     );
 
-    let before = org.stats().requests;
-    tokio::time::sleep(INTERVAL * 5).await;
-    let quiet = org.stats().requests - before;
+    let quiet = requests_in_five_quiet_intervals(&org).await;
     assert!(
         (3..=6).contains(&quiet),
         "{quiet} requests in 5 intervals, 2 agents, 2 shapes"
     );
 
     // A change of a1, a new b2, then a1 deleted.
-    let v1 = [
-        record(AGENT_A, 1, "a1 changed"),
-        record(AGENT_A, 2, "a2"),
-        record(AGENT_B, 1, "b1"),
-        record(AGENT_B, 2, "b2"),
-    ];
     let v2 = [
-        record(AGENT_A, 2, "a2"),
-        record(AGENT_B, 1, "b1"),
-        record(AGENT_B, 2, "b2"),
+        conversation(AGENT_A, 2, "a2"),
+        conversation(AGENT_B, 1, "b1"),
+        conversation(AGENT_B, 2, "b2"),
     ];
-    for version in [&v1[..], &v2[..]] {
-        org.replace_store(store(version));
-        tokio::time::sleep(INTERVAL * 3).await;
-    }
+    publish(&org, &[&a1_changed_b2_added(), &v2]).await;
     for (agent, sub) in &mut subs {
         let expected = if *agent == AGENT_A {
             vec![
@@ -501,9 +496,9 @@ async fn delta_mode_sends_each_change_once_with_one_request_per_interval() {
         ]
     );
     // Nothing else came: the next change is the next event.
-    org.replace_store(store(&[
-        record(AGENT_A, 2, "a2 again"),
-        record(AGENT_B, 2, "b2"),
+    org.replace_store(store_of(&[
+        conversation(AGENT_A, 2, "a2 again"),
+        conversation(AGENT_B, 2, "b2"),
     ]));
     for (agent, sub) in &mut subs {
         let expected = if *agent == AGENT_A {
@@ -525,12 +520,12 @@ async fn delta_mode_sends_each_change_once_with_one_request_per_interval() {
 /// Delta mode on a table without change tracking: the lists are polled as usual.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delta_mode_falls_back_to_polling_without_change_tracking() {
-    let (org, server) = delta_server(&[record(AGENT_A, 1, "a1")], false).await;
+    let (org, server) = delta_server(&[conversation(AGENT_A, 1, "a1")], false).await;
     let mut sub = Subscription::open(&server, AGENT_A, None).await;
     let first = sub.next().await.unwrap();
     assert_eq!(first.event, "snapshot", "{first:?}");
     assert_eq!(first.data["values"][0]["msdyn_title"], "a1");
-    org.replace_store(store(&[record(AGENT_A, 1, "a1 changed")]));
+    org.replace_store(store_of(&[conversation(AGENT_A, 1, "a1 changed")]));
     let changed = sub.next().await.unwrap();
     assert_eq!(
         (
@@ -548,16 +543,19 @@ async fn delta_mode_falls_back_to_polling_without_change_tracking() {
 /// An expired delta token: the table is read again in full, and changes still come once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_delta_token_reads_the_table_again() {
-    let (org, server) = delta_server(&[record(AGENT_A, 1, "a1")], true).await;
+    let (org, server) = delta_server(&[conversation(AGENT_A, 1, "a1")], true).await;
     let mut sub = Subscription::open(&server, AGENT_A, None).await;
     assert_eq!(sub.next().await.unwrap().event, "snapshot");
     org.expire_delta_tokens();
-    org.replace_store(store(&[record(AGENT_A, 1, "a1"), record(AGENT_A, 2, "a2")]));
+    org.replace_store(store_of(&[
+        conversation(AGENT_A, 1, "a1"),
+        conversation(AGENT_A, 2, "a2"),
+    ]));
     assert_eq!(
         next_changes(&mut sub, 1).await,
         [("added".to_owned(), id_of(AGENT_A, 2))]
     );
-    org.replace_store(store(&[record(AGENT_A, 2, "a2")]));
+    org.replace_store(store_of(&[conversation(AGENT_A, 2, "a2")]));
     assert_eq!(
         next_changes(&mut sub, 1).await,
         [("removed".to_owned(), id_of(AGENT_A, 1))]
