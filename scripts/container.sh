@@ -77,7 +77,9 @@ else
   mode=chroot
   rootfs=$context/rootfs
   rm -rf "$rootfs" && mkdir -p "$rootfs/etc"
-  podman export "$(podman create "$image")" | tar -x -C "$rootfs"
+  exported=$(podman create "$image")
+  podman export "$exported" | tar -x -C "$rootfs"
+  podman rm "$exported" >/dev/null 2>&1 # (it logs that no systemd runs its healthcheck timer)
   echo "127.0.0.1 localhost" >"$rootfs/etc/hosts"
   # The devices every OCI runtime gives a container: the static binary reads its random seed
   # from /dev/urandom (getrandom finds no getrandom(2) symbol to call in a static glibc).
@@ -88,6 +90,7 @@ else
   done
   mapfile -t image_env < <(podman image inspect "$image" --format '{{range .Config.Env}}{{println .}}{{end}}' | grep .)
   in_image() { env -i "${image_env[@]}" PORT="$port" chroot --userspec=65532:65532 "$rootfs" "$@"; }
+  # Not through in_image: $! must be the server's own pid (env and chroot exec into it).
   env -i "${image_env[@]}" PORT="$port" chroot --userspec=65532:65532 "$rootfs" /convq serve \
     --addr "127.0.0.1:$port" >"$context/serve.log" 2>&1 &
   served=$!
@@ -112,7 +115,7 @@ if [[ $mode == podman ]]; then
   in_image /convq healthcheck http://localhost:8080/healthz && echo "localhost resolves"
 else
   in_image /convq healthcheck && echo "healthcheck: healthy"
-  user=$(ps -o uid= -p "$(pgrep -P "$served" convq || echo "$served")" | tr -d ' ')
+  user=$(ps -o uid= -p "$served" | tr -d ' ')
   in_image /convq healthcheck "http://localhost:$port/healthz" && echo "localhost resolves"
 fi
 echo "runs as uid $user"
