@@ -299,7 +299,7 @@ impl DataverseClient {
         ctx: &RunContext,
     ) -> Result<Vec<Value>, BackendError> {
         let url = self.url_of(path)?;
-        Ok(self.fetch_url(url, top, ctx, false).await?.rows)
+        Ok(self.fetch_url(url, Read::Rows { top }, ctx).await?.rows)
     }
 
     /// The URL of `path` on the organization.
@@ -314,15 +314,12 @@ impl DataverseClient {
         self.next_link(link)
     }
 
-    /// GETs `url` and every page after it; with `track`, asks for change tracking
-    /// (`Prefer: odata.track-changes`, and the formatted-value annotations) and returns the
-    /// last page's `@odata.deltaLink`.
+    /// GETs `url` and every page after it, as `read` says.
     pub(crate) async fn fetch_url(
         &self,
         url: Url,
-        top: Option<u32>,
+        read: Read,
         ctx: &RunContext,
-        track: bool,
     ) -> Result<Fetched, BackendError> {
         let started = Instant::now();
         let own = started + self.config.total_timeout;
@@ -338,7 +335,7 @@ impl DataverseClient {
         let progress = Progress::default();
         let result = tokio::time::timeout_at(
             deadline,
-            self.fetch_all(url, (top, track), ctx, deadline, &progress),
+            self.fetch_all(url, read, ctx, deadline, &progress),
         )
         .await;
         let result = result.unwrap_or_else(|_| {
@@ -441,13 +438,16 @@ impl DataverseClient {
     async fn fetch_all(
         &self,
         mut url: Url,
-        (top, track): (Option<u32>, bool),
+        read: Read,
         ctx: &RunContext,
         deadline: Instant,
         progress: &Progress,
     ) -> Result<Fetched, BackendError> {
         let mut token = self.token(ctx).await?;
-        let top = top.map(|t| t as usize);
+        let top = match read {
+            Read::Rows { top } => top.map(|t| t as usize),
+            Read::Changes => None,
+        };
         let mut rows = Vec::new();
         let mut pages = 0;
         let mut budget = self.config.max_response_bytes;
@@ -456,7 +456,7 @@ impl DataverseClient {
             let page = self
                 .get_page(
                     url,
-                    (ctx, track),
+                    (ctx, read),
                     &mut token,
                     deadline,
                     (pages, &mut budget, progress),
@@ -505,10 +505,11 @@ impl DataverseClient {
     /// The headers of every request; with formatted values, `Prefer` also asks for the
     /// `OData.Community.Display.V1.FormattedValue` annotations (one `Prefer` header, its
     /// preferences comma-separated).
-    fn request_headers(&self, formatted_values: bool, track: bool) -> HeaderMap {
+    fn request_headers(&self, formatted_values: bool, read: Read) -> HeaderMap {
         const ANNOTATIONS: &str =
             "odata.include-annotations=\"OData.Community.Display.V1.FormattedValue\"";
         const TRACK: &str = "odata.track-changes";
+        let track = matches!(read, Read::Changes);
         let mut headers = self.headers.clone();
         // A change-tracked copy answers queries with and without formatted values: it always
         // asks for them.
@@ -531,13 +532,13 @@ impl DataverseClient {
     async fn get_page(
         &self,
         url: Url,
-        (ctx, track): (&RunContext, bool),
+        (ctx, read): (&RunContext, Read),
         token: &mut Token,
         deadline: Instant,
         (page, budget, progress): (u32, &mut u64, &Progress),
     ) -> Result<Page, BackendError> {
         let gate = self.pacing.gate(&ctx.identity_key());
-        let mut headers = self.request_headers(ctx.formatted_values, track);
+        let mut headers = self.request_headers(ctx.formatted_values, read);
         // The caller's correlation id (as Dataverse's client request id) and trace context, so
         // that an org's own telemetry can be joined to the service's log.
         for (name, value) in [
@@ -776,6 +777,16 @@ struct Page {
     next_link: Option<String>,
     #[serde(rename = "@odata.deltaLink")]
     delta_link: Option<String>,
+}
+
+/// What a GET reads.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Read {
+    /// A query's rows, at most `top` in all (`None`: every page).
+    Rows { top: Option<u32> },
+    /// The change-tracking feed: `Prefer: odata.track-changes` (with the formatted-value
+    /// annotations), every page, and the last page's `@odata.deltaLink`.
+    Changes,
 }
 
 /// The rows of every page, and the last page's `@odata.deltaLink` (change tracking).

@@ -28,6 +28,7 @@ use convq_core::Compiled;
 use serde_json::Value;
 
 use crate::coalesce::Shared;
+use crate::dataverse::Read;
 
 /// The entity set of conversations.
 const TABLE_PATH: &str = "/api/data/v9.2/msdyn_ocliveworkitems";
@@ -97,7 +98,7 @@ impl TrackedTable {
         let mut changed = false;
         if let Some(link) = state.delta_link.clone() {
             match client
-                .fetch_url(client.link_url(&link)?, None, &ctx, true)
+                .fetch_url(client.link_url(&link)?, Read::Changes, &ctx)
                 .await
             {
                 Ok(fetched) => {
@@ -124,7 +125,7 @@ impl TrackedTable {
         if state.delta_link.is_none() {
             let select: Vec<&str> = state.columns.iter().map(String::as_str).collect();
             let url = client.url_of(&format!("{TABLE_PATH}?$select={}", select.join(",")))?;
-            let fetched = match client.fetch_url(url, None, &ctx, true).await {
+            let fetched = match client.fetch_url(url, Read::Changes, &ctx).await {
                 Ok(fetched) => fetched,
                 Err(error) if refused(&error) => {
                     tracing::warn!(
@@ -189,24 +190,17 @@ fn refused(error: &BackendError) -> bool {
     )
 }
 
-/// The columns `queries` read: selected, ordered by, filtered on.
+/// The columns `queries` read (their Web API property names): selected, ordered by, filtered on.
 fn columns_of(queries: &[Compiled]) -> BTreeSet<String> {
-    let mut columns: BTreeSet<String> = FILTER_COLUMNS.iter().map(|&c| c.to_owned()).collect();
-    for compiled in queries {
-        columns.extend(
-            compiled
-                .select
-                .split(',')
-                .filter(|c| !c.is_empty())
-                .map(str::to_owned),
-        );
-        for key in compiled.orderby.iter().flat_map(|o| o.split(',')) {
-            if let Some(name) = key.split(' ').next().filter(|n| !n.is_empty()) {
-                columns.insert(name.to_owned());
-            }
-        }
-    }
-    columns
+    let read = queries.iter().flat_map(|compiled| {
+        let ordered = compiled.ast.order_by.iter().map(|key| &key.column);
+        compiled.ast.select.iter().chain(ordered)
+    });
+    FILTER_COLUMNS
+        .iter()
+        .map(|&c| c.to_owned())
+        .chain(read.map(|column| column.property.to_string()))
+        .collect()
 }
 
 /// Applies a page of the feed: records replace theirs (by `activityid`), `$deletedEntity`
